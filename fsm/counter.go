@@ -1,0 +1,337 @@
+package fsm
+
+// Counter rules: signed 64-bit values that mint unique, increasing IDs with
+// ticket-server offset/increment, add with a default, set with
+// compare-and-set, a one-way monotonic switch, and refusal of overflow.
+
+import (
+	"math"
+)
+
+// Limits on counter input.
+const (
+	// MaxMintCount is the most IDs one next call may mint.
+	MaxMintCount = 1_000_000
+	// MaxIncrement is the largest counter increment.
+	MaxIncrement = 1 << 62
+)
+
+// Counter is a counter's state as reads and writes return it.
+type Counter struct {
+	ID        string
+	Value     int64
+	Increment int64
+	Offset    int64
+	Monotonic bool
+	// Index is the log index of the last write to the counter, 0 if never
+	// written.
+	Index uint64
+}
+
+// Mint is the result of a next: Count IDs First, First+Step, …, Last.
+type Mint struct {
+	ID    string
+	First int64
+	Last  int64
+	Count int64
+	Step  int64
+	Index uint64
+}
+
+// counter is the stored form. A counter that was never written is absent
+// from the table and reads as value 0, increment 1, offset 0.
+type counter struct {
+	value     int64
+	increment int64
+	offset    int64
+	monotonic bool
+	index     uint64
+}
+
+func (*counter) kind() Kind { return KindCounter }
+
+func defaultCounter() counter { return counter{increment: 1} }
+
+func (c *counter) view(id string) *Counter {
+	return &Counter{ID: id, Value: c.value, Increment: c.increment, Offset: c.offset, Monotonic: c.monotonic, Index: c.index}
+}
+
+// lookupCounter returns the stored counter, or a default one and false when
+// the name was never written; wrong_type when the name holds another kind.
+func (s *State) lookupCounter(id string) (counter, bool, error) {
+	switch o := s.objects[id].(type) {
+	case nil:
+		return defaultCounter(), false, nil
+	case *counter:
+		return *o, true, nil
+	default:
+		return counter{}, false, wrongType(id, o.kind(), KindCounter)
+	}
+}
+
+func (s *State) storeCounter(id string, c counter, index uint64) *Counter {
+	c.index = index
+	if o, ok := s.objects[id].(*counter); ok {
+		*o = c
+	} else {
+		s.objects[id] = &c
+	}
+	return c.view(id)
+}
+
+// Counter reads one counter and the applied index the read reflects.
+func (s *State) Counter(id string) (*Counter, uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, _, err := s.lookupCounter(id)
+	if err != nil {
+		return nil, s.applied, err
+	}
+	return c.view(id), s.applied, nil
+}
+
+// Counters lists the counters whose names start with prefix, sorted by name.
+func (s *State) Counters(prefix string) ([]*Counter, uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	names := s.sortedNames(KindCounter, prefix)
+	out := make([]*Counter, len(names))
+	for i, name := range names {
+		out[i] = s.objects[name].(*counter).view(name)
+	}
+	return out, s.applied
+}
+
+// CounterNext mints Count IDs (default 1): the smallest values above the
+// current one that are congruent to the offset modulo the increment.
+type CounterNext struct {
+	ID    string
+	Count int64
+}
+
+// Op implements Payload.
+func (CounterNext) Op() Op { return OpCounterNext }
+
+// Validate implements Payload.
+func (p CounterNext) Validate() error {
+	if err := CheckName("counter name", p.ID); err != nil {
+		return err
+	}
+	if p.Count < 1 || p.Count > MaxMintCount {
+		return errorf(CodeBadRequest, "count must be between 1 and %d, got %d", MaxMintCount, p.Count)
+	}
+	return nil
+}
+
+func (p CounterNext) encode(e *encoder) { e.string(p.ID); e.varint(p.Count) }
+
+func (p CounterNext) apply(s *State, index uint64) (any, error) {
+	c, _, err := s.lookupCounter(p.ID)
+	if err != nil {
+		return nil, err
+	}
+	first, ok := nextAfter(c.value, c.increment, c.offset)
+	var last int64
+	if ok {
+		var span int64
+		span, ok = mulChecked(p.Count-1, c.increment)
+		if ok {
+			last, ok = addChecked(first, span)
+		}
+	}
+	if !ok {
+		return nil, errorf(CodeOverflow, "minting %d more IDs from counter %s (value %d, increment %d) would pass %d",
+			p.Count, p.ID, c.value, c.increment, int64(math.MaxInt64))
+	}
+	c.value = last
+	s.storeCounter(p.ID, c, index)
+	return &Mint{ID: p.ID, First: first, Last: last, Count: p.Count, Step: c.increment, Index: index}, nil
+}
+
+// CounterAdd adds Delta to a counter. A counter that was never written
+// starts at Default (0 when nil).
+type CounterAdd struct {
+	ID      string
+	Delta   int64
+	Default *int64
+}
+
+// Op implements Payload.
+func (CounterAdd) Op() Op { return OpCounterAdd }
+
+// Validate implements Payload.
+func (p CounterAdd) Validate() error { return CheckName("counter name", p.ID) }
+
+func (p CounterAdd) encode(e *encoder) { e.string(p.ID); e.varint(p.Delta); e.optInt(p.Default) }
+
+func (p CounterAdd) apply(s *State, index uint64) (any, error) {
+	c, exists, err := s.lookupCounter(p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !exists && p.Default != nil {
+		c.value = *p.Default
+	}
+	if p.Delta < 0 && c.monotonic {
+		return nil, errorf(CodeNotMonotonic, "counter %s is monotonic; adding %d would lower it", p.ID, p.Delta)
+	}
+	v, ok := addChecked(c.value, p.Delta)
+	if !ok {
+		return nil, errorf(CodeOverflow, "adding %d to counter %s (value %d) overflows a signed 64-bit integer", p.Delta, p.ID, c.value)
+	}
+	c.value = v
+	return s.storeCounter(p.ID, c, index), nil
+}
+
+// CounterSet sets any of a counter's fields. IfValue makes it a
+// compare-and-set on the current value (0 for a counter never written).
+type CounterSet struct {
+	ID        string
+	Value     *int64
+	Increment *int64
+	Offset    *int64
+	Monotonic *bool
+	IfValue   *int64
+}
+
+// Op implements Payload.
+func (CounterSet) Op() Op { return OpCounterSet }
+
+// Validate implements Payload.
+func (p CounterSet) Validate() error {
+	if err := CheckName("counter name", p.ID); err != nil {
+		return err
+	}
+	if p.Value == nil && p.Increment == nil && p.Offset == nil && p.Monotonic == nil {
+		return errorf(CodeBadRequest, "set needs at least one of value, increment, offset or monotonic")
+	}
+	if p.Increment != nil && (*p.Increment < 1 || *p.Increment > MaxIncrement) {
+		return errorf(CodeBadRequest, "increment must be between 1 and 2^62, got %d", *p.Increment)
+	}
+	return nil
+}
+
+func (p CounterSet) encode(e *encoder) {
+	e.string(p.ID)
+	e.optInt(p.Value)
+	e.optInt(p.Increment)
+	e.optInt(p.Offset)
+	e.optBool(p.Monotonic)
+	e.optInt(p.IfValue)
+}
+
+func (p CounterSet) apply(s *State, index uint64) (any, error) {
+	c, _, err := s.lookupCounter(p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if p.IfValue != nil && *p.IfValue != c.value {
+		return nil, &Error{
+			Code:    CodeConflict,
+			Message: "counter " + p.ID + " does not hold the expected value",
+			Current: c.view(p.ID),
+		}
+	}
+	if c.monotonic {
+		if p.Monotonic != nil && !*p.Monotonic {
+			return nil, errorf(CodeNotMonotonic, "counter %s is monotonic; that switch cannot be turned off", p.ID)
+		}
+		if p.Value != nil && *p.Value < c.value {
+			return nil, errorf(CodeNotMonotonic, "counter %s is monotonic; setting %d would lower it from %d", p.ID, *p.Value, c.value)
+		}
+	}
+	if p.Value != nil {
+		c.value = *p.Value
+	}
+	if p.Increment != nil {
+		c.increment = *p.Increment
+	}
+	if p.Offset != nil {
+		c.offset = *p.Offset
+	}
+	if p.Monotonic != nil {
+		c.monotonic = *p.Monotonic
+	}
+	return s.storeCounter(p.ID, c, index), nil
+}
+
+// CounterDelete resets a counter to its defaults by removing it. A monotonic
+// counter is only deleted with Force, because deleting it lets old values be
+// minted again.
+type CounterDelete struct {
+	ID    string
+	Force bool
+}
+
+// Op implements Payload.
+func (CounterDelete) Op() Op { return OpCounterDelete }
+
+// Validate implements Payload.
+func (p CounterDelete) Validate() error { return CheckName("counter name", p.ID) }
+
+func (p CounterDelete) encode(e *encoder) { e.string(p.ID); e.bool(p.Force) }
+
+func (p CounterDelete) apply(s *State, _ uint64) (any, error) {
+	c, exists, err := s.lookupCounter(p.ID)
+	if err != nil || !exists {
+		return nil, err
+	}
+	if c.monotonic && !p.Force {
+		return nil, errorf(CodeNotMonotonic, "counter %s is monotonic; deleting it would let old values be minted again (use force)", p.ID)
+	}
+	delete(s.objects, p.ID)
+	return nil, nil
+}
+
+func init() {
+	register(OpCounterNext, "counter.next", func(d *decoder) Payload {
+		return CounterNext{ID: d.string(), Count: d.varint()}
+	})
+	register(OpCounterAdd, "counter.add", func(d *decoder) Payload {
+		return CounterAdd{ID: d.string(), Delta: d.varint(), Default: d.optInt()}
+	})
+	register(OpCounterSet, "counter.set", func(d *decoder) Payload {
+		return CounterSet{ID: d.string(), Value: d.optInt(), Increment: d.optInt(), Offset: d.optInt(), Monotonic: d.optBool(), IfValue: d.optInt()}
+	})
+	register(OpCounterDelete, "counter.delete", func(d *decoder) Payload {
+		return CounterDelete{ID: d.string(), Force: d.bool()}
+	})
+}
+
+// nextAfter is the smallest v > value with v ≡ offset (mod increment), and
+// false if it does not fit in an int64. Reducing both operands first keeps
+// every intermediate in range.
+func nextAfter(value, increment, offset int64) (int64, bool) {
+	d := mod(offset, increment) - mod(value, increment)
+	if d <= 0 {
+		d += increment
+	}
+	return addChecked(value, d)
+}
+
+func mod(a, m int64) int64 {
+	r := a % m
+	if r < 0 {
+		r += m
+	}
+	return r
+}
+
+func addChecked(a, b int64) (int64, bool) {
+	s := a + b
+	if (b > 0 && s < a) || (b < 0 && s > a) {
+		return 0, false
+	}
+	return s, true
+}
+
+// mulChecked multiplies two non-negative int64s.
+func mulChecked(a, b int64) (int64, bool) {
+	if a == 0 || b == 0 {
+		return 0, true
+	}
+	if a > math.MaxInt64/b {
+		return 0, false
+	}
+	return a * b, true
+}

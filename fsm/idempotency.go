@@ -1,0 +1,83 @@
+package fsm
+
+// The replicated idempotency window. Each command with an Idempotency-Key
+// leaves its result here until the leader-stamped time passes
+// Time+KeyWindow; a retry inside the window gets that result back. Expiry is
+// decided only by times carried in the log, so every replica forgets the
+// same keys at the same log index.
+
+// MaxIdempotencyKeys bounds the window's memory: when more keys are
+// remembered than this, the oldest are forgotten first, even inside their
+// window. At about 200 bytes a key this caps the table near 200 MiB.
+const MaxIdempotencyKeys = 1 << 20
+
+type idemEntry struct {
+	key     string
+	fp      fingerprint
+	expires int64 // leader time (Unix ns) after which the key is forgotten
+	result  Result
+}
+
+// idemTable is a map for lookups plus a FIFO in insertion order for expiry.
+// Leader clocks are not perfectly monotonic across elections, so the FIFO is
+// only nearly sorted by expiry; get treats an expired entry as absent even
+// while it waits in the FIFO.
+type idemTable struct {
+	byKey map[string]*idemEntry
+	fifo  []*idemEntry
+	head  int
+}
+
+func newIdemTable() idemTable {
+	return idemTable{byKey: make(map[string]*idemEntry)}
+}
+
+func (t *idemTable) len() int { return len(t.fifo) - t.head }
+
+// expire drops entries from the front of the FIFO that are due at now, or
+// beyond the size bound.
+func (t *idemTable) expire(now int64) {
+	for t.len() > 0 {
+		e := t.fifo[t.head]
+		if e.expires > now && t.len() <= MaxIdempotencyKeys {
+			break
+		}
+		t.fifo[t.head] = nil
+		t.head++
+		if t.byKey[e.key] == e {
+			delete(t.byKey, e.key)
+		}
+	}
+	// Compact once the dead prefix dominates, so the slice does not grow
+	// without bound under steady load.
+	if t.head > 1024 && t.head*2 > len(t.fifo) {
+		n := copy(t.fifo, t.fifo[t.head:])
+		clear(t.fifo[n:])
+		t.fifo = t.fifo[:n]
+		t.head = 0
+	}
+}
+
+func (t *idemTable) get(key string, now int64) *idemEntry {
+	e := t.byKey[key]
+	if e == nil || e.expires <= now {
+		return nil
+	}
+	return e
+}
+
+func (t *idemTable) put(e *idemEntry) {
+	t.byKey[e.key] = e
+	t.fifo = append(t.fifo, e)
+}
+
+// entries returns the live entries in FIFO order (for snapshots).
+func (t *idemTable) entries() []*idemEntry {
+	out := make([]*idemEntry, 0, len(t.byKey))
+	for _, e := range t.fifo[t.head:] {
+		if t.byKey[e.key] == e {
+			out = append(out, e)
+		}
+	}
+	return out
+}

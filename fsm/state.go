@@ -1,0 +1,163 @@
+// Package fsm is countd's replicated state machine: the commands that change
+// state, their log encoding, Apply, reads, and Snapshot/Restore.
+//
+// It is deterministic and pure: its output depends only on its state and the
+// command. It does no I/O of its own, reads no clock (time arrives in the
+// command, stamped by the leader), starts no goroutines and uses no
+// randomness, so every replica that applies the same log holds the same
+// state. It imports no other countd package.
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Kind is the type of a named object. Counters and queues share one name
+// space, so an operation on a name holding the other kind fails with
+// wrong_type.
+type Kind uint8
+
+// Object kinds. Values are persisted in snapshots; do not renumber.
+const (
+	KindCounter Kind = 1
+	KindQueue   Kind = 2
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindCounter:
+		return "counter"
+	case KindQueue:
+		return "queue"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+type object interface{ kind() Kind }
+
+func wrongType(name string, have, want Kind) *Error {
+	return errorf(CodeWrongType, "%s is a %s, not a %s", name, have, want)
+}
+
+// State is the whole replicated state of one node. Apply and Restore take the
+// write lock; reads take the read lock, so a reader never sees half a command.
+type State struct {
+	mu      sync.RWMutex
+	applied uint64
+	objects map[string]object
+	idem    idemTable
+}
+
+// New returns an empty state.
+func New() *State {
+	return &State{objects: make(map[string]object), idem: newIdemTable()}
+}
+
+// Result is what applying one command produced.
+type Result struct {
+	// Index is the log index of the command that produced Value and Err. For
+	// a replayed idempotent command it is the original command's index.
+	Index uint64
+	// Value is the command's output: *Counter, *Mint, or nil (a delete).
+	Value any
+	// Err is a *Error when a rule refused the command; nothing changed then.
+	Err error
+	// Replayed is true when an earlier command with the same idempotency key
+	// produced this result and the command was not applied again.
+	Replayed bool
+}
+
+// Entry is one committed log entry handed to ApplyBatch. Data is nil for
+// entries that only move the applied index (Raft configuration changes).
+type Entry struct {
+	Index uint64
+	Data  []byte
+}
+
+// Apply applies one committed log entry and returns its result.
+func (s *State) Apply(index uint64, data []byte) Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applyLocked(index, data)
+}
+
+// ApplyBatch applies consecutive committed entries under one lock and returns
+// one result per entry.
+func (s *State) ApplyBatch(entries []Entry) []Result {
+	out := make([]Result, len(entries))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, e := range entries {
+		if e.Data == nil {
+			s.applied = e.Index
+			continue
+		}
+		out[i] = s.applyLocked(e.Index, e.Data)
+	}
+	return out
+}
+
+func (s *State) applyLocked(index uint64, data []byte) Result {
+	s.applied = index
+	cmd, err := decode(data)
+	if err != nil {
+		var unknown errUnknownOp
+		if errors.As(err, &unknown) && unknown.op&opIgnorable != 0 {
+			return Result{Index: index}
+		}
+		// Every replica decodes the same bytes; a node that cannot must stop
+		// rather than silently diverge from the others.
+		panic(fmt.Sprintf("fsm: cannot apply log entry %d: %v", index, err))
+	}
+	s.idem.expire(cmd.Time)
+	if cmd.IdempotencyKey != "" {
+		if prev := s.idem.get(cmd.IdempotencyKey, cmd.Time); prev != nil {
+			if prev.fp != cmd.fingerprint {
+				return Result{Index: index, Err: errorf(CodeIdempotencyMismatch,
+					"Idempotency-Key %q was first used for a different request", cmd.IdempotencyKey)}
+			}
+			r := prev.result
+			r.Replayed = true
+			return r
+		}
+	}
+	res := Result{Index: index}
+	if err := cmd.Payload.Validate(); err != nil {
+		res.Err = err
+	} else {
+		res.Value, res.Err = cmd.Payload.apply(s, index)
+	}
+	if cmd.IdempotencyKey != "" {
+		s.idem.put(&idemEntry{
+			key:     cmd.IdempotencyKey,
+			fp:      cmd.fingerprint,
+			expires: cmd.Time + int64(cmd.KeyWindow),
+			result:  res,
+		})
+	}
+	return res
+}
+
+// AppliedIndex is the index of the last log entry applied.
+func (s *State) AppliedIndex() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.applied
+}
+
+// sortedNames returns the names of objects of kind k starting with prefix, in
+// byte order. Map order must never reach an output.
+func (s *State) sortedNames(k Kind, prefix string) []string {
+	var names []string
+	for name, o := range s.objects {
+		if o.kind() == k && strings.HasPrefix(name, prefix) {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
