@@ -1,0 +1,124 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/countd/countd/fsm"
+)
+
+// Default Raft timing, chosen for a LAN (sub-millisecond round trips).
+// Followers notice a dead leader after one to two heartbeat timeouts; an
+// election then takes one round trip, or another election timeout when two
+// candidates split the vote. Shorter values fail over faster but mistake a
+// busy or briefly paused node (GC, a loaded host) for a dead one, which
+// costs an election and some unavailability; see README "Failover speed".
+const (
+	DefaultHeartbeatTimeout   = 150 * time.Millisecond
+	DefaultElectionTimeout    = 150 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 100 * time.Millisecond
+	DefaultIdempotencyWindow  = 10 * time.Minute
+	DefaultApplyTimeout       = 10 * time.Second
+)
+
+// Config describes one node. A node binds and advertises exactly the
+// addresses it is given.
+type Config struct {
+	// NodeID is the node's stable identity: its Raft server ID and its
+	// gossip name. It must not change across restarts.
+	NodeID string
+	// ClusterName keeps nodes of different clusters from joining each other.
+	ClusterName string
+	// DataDir holds the Raft log, stable store and snapshots.
+	DataDir string
+	// InMemory keeps all Raft state in memory (countd -dev): nothing
+	// survives the process.
+	InMemory bool
+	// HTTPAddr is the host:port clients reach this node's HTTP API at; it is
+	// advertised to other nodes so they can redirect to the leader.
+	HTTPAddr string
+	// RaftAddr is the host:port of the Raft TCP transport.
+	RaftAddr string
+	// GossipAddr is the host:port memberlist binds. Empty disables gossip:
+	// the node runs alone (InMemory dev mode).
+	GossipAddr string
+	// Join lists gossip addresses of other nodes. Joining is retried with
+	// backoff until one answers; it is never fatal.
+	Join []string
+	// BootstrapExpect, when > 0, makes the node wait until that many nodes
+	// (all without Raft state) are seen in gossip and then bootstrap them
+	// together. Zero with no Join: bootstrap alone. Zero with Join: join an
+	// existing cluster and wait to be added.
+	BootstrapExpect int
+
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	// IdempotencyWindow is how long an Idempotency-Key is remembered.
+	IdempotencyWindow time.Duration
+	// ApplyTimeout bounds a write when the caller's context has no deadline.
+	ApplyTimeout time.Duration
+
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.ClusterName == "" {
+		c.ClusterName = "countd"
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = DefaultElectionTimeout
+	}
+	if c.LeaderLeaseTimeout == 0 {
+		c.LeaderLeaseTimeout = DefaultLeaderLeaseTimeout
+	}
+	if c.IdempotencyWindow == 0 {
+		c.IdempotencyWindow = DefaultIdempotencyWindow
+	}
+	if c.ApplyTimeout == 0 {
+		c.ApplyTimeout = DefaultApplyTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if err := fsm.CheckName("node id", c.NodeID); err != nil {
+		errs = append(errs, err)
+	}
+	if err := fsm.CheckName("cluster name", c.ClusterName); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DataDir == "" && !c.InMemory {
+		errs = append(errs, errors.New("a data dir is required"))
+	}
+	for name, addr := range map[string]string{"http": c.HTTPAddr, "raft": c.RaftAddr, "gossip": c.GossipAddr} {
+		if (name == "gossip" && addr == "") || (name == "raft" && c.InMemory) {
+			continue // gossip is optional; an in-memory node's Raft transport has no port
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s address %q: %w", name, addr, err))
+		}
+	}
+	if c.GossipAddr == "" && (len(c.Join) > 0 || c.BootstrapExpect > 1) {
+		errs = append(errs, errors.New("joining other nodes needs a gossip address"))
+	}
+	if c.BootstrapExpect < 0 {
+		errs = append(errs, fmt.Errorf("bootstrap-expect must not be negative, got %d", c.BootstrapExpect))
+	}
+	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
+		errs = append(errs, fmt.Errorf("leader lease timeout %s must not exceed the heartbeat timeout %s", c.LeaderLeaseTimeout, c.HeartbeatTimeout))
+	}
+	if c.IdempotencyWindow < 0 {
+		errs = append(errs, fmt.Errorf("idempotency window must not be negative, got %s", c.IdempotencyWindow))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,531 @@
+// Package cluster runs one countd node: hashicorp/raft with raft-boltdb
+// storage, memberlist discovery, bootstrap, membership reconciliation on the
+// leader, and the Apply and read paths. A Go program can embed a Node and
+// call it directly, without HTTP. See DESIGN.md for the reasoning behind the
+// bootstrap and read rules.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/countd/countd/fsm"
+)
+
+// Node is one member of a countd cluster.
+type Node struct {
+	cfg    Config
+	logger *slog.Logger
+	state  *fsm.State
+	raft   *raft.Raft
+	gossip *gossip // nil when gossip is disabled
+	closer func() error
+
+	raftAddr string // actual Raft address after binding
+
+	notifyCh chan bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
+
+	// readyTerm is the term whose Barrier this node completed as leader:
+	// linearizable reads are served only when it equals the current term.
+	readyMu   sync.Mutex
+	readyTerm uint64
+	readyWake chan struct{} // closed and replaced whenever readyTerm changes
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+	isShutdown   atomic.Bool
+}
+
+// Start opens the node's storage, starts Raft and gossip, and bootstraps or
+// joins according to cfg. It returns once the node is running; it does not
+// wait for a leader (see WaitLeader).
+func Start(cfg Config) (*Node, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("node config: %w", err)
+	}
+	n := &Node{
+		cfg:       cfg,
+		logger:    cfg.Logger.With("node", cfg.NodeID),
+		state:     fsm.New(),
+		notifyCh:  make(chan bool, 16),
+		stop:      make(chan struct{}),
+		readyWake: make(chan struct{}),
+	}
+	if err := n.startRaft(); err != nil {
+		return nil, err
+	}
+	if err := n.startDiscovery(); err != nil {
+		n.raft.Shutdown()
+		_ = n.closer()
+		return nil, err
+	}
+	n.wg.Add(1)
+	go n.leadershipLoop()
+	return n, nil
+}
+
+func (n *Node) startRaft() error {
+	cfg := &n.cfg
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	// Followers learn the commit index with the next append; keep that
+	// prompt so stale reads on followers lag little.
+	rc.CommitTimeout = 5 * time.Millisecond
+	// Many concurrent writes become one append and one fsync.
+	rc.MaxAppendEntries = 512
+	rc.BatchApplyCh = true
+	rc.NotifyCh = n.notifyCh
+	rc.Logger = newHclog(cfg.Logger, "raft")
+	rc.NoLegacyTelemetry = true
+
+	var (
+		logs   raft.LogStore
+		stable raft.StableStore
+		snaps  raft.SnapshotStore
+		trans  raft.Transport
+	)
+	n.closer = func() error { return nil }
+	if cfg.InMemory {
+		store := raft.NewInmemStore()
+		logs, stable, snaps = store, store, raft.NewInmemSnapshotStore()
+		addr, t := raft.NewInmemTransport(raft.ServerAddress(cfg.RaftAddr))
+		n.raftAddr, trans = string(addr), t
+	} else {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return fmt.Errorf("create data dir: %w", err)
+		}
+		bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+		if err != nil {
+			return fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
+		}
+		n.closer = bolt.Close
+		cache, err := raft.NewLogCache(1024, bolt)
+		if err != nil {
+			_ = bolt.Close()
+			return fmt.Errorf("raft log cache: %w", err)
+		}
+		logs, stable = cache, bolt
+		fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, rc.Logger.Named("snapshots"))
+		if err != nil {
+			_ = bolt.Close()
+			return fmt.Errorf("snapshot store: %w", err)
+		}
+		snaps = fss
+		resolved, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
+		if err != nil {
+			_ = bolt.Close()
+			return fmt.Errorf("raft address %q: %w", cfg.RaftAddr, err)
+		}
+		var advertise net.Addr // nil: advertise the port the transport bound
+		if resolved.Port != 0 {
+			advertise = resolved
+		}
+		nt, err := raft.NewTCPTransportWithConfig(cfg.RaftAddr, advertise, &raft.NetworkTransportConfig{
+			MaxPool: 5,
+			Timeout: 10 * time.Second,
+			Logger:  rc.Logger.Named("transport"),
+		})
+		if err != nil {
+			_ = bolt.Close()
+			return fmt.Errorf("raft transport on %s: %w", cfg.RaftAddr, err)
+		}
+		n.raftAddr, trans = string(nt.LocalAddr()), nt
+	}
+	hasState, err := raft.HasExistingState(logs, stable, snaps)
+	if err != nil {
+		_ = n.closer()
+		return fmt.Errorf("check raft state: %w", err)
+	}
+	r, err := raft.NewRaft(rc, &raftFSM{state: n.state}, logs, stable, snaps, trans)
+	if err != nil {
+		_ = n.closer()
+		return fmt.Errorf("start raft: %w", err)
+	}
+	n.raft = r
+	n.logger.Info("raft started", "raft_addr", n.raftAddr, "has_state", hasState, "data_dir", cfg.DataDir)
+	return nil
+}
+
+// startDiscovery starts gossip and decides how this node becomes part of a
+// cluster: it already is one (has Raft state), bootstraps alone, waits for
+// bootstrap-expect peers, or waits for a leader to add it.
+func (n *Node) startDiscovery() error {
+	cfg := &n.cfg
+	hasState := n.hasRaftState()
+	if cfg.GossipAddr != "" {
+		g, err := newGossip(cfg, memberMeta{
+			Cluster: cfg.ClusterName, HTTP: cfg.HTTPAddr, Raft: n.raftAddr,
+			Expect: cfg.BootstrapExpect, HasState: hasState, Version: metaVersion,
+		})
+		if err != nil {
+			return err
+		}
+		n.gossip = g
+		if seeds := n.seeds(); len(seeds) > 0 {
+			n.goRun(func() { g.joinLoop(seeds, n.stop) })
+		}
+		if !hasState {
+			n.goRun(n.advertiseStateWhenSet)
+		}
+	}
+	switch {
+	case hasState:
+		n.logger.Info("found existing raft state; not bootstrapping")
+	case cfg.BootstrapExpect > 0 && n.gossip != nil:
+		n.logger.Info("waiting for peers to bootstrap", "expect", cfg.BootstrapExpect)
+		n.goRun(n.bootstrapLoop)
+	case len(cfg.Join) == 0:
+		return n.bootstrap([]raft.Server{{ID: raft.ServerID(cfg.NodeID), Address: raft.ServerAddress(n.raftAddr)}})
+	default:
+		n.logger.Info("waiting to be added to an existing cluster", "join", cfg.Join)
+	}
+	return nil
+}
+
+// seeds is the join list without this node's own gossip address.
+func (n *Node) seeds() []string {
+	var out []string
+	for _, s := range n.cfg.Join {
+		if s != n.cfg.GossipAddr {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (n *Node) goRun(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+func (n *Node) hasRaftState() bool { return n.raft.LastIndex() > 0 }
+
+func (n *Node) bootstrap(servers []raft.Server) error {
+	err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+	if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return fmt.Errorf("bootstrap raft: %w", err)
+	}
+	ids := make([]string, len(servers))
+	for i, s := range servers {
+		ids[i] = string(s.ID)
+	}
+	n.logger.Info("bootstrapped cluster", "servers", ids)
+	if n.gossip != nil {
+		n.gossip.setHasState()
+	}
+	return nil
+}
+
+// advertiseStateWhenSet flips the gossip has-state flag once this node holds
+// any Raft log (bootstrapped, or added by a leader), so no peer ever counts it
+// toward a fresh bootstrap again.
+func (n *Node) advertiseStateWhenSet() {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+			if n.hasRaftState() {
+				n.gossip.setHasState()
+				return
+			}
+		}
+	}
+}
+
+// State is the node's local state machine, for reads. Call ReadBarrier
+// first unless a stale read is acceptable.
+func (n *Node) State() *fsm.State { return n.state }
+
+// ID is the node's ID.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// ClusterName is the name of the cluster the node belongs to.
+func (n *Node) ClusterName() string { return n.cfg.ClusterName }
+
+// HTTPAddr is the HTTP address this node advertises.
+func (n *Node) HTTPAddr() string { return n.cfg.HTTPAddr }
+
+// RaftAddr is the Raft address this node listens on.
+func (n *Node) RaftAddr() string { return n.raftAddr }
+
+// GossipAddr is the gossip address this node listens on ("" without gossip).
+func (n *Node) GossipAddr() string {
+	if n.gossip == nil {
+		return ""
+	}
+	return n.gossip.ml.LocalNode().Address()
+}
+
+// IsLeader reports whether this node currently believes it is the leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Apply replicates cmd and returns its result once the leader has applied it.
+//
+// Errors: a *fsm.Error for invalid input (nothing reached the log);
+// ErrNotLeader (never appended, retry at the leader); ErrUnavailable (never
+// appended, retry); ErrUnknownResult (the command may or may not have been
+// applied — retry with the same idempotency key). Rule refusals (conflict,
+// overflow, …) are not errors here: they come back in Result.Err, because
+// they are decided by the log and remembered for idempotent replays.
+func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
+	if n.raft.State() != raft.Leader {
+		return fsm.Result{}, n.notLeader()
+	}
+	cmd.Time = time.Now().UnixNano()
+	cmd.KeyWindow = n.cfg.IdempotencyWindow
+	data, err := fsm.Encode(cmd)
+	if err != nil {
+		return fsm.Result{}, err
+	}
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := n.raft.Apply(data, timeout)
+	// The future always resolves: on commit, on loss of leadership (a leader
+	// cut off from its quorum steps down after LeaderLeaseTimeout), or on
+	// shutdown.
+	if err := f.Error(); err != nil {
+		return fsm.Result{}, n.applyError(cmd.Payload.Op(), err)
+	}
+	return *f.Response().(*fsm.Result), nil
+}
+
+// applyError sorts raft's errors into never-appended (safe to retry
+// anywhere) and indeterminate (retry only with the same idempotency key).
+func (n *Node) applyError(op fsm.Op, err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader):
+		return n.notLeader()
+	case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return fmt.Errorf("apply %s: %w: %v", op, ErrUnavailable, err)
+	default: // ErrLeadershipLost, ErrRaftShutdown, and anything new
+		return fmt.Errorf("apply %s: %w: %v", op, ErrUnknownResult, err)
+	}
+}
+
+// notLeader describes the current leader, if any, for a redirect.
+func (n *Node) notLeader() error {
+	_, id := n.raft.LeaderWithID()
+	e := &NotLeaderError{LeaderID: string(id)}
+	if id != "" {
+		e.LeaderHTTP = n.httpAddrOf(string(id))
+	}
+	return e
+}
+
+func (n *Node) httpAddrOf(id string) string {
+	if id == n.cfg.NodeID {
+		return n.cfg.HTTPAddr
+	}
+	if n.gossip != nil {
+		if m, ok := n.gossip.lookup(id); ok {
+			return m.meta.HTTP
+		}
+	}
+	return ""
+}
+
+// Consistency selects how fresh a read must be.
+type Consistency uint8
+
+const (
+	// Linearizable reads reflect every write acknowledged before they began.
+	// They are served only by the leader.
+	Linearizable Consistency = iota
+	// Stale reads are served from this node's state at once, however far it
+	// lags the leader.
+	Stale
+)
+
+// ReadBarrier returns nil once a read of State() at the given consistency
+// may begin. For a linearizable read, this node must be the leader, must
+// have applied everything committed before its term (the Barrier it runs on
+// election), and must confirm with a quorum that it is still the leader.
+// Every acknowledged write was applied by the leader before it was
+// acknowledged, so the local state then holds all of them.
+func (n *Node) ReadBarrier(ctx context.Context, c Consistency) error {
+	if c == Stale {
+		return nil
+	}
+	for {
+		if n.raft.State() != raft.Leader {
+			return n.notLeader()
+		}
+		term := n.raft.CurrentTerm()
+		n.readyMu.Lock()
+		ready, wake := n.readyTerm, n.readyWake
+		n.readyMu.Unlock()
+		if ready == term {
+			if err := n.raft.VerifyLeader().Error(); err != nil {
+				if errors.Is(err, raft.ErrRaftShutdown) {
+					return fmt.Errorf("verify leader: %w", ErrUnavailable)
+				}
+				return n.notLeader()
+			}
+			if n.raft.CurrentTerm() != term {
+				continue // lost and regained leadership meanwhile; redo the checks
+			}
+			return nil
+		}
+		// A new leader has not finished its barrier yet; it usually takes
+		// one fsync.
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for leader barrier: %w", ErrUnavailable)
+		case <-time.After(n.cfg.ElectionTimeout):
+		}
+	}
+}
+
+// LastContact is how long ago this node last heard from the leader; zero on
+// the leader itself.
+func (n *Node) LastContact() time.Duration {
+	if n.raft.State() == raft.Leader {
+		return 0
+	}
+	lc := n.raft.LastContact()
+	if lc.IsZero() {
+		return -1
+	}
+	return time.Since(lc)
+}
+
+// WaitLeader blocks until the cluster has a leader whose HTTP address this
+// node knows, or ctx ends.
+func (n *Node) WaitLeader(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if n.raft.State() == raft.Leader {
+			return nil
+		}
+		var nl *NotLeaderError
+		if errors.As(n.notLeader(), &nl) && nl.LeaderHTTP != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for leader: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// leadershipLoop reacts to this node gaining and losing leadership. It reads
+// raft's NotifyCh, which (unlike LeaderCh) delivers every transition.
+func (n *Node) leadershipLoop() {
+	defer n.wg.Done()
+	stopLeading := func() {}
+	defer func() { stopLeading() }()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case leader := <-n.notifyCh:
+			stopLeading()
+			stopLeading = func() {}
+			if leader {
+				ctx, cancel := context.WithCancel(context.Background())
+				stopLeading = cancel
+				n.logger.Info("became leader", "term", n.raft.CurrentTerm())
+				n.goRun(func() { n.lead(ctx) })
+			} else {
+				n.logger.Info("lost leadership")
+			}
+		}
+	}
+}
+
+// lead is the leader's work for one term: a Barrier so reads see every
+// earlier commit, then membership reconciliation until leadership ends.
+func (n *Node) lead(ctx context.Context) {
+	term := n.raft.CurrentTerm()
+	for {
+		err := n.raft.Barrier(n.cfg.ApplyTimeout).Error()
+		if err == nil {
+			break
+		}
+		n.logger.Warn("failed to wait for barrier", "error", err)
+		if n.raft.State() != raft.Leader {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	n.readyMu.Lock()
+	n.readyTerm = term
+	close(n.readyWake)
+	n.readyWake = make(chan struct{})
+	n.readyMu.Unlock()
+	if n.gossip != nil {
+		n.reconcileLoop(ctx)
+	}
+}
+
+// PrepareShutdown hands leadership to another voter if this node leads, so
+// the cluster keeps serving while this node stops. Call it before stopping
+// the HTTP server, so clients are redirected rather than refused.
+func (n *Node) PrepareShutdown() {
+	if n.raft.State() != raft.Leader {
+		return
+	}
+	if err := n.raft.LeadershipTransfer().Error(); err != nil {
+		n.logger.Warn("leadership transfer before shutdown failed", "error", err)
+		return
+	}
+	n.logger.Info("handed over leadership before shutdown")
+}
+
+// Shutdown stops the node: leadership is handed over if possible, Raft is
+// stopped (everything acknowledged is already fsync'd), gossip is left, and
+// storage is closed. It stays in the Raft configuration: a restart with the
+// same data dir rejoins.
+func (n *Node) Shutdown() error {
+	n.shutdownOnce.Do(func() {
+		n.PrepareShutdown()
+		n.isShutdown.Store(true)
+		var errs []error
+		if err := n.raft.Shutdown().Error(); err != nil {
+			errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
+		}
+		close(n.stop)
+		if n.gossip != nil {
+			n.gossip.leave(time.Second)
+		}
+		n.wg.Wait()
+		if err := n.closer(); err != nil {
+			errs = append(errs, fmt.Errorf("close raft store: %w", err))
+		}
+		n.shutdownErr = errors.Join(errs...)
+		n.logger.Info("node stopped")
+	})
+	return n.shutdownErr
+}

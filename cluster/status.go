@@ -1,0 +1,94 @@
+package cluster
+
+import (
+	"sort"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Status is a node's view of the cluster.
+type Status struct {
+	NodeID       string
+	ClusterName  string
+	State        string // Leader, Follower, Candidate, Shutdown
+	LeaderID     string
+	LeaderHTTP   string
+	Term         uint64
+	CommitIndex  uint64
+	AppliedIndex uint64
+	// LastContact is the time since this node last heard from the leader:
+	// zero on the leader, negative when it never has.
+	LastContact time.Duration
+	Members     []MemberStatus
+}
+
+// MemberStatus is one node as gossip and Raft see it.
+type MemberStatus struct {
+	ID         string
+	HTTPAddr   string
+	RaftAddr   string
+	GossipAddr string
+	// GossipStatus is alive, dead or left; "unknown" for a Raft server
+	// gossip has not seen.
+	GossipStatus string
+	// Suffrage is voter, nonvoter, or none when not in the Raft
+	// configuration.
+	Suffrage string
+	Leader   bool
+}
+
+// Status reports the node's current view of the cluster.
+func (n *Node) Status() Status {
+	_, leaderID := n.raft.LeaderWithID()
+	st := Status{
+		NodeID:       n.cfg.NodeID,
+		ClusterName:  n.cfg.ClusterName,
+		State:        n.raft.State().String(),
+		LeaderID:     string(leaderID),
+		Term:         n.raft.CurrentTerm(),
+		CommitIndex:  n.raft.CommitIndex(),
+		AppliedIndex: n.state.AppliedIndex(),
+		LastContact:  n.LastContact(),
+	}
+	if leaderID != "" {
+		st.LeaderHTTP = n.httpAddrOf(string(leaderID))
+	}
+	byID := make(map[string]*MemberStatus)
+	get := func(id string) *MemberStatus {
+		m := byID[id]
+		if m == nil {
+			m = &MemberStatus{ID: id, GossipStatus: "unknown", Suffrage: "none", Leader: id == string(leaderID)}
+			byID[id] = m
+		}
+		return m
+	}
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			m := get(string(s.ID))
+			m.RaftAddr = string(s.Address)
+			if s.Suffrage == raft.Voter {
+				m.Suffrage = "voter"
+			} else {
+				m.Suffrage = "nonvoter"
+			}
+		}
+	}
+	if n.gossip != nil {
+		for _, gm := range n.gossip.snapshot() {
+			m := get(gm.id)
+			m.GossipStatus, m.GossipAddr, m.HTTPAddr = gm.status, gm.gossipAddr, gm.meta.HTTP
+			if m.RaftAddr == "" {
+				m.RaftAddr = gm.meta.Raft
+			}
+		}
+	} else {
+		m := get(n.cfg.NodeID)
+		m.HTTPAddr, m.GossipStatus = n.cfg.HTTPAddr, "alive"
+	}
+	for _, m := range byID {
+		st.Members = append(st.Members, *m)
+	}
+	sort.Slice(st.Members, func(i, j int) bool { return st.Members[i].ID < st.Members[j].ID })
+	return st
+}

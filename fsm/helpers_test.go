@@ -1,0 +1,59 @@
+package fsm
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// applier drives a State through the log encoding, as a replica would,
+// with increasing indexes and a leader clock the test controls.
+type applier struct {
+	t     *testing.T
+	s     *State
+	index uint64
+	now   int64
+}
+
+func newApplier(t *testing.T) *applier {
+	t.Helper()
+	return &applier{t: t, s: New(), now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()}
+}
+
+// do encodes and applies p; validation failures come back as a Result error
+// without touching the log, as the HTTP layer would reject them.
+func (a *applier) do(p Payload) Result {
+	return a.doKey(p, "")
+}
+
+func (a *applier) doKey(p Payload, key string) Result {
+	a.t.Helper()
+	data, err := Encode(Command{Payload: p, IdempotencyKey: key, Time: a.now, KeyWindow: 10 * time.Minute})
+	if err != nil {
+		return Result{Err: err}
+	}
+	a.index++
+	return a.s.Apply(a.index, data)
+}
+
+func (a *applier) get(id string) *Counter {
+	a.t.Helper()
+	c, _, err := a.s.Counter(id)
+	if err != nil {
+		a.t.Fatalf("get %s: %v", id, err)
+	}
+	return c
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func codeOf(err error) Code {
+	var fe *Error
+	if errors.As(err, &fe) {
+		return fe.Code
+	}
+	if err != nil {
+		return "non-fsm error: " + Code(err.Error())
+	}
+	return ""
+}
