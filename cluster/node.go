@@ -497,6 +497,9 @@ func (n *Node) PrepareShutdown() {
 	if n.raft.State() != raft.Leader {
 		return
 	}
+	if f := n.raft.GetConfiguration(); f.Error() != nil || len(f.Configuration().Servers) < 2 {
+		return // nobody to hand over to
+	}
 	if err := n.raft.LeadershipTransfer().Error(); err != nil {
 		n.logger.Warn("leadership transfer before shutdown failed", "error", err)
 		return

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"errors"
+	"fmt"
 	"sort"
 	"time"
 
@@ -91,4 +93,28 @@ func (n *Node) Status() Status {
 	}
 	sort.Slice(st.Members, func(i, j int) bool { return st.Members[i].ID < st.Members[j].ID })
 	return st
+}
+
+// Ready reports whether the node can usefully serve: it knows a leader (and
+// where to redirect to) and has applied every entry it knows is committed.
+// When not ready, reason says why in a sentence.
+func (n *Node) Ready() (ready bool, reason string) {
+	if n.isShutdown.Load() {
+		return false, "the node is shutting down"
+	}
+	var nl *NotLeaderError
+	if n.raft.State() != raft.Leader {
+		if !errors.As(n.notLeader(), &nl) || nl.LeaderID == "" {
+			return false, "no leader is known"
+		}
+		if nl.LeaderHTTP == "" {
+			return false, "the leader's HTTP address is not known yet"
+		}
+	}
+	// raft's own applied index counts no-op and barrier entries the state
+	// machine never sees, so it catches up with the commit index when idle.
+	if applied, commit := n.raft.AppliedIndex(), n.raft.CommitIndex(); applied < commit {
+		return false, fmt.Sprintf("still applying committed entries (%d of %d)", applied, commit)
+	}
+	return true, ""
 }

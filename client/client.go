@@ -1,0 +1,469 @@
+// Package client is the Go client for countd's HTTP API: typed calls that
+// follow the cluster's 307 redirects to the leader, retry 503s and
+// connection failures on other nodes with backoff until the context ends,
+// learn the cluster's nodes from /v1/cluster, and attach an Idempotency-Key
+// to every write so a retry after an unknown outcome never applies twice.
+package client
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/countd/countd/api"
+)
+
+// Defaults for Config.
+const (
+	DefaultAttemptTimeout = 2 * time.Second
+	DefaultMaxBackoff     = 200 * time.Millisecond
+	maxRedirects          = 5
+)
+
+// Config configures a Client.
+type Config struct {
+	// Addrs are node base URLs ("http://host:port"; "host:port" is accepted).
+	Addrs []string
+	// HTTPClient is used for requests. Its redirect policy is overridden:
+	// the client follows redirects itself, with the same headers and body.
+	HTTPClient *http.Client
+	// AttemptTimeout bounds one HTTP attempt, so a request to a dead,
+	// paused or deposed node fails fast and moves on instead of using up
+	// the caller's whole deadline.
+	AttemptTimeout time.Duration
+	// MaxBackoff caps the wait between retries.
+	MaxBackoff time.Duration
+	// OnRetry, if set, is told about each retry (for diagnostics).
+	OnRetry func(RetryInfo)
+}
+
+// RetryInfo describes one failed attempt that will be retried.
+type RetryInfo struct {
+	Attempt int
+	Node    string
+	Err     error
+}
+
+// Client talks to a countd cluster. It is safe for concurrent use.
+type Client struct {
+	cfg  Config
+	http *http.Client
+
+	mu         sync.Mutex
+	nodes      []string // known base URLs, in the order to try them
+	next       int      // rotation position in nodes
+	leader     string   // last leader learned from a redirect or success
+	cluster    string   // cluster name from X-Countd-Cluster
+	discovered time.Time
+}
+
+// New returns a client for the nodes in cfg.Addrs.
+func New(cfg Config) (*Client, error) {
+	if len(cfg.Addrs) == 0 {
+		return nil, errors.New("client: no node addresses")
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	hc := &http.Client{}
+	if cfg.HTTPClient != nil {
+		*hc = *cfg.HTTPClient
+	} else {
+		hc.Transport = DefaultTransport()
+	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c := &Client{cfg: cfg, http: hc}
+	for _, a := range cfg.Addrs {
+		u, err := normalize(a)
+		if err != nil {
+			return nil, err
+		}
+		c.addNode(u)
+	}
+	return c, nil
+}
+
+// DefaultTransport is an HTTP transport suited to a few nodes on a LAN:
+// keep-alive with many idle connections per node and a short dial timeout.
+func DefaultTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 512,
+		IdleConnTimeout:     90 * time.Second,
+	}
+}
+
+func normalize(addr string) (string, error) {
+	addr = strings.TrimRight(strings.TrimSpace(addr), "/")
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	u, err := url.Parse(addr)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", fmt.Errorf("client: bad node address %q", addr)
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+func (c *Client) addNode(base string) {
+	for _, n := range c.nodes {
+		if n == base {
+			return
+		}
+	}
+	c.nodes = append(c.nodes, base)
+}
+
+// ClusterName is the cluster name the last response reported ("" before any).
+func (c *Client) ClusterName() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cluster
+}
+
+// Nodes returns the node base URLs the client knows.
+func (c *Client) Nodes() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.nodes...)
+}
+
+// Error is an error response from countd.
+type Error struct {
+	Status  int
+	Code    api.Code
+	Message string
+	// Current is the counter's state on a conflict.
+	Current *api.Counter
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// IsCode reports whether err is an *Error with the given code.
+func IsCode(err error, code api.Code) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}
+
+// CallOption adjusts one call.
+type CallOption func(*callOpts)
+
+type callOpts struct {
+	key   string
+	stale bool
+}
+
+// WithIdempotencyKey makes a write use key instead of a fresh random one.
+// Reuse the key when repeating a write whose outcome is unknown.
+func WithIdempotencyKey(key string) CallOption { return func(o *callOpts) { o.key = key } }
+
+// Stale makes a read accept a possibly stale answer from any node.
+func Stale() CallOption { return func(o *callOpts) { o.stale = true } }
+
+// NewIdempotencyKey returns a random key.
+func NewIdempotencyKey() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+type request struct {
+	method string
+	path   string // with query
+	body   []byte
+	write  bool
+	key    string
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+	node   string
+}
+
+// do sends req to the cluster: it starts at the known leader (or the next
+// node), follows redirects, and on a 503 or a connection failure retries on
+// the next node after a short backoff, until a final answer or ctx ends.
+func (c *Client) do(ctx context.Context, req request) (*response, error) {
+	if req.write && req.key == "" {
+		req.key = NewIdempotencyKey()
+	}
+	c.maybeDiscover(ctx, false)
+	target := c.startNode()
+	backoff := 10 * time.Millisecond
+	redirects := 0
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		resp, err := c.attempt(ctx, target, req)
+		retry := false
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil, c.finalError(ctx, lastErr, err)
+			}
+			lastErr = fmt.Errorf("%s: %w", target, err)
+			c.forgetLeader(target)
+			target = c.rotate(target)
+			retry = true
+		case resp.status == http.StatusTemporaryRedirect || resp.status == http.StatusPermanentRedirect:
+			leader := resp.header.Get(api.HeaderLeader)
+			if leader == "" {
+				if loc, err := url.Parse(resp.header.Get("Location")); err == nil && loc.Host != "" {
+					leader = loc.Scheme + "://" + loc.Host
+				}
+			}
+			lastErr = fmt.Errorf("%s: redirected to %s", target, leader)
+			redirects++
+			if leader == "" || redirects > maxRedirects {
+				// Nodes disagree about the leader (an election just ended);
+				// back off and ask again.
+				redirects = 0
+				target = c.rotate(target)
+				retry = true
+				break
+			}
+			c.setLeader(leader)
+			target = leader
+			continue
+		case resp.status == http.StatusServiceUnavailable:
+			lastErr = fmt.Errorf("%s: %s", target, errorFrom(resp))
+			c.forgetLeader(target)
+			target = c.rotate(target)
+			retry = true
+		default:
+			if resp.status < 500 {
+				c.setLeaderIfWrite(req, target, resp)
+			}
+			return resp, nil
+		}
+		if retry {
+			if c.cfg.OnRetry != nil {
+				c.cfg.OnRetry(RetryInfo{Attempt: attempt, Node: target, Err: lastErr})
+			}
+			if attempt%len(c.Nodes()) == 0 {
+				c.maybeDiscover(ctx, true)
+			}
+			redirects = 0
+			if err := sleep(ctx, jitter(backoff)); err != nil {
+				return nil, c.finalError(ctx, lastErr, err)
+			}
+			backoff = min(backoff*2, c.cfg.MaxBackoff)
+		}
+	}
+}
+
+func (c *Client) finalError(ctx context.Context, last, cause error) error {
+	if last == nil {
+		last = cause
+	}
+	return fmt.Errorf("gave up after %w: %w", ctx.Err(), last)
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d)/2+1))
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (c *Client) attempt(ctx context.Context, base string, req request) (*response, error) {
+	actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+	defer cancel()
+	var body io.Reader
+	if req.body != nil {
+		body = bytes.NewReader(req.body)
+	}
+	hr, err := http.NewRequestWithContext(actx, req.method, base+req.path, body)
+	if err != nil {
+		return nil, err
+	}
+	if req.body != nil {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	if req.key != "" {
+		hr.Header.Set(api.HeaderIdempotencyKey, req.key)
+	}
+	resp, err := c.http.Do(hr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	if name := resp.Header.Get(api.HeaderCluster); name != "" {
+		c.mu.Lock()
+		c.cluster = name
+		c.mu.Unlock()
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: b, node: base}, nil
+}
+
+func (c *Client) startNode() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leader != "" {
+		return c.leader
+	}
+	return c.nodes[c.next%len(c.nodes)]
+}
+
+// rotate returns the next node after failed.
+func (c *Client) rotate(failed string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, n := range c.nodes {
+		if n == failed {
+			c.next = i + 1
+			break
+		}
+	}
+	if c.next >= len(c.nodes) {
+		c.next = 0
+	}
+	return c.nodes[c.next]
+}
+
+func (c *Client) setLeader(base string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.leader = base
+	c.addNode(base)
+}
+
+func (c *Client) forgetLeader(base string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leader == base {
+		c.leader = ""
+	}
+}
+
+// setLeaderIfWrite remembers that the node which answered a write (or a
+// linearizable read) is the leader, so later calls go straight there.
+func (c *Client) setLeaderIfWrite(req request, node string, resp *response) {
+	if req.write && resp.header.Get(api.HeaderIndex) != "" {
+		c.setLeader(node)
+	}
+}
+
+// maybeDiscover learns the cluster's nodes from /v1/cluster: once at first
+// use, and again after a round of failures (force) at most every second.
+func (c *Client) maybeDiscover(ctx context.Context, force bool) {
+	c.mu.Lock()
+	due := c.discovered.IsZero() || (force && time.Since(c.discovered) > time.Second)
+	if due {
+		c.discovered = time.Now()
+	}
+	nodes := append([]string(nil), c.nodes...)
+	c.mu.Unlock()
+	if !due {
+		return
+	}
+	for _, n := range nodes {
+		dctx, cancel := context.WithTimeout(ctx, min(c.cfg.AttemptTimeout, 500*time.Millisecond))
+		resp, err := c.attempt(dctx, n, request{method: http.MethodGet, path: "/v1/cluster"})
+		cancel()
+		if err != nil || resp.status != http.StatusOK {
+			continue
+		}
+		var st api.Cluster
+		if json.Unmarshal(resp.body, &st) != nil {
+			continue
+		}
+		c.mu.Lock()
+		for _, m := range st.Members {
+			if m.HTTPAddr != "" {
+				c.addNode("http://" + m.HTTPAddr)
+			}
+		}
+		c.mu.Unlock()
+		return
+	}
+}
+
+// errorFrom decodes an error response body.
+func errorFrom(resp *response) *Error {
+	var body api.Error
+	if err := json.Unmarshal(resp.body, &body); err != nil || body.Code == "" {
+		msg := strings.TrimSpace(string(resp.body))
+		if msg == "" {
+			msg = http.StatusText(resp.status)
+		}
+		return &Error{Status: resp.status, Code: api.CodeInternal, Message: fmt.Sprintf("HTTP %d from %s: %s", resp.status, resp.node, msg)}
+	}
+	return &Error{Status: resp.status, Code: body.Code, Message: body.Error, Current: body.Current}
+}
+
+// call runs req and decodes a 2xx body into out (unless out is nil).
+func (c *Client) call(ctx context.Context, req request, out any) error {
+	resp, err := c.do(ctx, req)
+	if err != nil {
+		return err
+	}
+	if resp.status < 200 || resp.status > 299 {
+		return errorFrom(resp)
+	}
+	if out == nil || resp.status == http.StatusNoContent {
+		return nil
+	}
+	if err := json.Unmarshal(resp.body, out); err != nil {
+		return fmt.Errorf("decode response from %s: %w", resp.node, err)
+	}
+	return nil
+}
+
+func applyOpts(opts []CallOption) callOpts {
+	var o callOpts
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+func readPath(path string, o callOpts, query url.Values) string {
+	if o.stale {
+		if query == nil {
+			query = url.Values{}
+		}
+		query.Set("consistency", "stale")
+	}
+	if len(query) > 0 {
+		return path + "?" + query.Encode()
+	}
+	return path
+}
+
+// Cluster returns the cluster status as seen by the first node that answers.
+func (c *Client) Cluster(ctx context.Context) (*api.Cluster, error) {
+	var out api.Cluster
+	err := c.call(ctx, request{method: http.MethodGet, path: "/v1/cluster"}, &out)
+	return &out, err
+}

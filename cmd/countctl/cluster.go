@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/countd/countd/api"
+)
+
+func (a *app) clusterCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "cluster", Short: "Inspect the cluster"}
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Leader, term, indexes and members as the first reachable node sees them",
+		Args:  cobra.NoArgs,
+		RunE:  func(*cobra.Command, []string) error { return a.showCluster(true) },
+	}
+	members := &cobra.Command{
+		Use:   "members",
+		Short: "The cluster's members",
+		Args:  cobra.NoArgs,
+		RunE:  func(*cobra.Command, []string) error { return a.showCluster(false) },
+	}
+	cmd.AddCommand(status, members)
+	return cmd
+}
+
+func (a *app) showCluster(withSummary bool) error {
+	cl, err := a.client(false)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.requestCtx()
+	defer cancel()
+	st, err := cl.Cluster(ctx)
+	if err != nil {
+		return err
+	}
+	if a.output == "json" {
+		if withSummary {
+			return a.printJSON(st)
+		}
+		return a.printJSON(struct {
+			Members []api.Member `json:"members"`
+		}{st.Members})
+	}
+	if withSummary {
+		fmt.Fprintf(a.stdout, "cluster %s: leader %s (%s), term %d, commit %d, applied %d (as seen by %s)\n\n",
+			st.Name, orDash(st.Leader), orDash(st.LeaderHTTP), st.Term, st.CommitIndex, st.AppliedIndex, st.NodeID)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tHTTP\tRAFT\tGOSSIP\tSTATUS\tSUFFRAGE\tLEADER")
+	for _, m := range st.Members {
+		leader := ""
+		if m.Leader {
+			leader = "*"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, orDash(m.HTTPAddr), orDash(m.RaftAddr), orDash(m.GossipAddr), m.Status, m.Suffrage, leader)
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,334 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/countd/countd/api"
+	"github.com/countd/countd/client"
+)
+
+// counterOutput is the JSON countctl prints for a counter, with the field
+// names of the monotone seed (id, value, cluster) first.
+type counterOutput struct {
+	ID        string `json:"id"`
+	Value     int64  `json:"value"`
+	Cluster   string `json:"cluster"`
+	Increment int64  `json:"increment"`
+	Offset    int64  `json:"offset"`
+	Monotonic bool   `json:"monotonic"`
+	Index     uint64 `json:"index"`
+}
+
+type mintOutput struct {
+	ID      string `json:"id"`
+	Value   int64  `json:"value"`
+	Cluster string `json:"cluster"`
+	First   int64  `json:"first"`
+	Count   int64  `json:"count"`
+	Step    int64  `json:"step"`
+	Index   uint64 `json:"index"`
+}
+
+func (a *app) counterCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "counter",
+		Short: "Read and change counters (-i names the counter)",
+	}
+	cmd.AddCommand(a.counterGet(), a.counterNext(), a.counterAdd(), a.counterSet(), a.counterRm(), a.counterList())
+	return cmd
+}
+
+func (a *app) printCounter(cl *client.Client, c *api.Counter) error {
+	if a.output == "text" {
+		_, err := fmt.Fprintln(a.stdout, c.Value)
+		return err
+	}
+	return a.printJSON(counterOutput{ID: c.ID, Value: c.Value, Cluster: cl.ClusterName(), Increment: c.Increment, Offset: c.Offset, Monotonic: c.Monotonic, Index: c.Index})
+}
+
+func (a *app) counterGet() *cobra.Command {
+	var stale bool
+	cmd := &cobra.Command{
+		Use:   "get",
+		Short: "Print a counter",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			id, err := a.requireID()
+			if err != nil {
+				return err
+			}
+			cl, err := a.client(false)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.requestCtx()
+			defer cancel()
+			var opts []client.CallOption
+			if stale {
+				opts = append(opts, client.Stale())
+			}
+			c, err := cl.Counter(ctx, id, opts...)
+			if err != nil {
+				return err
+			}
+			return a.printCounter(cl, c)
+		},
+	}
+	cmd.Flags().BoolVar(&stale, "stale", false, "accept a possibly stale value from any node")
+	return cmd
+}
+
+func (a *app) counterNext() *cobra.Command {
+	var (
+		count      int64
+		continuous bool
+	)
+	cmd := &cobra.Command{
+		Use:   "next",
+		Short: "Mint the next ID (or --count N of them)",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			id, err := a.requireID()
+			if err != nil {
+				return err
+			}
+			if count < 1 {
+				return usagef("--count must be at least 1, got %d", count)
+			}
+			cl, err := a.client(continuous)
+			if err != nil {
+				return err
+			}
+			if continuous {
+				return a.mintForever(cl, id, count)
+			}
+			ctx, cancel := a.requestCtx()
+			defer cancel()
+			m, err := cl.Next(ctx, id, count)
+			if err != nil {
+				return err
+			}
+			return a.printMint(cl, m)
+		},
+	}
+	cmd.Flags().Int64Var(&count, "count", 1, "how many IDs to mint at once")
+	cmd.Flags().BoolVar(&continuous, "continuous", false, "keep minting forever, one integer per line, through leader failover")
+	return cmd
+}
+
+func (a *app) printMint(cl *client.Client, m *api.Mint) error {
+	if a.output == "text" {
+		return printRange(a, m)
+	}
+	return a.printJSON(mintOutput{ID: m.ID, Value: m.Value, Cluster: cl.ClusterName(), First: m.First, Count: m.Count, Step: m.Step, Index: m.Index})
+}
+
+func printRange(a *app, m *api.Mint) error {
+	v := m.First
+	for i := int64(0); i < m.Count; i++ {
+		if _, err := fmt.Fprintln(a.stdout, v); err != nil {
+			return err
+		}
+		v += m.Step
+	}
+	return nil
+}
+
+// mintForever mints until interrupted. A request whose outcome is unknown is
+// repeated with the same idempotency key, so it is never applied twice and
+// no printed integer ever repeats; only a refusal by the cluster itself (a
+// wrong type, an overflow) stops the loop.
+func (a *app) mintForever(cl *client.Client, id string, count int64) error {
+	key := client.NewIdempotencyKey()
+	for a.ctx.Err() == nil {
+		ctx, cancel := a.requestCtx()
+		m, err := cl.Next(ctx, id, count, client.WithIdempotencyKey(key))
+		cancel()
+		if err != nil {
+			var apiErr *client.Error
+			if errors.As(err, &apiErr) && apiErr.Status < 500 {
+				return err
+			}
+			if a.ctx.Err() == nil {
+				fmt.Fprintf(a.stderr, "countctl: retrying: %v\n", err)
+			}
+			continue
+		}
+		if err := printRange(a, m); err != nil {
+			return err
+		}
+		key = client.NewIdempotencyKey()
+	}
+	return nil
+}
+
+func (a *app) counterAdd() *cobra.Command {
+	var def int64
+	cmd := &cobra.Command{
+		Use:   "add N",
+		Short: "Add N (may be negative) to a counter",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := a.requireID()
+			if err != nil {
+				return err
+			}
+			delta, err := parseInt("N", args[0])
+			if err != nil {
+				return err
+			}
+			var defp *int64
+			if cmd.Flags().Changed("default") {
+				defp = &def
+			}
+			cl, err := a.client(false)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.requestCtx()
+			defer cancel()
+			r, err := cl.Add(ctx, id, delta, defp)
+			if err != nil {
+				return err
+			}
+			if a.output == "text" {
+				_, err = fmt.Fprintln(a.stdout, r.Value)
+				return err
+			}
+			return a.printJSON(struct {
+				ID      string `json:"id"`
+				Value   int64  `json:"value"`
+				Cluster string `json:"cluster"`
+				Index   uint64 `json:"index"`
+			}{r.ID, r.Value, cl.ClusterName(), r.Index})
+		},
+	}
+	cmd.Flags().Int64Var(&def, "default", 0, "starting value if the counter was never written")
+	return cmd
+}
+
+func (a *app) counterSet() *cobra.Command {
+	var (
+		increment, offset, ifValue int64
+		monotonic                  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "set [N]",
+		Short: "Set a counter's value and/or its --increment, --offset, --monotonic (--if-value for compare-and-set)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := a.requireID()
+			if err != nil {
+				return err
+			}
+			var req api.SetRequest
+			if len(args) == 1 {
+				v, err := parseInt("N", args[0])
+				if err != nil {
+					return err
+				}
+				req.Value = &v
+			}
+			f := cmd.Flags()
+			if f.Changed("increment") {
+				req.Increment = &increment
+			}
+			if f.Changed("offset") {
+				req.Offset = &offset
+			}
+			if f.Changed("monotonic") {
+				req.Monotonic = &monotonic
+			}
+			if f.Changed("if-value") {
+				req.IfValue = &ifValue
+			}
+			if req.Value == nil && req.Increment == nil && req.Offset == nil && req.Monotonic == nil {
+				return usagef("set needs a value N or one of --increment, --offset, --monotonic")
+			}
+			cl, err := a.client(false)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.requestCtx()
+			defer cancel()
+			c, err := cl.Set(ctx, id, req)
+			if err != nil {
+				return err
+			}
+			return a.printCounter(cl, c)
+		},
+	}
+	f := cmd.Flags()
+	f.Int64Var(&increment, "increment", 1, "step between minted IDs (1 to 2^62)")
+	f.Int64Var(&offset, "offset", 0, "minted IDs are congruent to this modulo the increment")
+	f.BoolVar(&monotonic, "monotonic", false, "refuse any write that lowers the value (cannot be turned off)")
+	f.Int64Var(&ifValue, "if-value", 0, "only set if the current value is this (compare-and-set)")
+	return cmd
+}
+
+func (a *app) counterRm() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rm",
+		Short: "Delete a counter (reset it to defaults)",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			id, err := a.requireID()
+			if err != nil {
+				return err
+			}
+			cl, err := a.client(false)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.requestCtx()
+			defer cancel()
+			return cl.DeleteCounter(ctx, id, force)
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "delete even a monotonic counter (its old values can then be minted again)")
+	return cmd
+}
+
+func (a *app) counterList() *cobra.Command {
+	var prefix string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List counters",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			cl, err := a.client(false)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.requestCtx()
+			defer cancel()
+			list, err := cl.Counters(ctx, prefix)
+			if err != nil {
+				return err
+			}
+			if a.output == "text" {
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tVALUE\tINCREMENT\tOFFSET\tMONOTONIC")
+				for _, c := range list {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%t\n", c.ID, c.Value, c.Increment, c.Offset, c.Monotonic)
+				}
+				return tw.Flush()
+			}
+			out := struct {
+				Counters []counterOutput `json:"counters"`
+				Cluster  string          `json:"cluster"`
+			}{Counters: []counterOutput{}, Cluster: cl.ClusterName()}
+			for _, c := range list {
+				out.Counters = append(out.Counters, counterOutput{ID: c.ID, Value: c.Value, Cluster: cl.ClusterName(), Increment: c.Increment, Offset: c.Offset, Monotonic: c.Monotonic, Index: c.Index})
+			}
+			return a.printJSON(out)
+		},
+	}
+	cmd.Flags().StringVar(&prefix, "prefix", "", "only counters whose ID starts with this")
+	return cmd
+}

@@ -1,0 +1,165 @@
+// Command countctl is the command-line client for a countd cluster.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/countd/countd/client"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError marks an error in how countctl was called (exit 2); every
+// other error is a run-time failure (exit 1).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// app holds the global flags and the streams, so commands are testable.
+type app struct {
+	addrs   string
+	id      string
+	output  string
+	timeout time.Duration
+	verbose bool
+
+	stdout io.Writer
+	stderr io.Writer
+	ctx    context.Context
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+}
+
+// run executes countctl with args and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	a := &app{stdout: stdout, stderr: stderr, ctx: ctx}
+	root := a.rootCommand(getenv)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+	fmt.Fprintln(stderr, "countctl:", msg)
+	var ue usageError
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// isCobraUsage recognises the argument errors cobra itself produces.
+func isCobraUsage(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "invalid argument", "flag needs an argument", "required flag"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
+	defAddr := getenv("COUNTD_ADDR")
+	if defAddr == "" {
+		defAddr = "http://127.0.0.1:8080"
+	}
+	root := &cobra.Command{
+		Use:           "countctl",
+		Short:         "Command-line client for a countd cluster",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if a.output != "json" && a.output != "text" {
+				return usagef("-o must be json or text, got %q", a.output)
+			}
+			if a.timeout <= 0 {
+				return usagef("--timeout must be positive, got %s", a.timeout)
+			}
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVarP(&a.addrs, "addr", "a", defAddr, "comma-separated node URLs (env COUNTD_ADDR)")
+	pf.StringVarP(&a.id, "id", "i", "", "object ID (counter or queue name)")
+	pf.StringVarP(&a.output, "output", "o", "json", "output format: json or text")
+	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "deadline for the whole command (per request for --continuous)")
+	pf.BoolVarP(&a.verbose, "verbose", "v", false, "note retries on stderr")
+	root.AddCommand(a.counterCommand(), a.clusterCommand())
+	return root
+}
+
+// client builds a client for the -a nodes. notes turns on retry notes.
+func (a *app) client(notes bool) (*client.Client, error) {
+	var addrs []string
+	for _, s := range strings.Split(a.addrs, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			addrs = append(addrs, s)
+		}
+	}
+	cfg := client.Config{Addrs: addrs}
+	if notes || a.verbose {
+		cfg.OnRetry = func(r client.RetryInfo) {
+			fmt.Fprintf(a.stderr, "countctl: retrying (attempt %d): %v\n", r.Attempt, r.Err)
+		}
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return c, nil
+}
+
+// requestCtx bounds one command (or one request of a long-running one).
+func (a *app) requestCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(a.ctx, a.timeout)
+}
+
+func (a *app) requireID() (string, error) {
+	if a.id == "" {
+		return "", usagef("this command needs -i/--id")
+	}
+	return a.id, nil
+}
+
+// printJSON writes v as indented JSON.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func parseInt(what, s string) (int64, error) {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, usagef("%s must be an integer, got %q", what, s)
+	}
+	return v, nil
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/countd/countd/cluster"
+	"github.com/countd/countd/httpapi"
+)
+
+// options is everything countd can be told on the command line or through
+// COUNTD_* environment variables.
+type options struct {
+	nodeID          string
+	dataDir         string
+	httpAddr        string
+	raftAddr        string
+	gossipAddr      string
+	join            string
+	bootstrapExpect int
+	clusterName     string
+	dev             bool
+
+	idempotencyWindow  time.Duration
+	maxBody            byteSize
+	heartbeatTimeout   time.Duration
+	electionTimeout    time.Duration
+	leaderLeaseTimeout time.Duration
+
+	logFormat string
+	logLevel  string
+}
+
+// parseOptions reads flags, with COUNTD_<FLAG> environment variables as
+// defaults (flag name upper-cased, dashes as underscores). An explicit flag
+// wins over the environment.
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
+	host, _ := os.Hostname()
+	o := &options{maxBody: httpapi.DefaultMaxBody}
+	fs := flag.NewFlagSet("countd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.nodeID, "node-id", host, "stable node ID: Raft server ID and gossip name; never change it for a data dir")
+	fs.StringVar(&o.dataDir, "data-dir", "data", "directory for the Raft log, stable store and snapshots")
+	fs.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "host:port to serve the HTTP API on (also advertised to other nodes)")
+	fs.StringVar(&o.raftAddr, "raft-addr", "127.0.0.1:8300", "host:port for Raft traffic (bound and advertised)")
+	fs.StringVar(&o.gossipAddr, "gossip-addr", "127.0.0.1:8301", "host:port for gossip (memberlist, TCP and UDP)")
+	fs.StringVar(&o.join, "join", "", "comma-separated gossip addresses of other nodes; retried until one answers")
+	fs.IntVar(&o.bootstrapExpect, "bootstrap-expect", 0, "bootstrap once this many nodes are seen (all started with the same value)")
+	fs.StringVar(&o.clusterName, "cluster", "countd", "cluster name; nodes of other clusters are ignored")
+	fs.BoolVar(&o.dev, "dev", false, "run one in-memory node on 127.0.0.1:8080 for trying things out (nothing is kept)")
+	fs.DurationVar(&o.idempotencyWindow, "idempotency-window", cluster.DefaultIdempotencyWindow, "how long an Idempotency-Key is remembered")
+	fs.Var(&o.maxBody, "max-body", "largest request body accepted (bytes, or with KiB/MiB/GiB)")
+	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", cluster.DefaultHeartbeatTimeout, "Raft heartbeat timeout: followers call an election after 1-2x this without the leader")
+	fs.DurationVar(&o.electionTimeout, "election-timeout", cluster.DefaultElectionTimeout, "Raft election timeout: a candidate retries after 1-2x this")
+	fs.DurationVar(&o.leaderLeaseTimeout, "leader-lease-timeout", cluster.DefaultLeaderLeaseTimeout, "a leader that cannot reach a quorum for this long steps down (at most the heartbeat timeout)")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text (key=value) or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+
+	var envErrs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "COUNTD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				envErrs = append(envErrs, fmt.Errorf("%s=%q: %w", name, v, err))
+			}
+		}
+	})
+	if err := errors.Join(envErrs...); err != nil {
+		return nil, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return nil, fmt.Errorf("-log-format must be text or json, got %q", o.logFormat)
+	}
+	return o, nil
+}
+
+// joinList splits the -join value.
+func (o *options) joinList() []string {
+	var out []string
+	for _, s := range strings.Split(o.join, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// byteSize is a flag value in bytes that accepts KiB, MiB and GiB suffixes.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(s string) error {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("want a positive size like 4194304 or 4MiB")
+	}
+	*b = byteSize(v * mult)
+	return nil
+}

@@ -1,0 +1,76 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+)
+
+// decodeJSON reads exactly one JSON object from the body into v, rejecting
+// unknown fields and trailing data: a typo in a field name must not be
+// silently ignored by a write.
+func decodeJSON(c echo.Context, v any) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("could not read the request body: %v", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return badRequest("the request body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("invalid JSON body: %s", jsonErrorText(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("invalid JSON body: unexpected data after the object")
+	}
+	return nil
+}
+
+func jsonErrorText(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field != "" {
+			return fmt.Sprintf("field %q must be %s, got %s", te.Field, te.Type, te.Value)
+		}
+		return fmt.Sprintf("expected %s, got %s", te.Type, te.Value)
+	}
+	return err.Error()
+}
+
+// intParam parses an optional integer query parameter.
+func intParam(c echo.Context, name string, def int64) (int64, error) {
+	s := c.QueryParam(name)
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, badRequest("query parameter %s must be an integer, got %q", name, s)
+	}
+	return v, nil
+}
+
+// boolParam parses an optional boolean query parameter.
+func boolParam(c echo.Context, name string) (bool, error) {
+	s := c.QueryParam(name)
+	if s == "" {
+		return false, nil
+	}
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, badRequest("query parameter %s must be true or false, got %q", name, s)
+	}
+	return v, nil
+}

@@ -1,0 +1,159 @@
+// Package httpapi serves countd's HTTP API with labstack/echo: it validates
+// input, turns requests into fsm commands or reads on a cluster node, and
+// renders JSON. Errors map to statuses in one table (errors.go); followers
+// answer writes and linearizable reads with a TRY-style 307 to the leader.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/countd/countd/api"
+	"github.com/countd/countd/cluster"
+	"github.com/countd/countd/fsm"
+)
+
+// Node is what the HTTP layer needs from a cluster node. *cluster.Node
+// implements it.
+type Node interface {
+	// Apply replicates a command; see cluster.Node.Apply for its errors.
+	Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
+	// ReadBarrier returns nil once a read at consistency c may begin.
+	ReadBarrier(ctx context.Context, c cluster.Consistency) error
+	// State is the local state machine to read from.
+	State() *fsm.State
+	// Status is the node's view of the cluster.
+	Status() cluster.Status
+	// LastContact is the time since the leader was last heard from.
+	LastContact() time.Duration
+	// ClusterName names the cluster.
+	ClusterName() string
+	// Ready reports whether the node knows a leader and has caught up.
+	Ready() (bool, string)
+}
+
+// DefaultMaxBody is the default request body limit.
+const DefaultMaxBody = 4 << 20
+
+// Config tunes the server.
+type Config struct {
+	// MaxBody is the largest request body accepted; larger gets 413.
+	MaxBody int64
+	Logger  *slog.Logger
+}
+
+// Server is countd's HTTP API.
+type Server struct {
+	node   Node
+	cfg    Config
+	logger *slog.Logger
+	echo   *echo.Echo
+}
+
+// New builds the API for node.
+func New(node Node, cfg Config) *Server {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{node: node, cfg: cfg, logger: cfg.Logger.With("component", "http")}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.commonHeaders, s.limitBody)
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	v1 := e.Group("/v1")
+	v1.GET("/cluster", s.clusterStatus)
+	s.counterRoutes(v1)
+
+	e.RouteNotFound("/*", func(c echo.Context) error {
+		return &fsm.Error{Code: fsm.CodeNotFound, Message: "no such endpoint: " + c.Request().Method + " " + c.Request().URL.Path}
+	})
+	s.echo = e
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+func (s *Server) commonHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set(api.HeaderCluster, s.node.ClusterName())
+		return next(c)
+	}
+}
+
+// limitBody refuses declared-oversized bodies at once and caps the rest
+// while they are read.
+func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > s.cfg.MaxBody {
+			return errTooLarge(s.cfg.MaxBody)
+		}
+		r.Body = http.MaxBytesReader(c.Response(), r.Body, s.cfg.MaxBody)
+		return next(c)
+	}
+}
+
+func setIndex(c echo.Context, index uint64) {
+	c.Response().Header().Set(api.HeaderIndex, strconv.FormatUint(index, 10))
+}
+
+// consistency parses ?consistency=. Stale reads also report how stale they
+// may be.
+func (s *Server) consistency(c echo.Context) (cluster.Consistency, error) {
+	switch v := c.QueryParam("consistency"); v {
+	case "", "linearizable", "default":
+		return cluster.Linearizable, nil
+	case "stale":
+		lc := s.node.LastContact()
+		ms := int64(-1)
+		if lc >= 0 {
+			ms = lc.Milliseconds()
+		}
+		c.Response().Header().Set(api.HeaderLastContact, strconv.FormatInt(ms, 10))
+		return cluster.Stale, nil
+	default:
+		return 0, badRequest("consistency must be \"stale\" or \"linearizable\", got %q", v)
+	}
+}
+
+// read runs a read at the requested consistency: validation has already
+// happened, so a follower answers bad input itself and redirects the rest.
+func (s *Server) read(c echo.Context) error {
+	cons, err := s.consistency(c)
+	if err != nil {
+		return err
+	}
+	return s.node.ReadBarrier(c.Request().Context(), cons)
+}
+
+// apply replicates cmd, carrying the request's Idempotency-Key, and marks
+// the response with the write's index and whether it was a replay. A rule
+// refusal decided by the log comes back as the error.
+func (s *Server) apply(c echo.Context, p fsm.Payload) (fsm.Result, error) {
+	cmd := fsm.Command{Payload: p, IdempotencyKey: c.Request().Header.Get(api.HeaderIdempotencyKey)}
+	if err := cmd.Validate(); err != nil {
+		return fsm.Result{}, err
+	}
+	res, err := s.node.Apply(c.Request().Context(), cmd)
+	if err != nil {
+		return res, err
+	}
+	setIndex(c, res.Index)
+	if res.Replayed {
+		c.Response().Header().Set(api.HeaderReplayed, "true")
+	}
+	return res, res.Err
+}
