@@ -6,6 +6,7 @@ package fsm
 
 import (
 	"math"
+	"math/bits"
 )
 
 // Limits on counter input.
@@ -133,11 +134,7 @@ func (p CounterNext) apply(s *State, index uint64) (any, error) {
 	first, ok := nextAfter(c.value, c.increment, c.offset)
 	var last int64
 	if ok {
-		var span int64
-		span, ok = mulChecked(p.Count-1, c.increment)
-		if ok {
-			last, ok = addChecked(first, span)
-		}
+		last, ok = rangeEnd(first, p.Count, c.increment)
 	}
 	if !ok {
 		return nil, errorf(CodeOverflow, "minting %d more IDs from counter %s (value %d, increment %d) would pass %d",
@@ -325,13 +322,17 @@ func addChecked(a, b int64) (int64, bool) {
 	return s, true
 }
 
-// mulChecked multiplies two non-negative int64s.
-func mulChecked(a, b int64) (int64, bool) {
-	if a == 0 || b == 0 {
-		return 0, true
+// rangeEnd is first + (count-1)*step, and false if it passes MaxInt64. The
+// span may exceed MaxInt64 on its own while the end still fits (first is
+// negative), so it is computed in unsigned 128-bit arithmetic.
+func rangeEnd(first, count, step int64) (int64, bool) {
+	hi, span := bits.Mul64(uint64(count-1), uint64(step))
+	if hi != 0 {
+		return 0, false // span ≥ 2^64: past MaxInt64 from any int64
 	}
-	if a > math.MaxInt64/b {
+	room := uint64(math.MaxInt64) - uint64(first) // exact: MaxInt64-first is in [0, 2^64)
+	if span > room {
 		return 0, false
 	}
-	return a * b, true
+	return int64(uint64(first) + span), true
 }

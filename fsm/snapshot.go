@@ -127,7 +127,7 @@ func readSnapshot(r io.Reader) (*State, error) {
 		return nil, errors.New("not a countd snapshot (bad magic)")
 	}
 	st := New()
-	var buf []byte
+	var buf bytes.Buffer
 	for n := 0; ; n++ {
 		tag, err := br.ReadByte()
 		if err != nil {
@@ -140,14 +140,13 @@ func readSnapshot(r io.Reader) (*State, error) {
 		if size > 1<<30 {
 			return nil, fmt.Errorf("record %d claims %d bytes", n, size)
 		}
-		if uint64(cap(buf)) < size {
-			buf = make([]byte, size)
+		// Grow with the data that actually arrives, so a corrupt length
+		// cannot make a tiny stream allocate a gigabyte.
+		buf.Reset()
+		if _, err := io.CopyN(&buf, br, int64(size)); err != nil {
+			return nil, fmt.Errorf("record %d: %w", n, io.ErrUnexpectedEOF)
 		}
-		buf = buf[:size]
-		if _, err := io.ReadFull(br, buf); err != nil {
-			return nil, fmt.Errorf("record %d: %w", n, err)
-		}
-		d := decoder{buf: buf}
+		d := decoder{buf: buf.Bytes()}
 		if n == 0 && tag != recHeader {
 			return nil, fmt.Errorf("first record has tag %d, want header", tag)
 		}
@@ -162,6 +161,9 @@ func readSnapshot(r io.Reader) (*State, error) {
 		case recCounter:
 			c := decodeCounter(&d)
 			if d.err == nil {
+				if err := checkRestoredCounter(st, c); err != nil {
+					return nil, fmt.Errorf("record %d: %w", n, err)
+				}
 				st.objects[c.ID] = &counter{value: c.Value, increment: c.Increment, offset: c.Offset, monotonic: c.Monotonic, index: c.Index}
 			}
 		case recIdem:
@@ -176,6 +178,22 @@ func readSnapshot(r io.Reader) (*State, error) {
 			return nil, fmt.Errorf("record %d (tag %d): %w", n, tag, err)
 		}
 	}
+}
+
+// checkRestoredCounter holds a restored counter to the rules Apply
+// enforces: a snapshot that breaks them is corrupt, and loading it would
+// let the state machine fail later (an increment of 0 divides by zero).
+func checkRestoredCounter(st *State, c *Counter) error {
+	if err := CheckName("counter name", c.ID); err != nil {
+		return err
+	}
+	if c.Increment < 1 || c.Increment > MaxIncrement {
+		return fmt.Errorf("counter %s has increment %d, outside 1..2^62", c.ID, c.Increment)
+	}
+	if _, dup := st.objects[c.ID]; dup {
+		return fmt.Errorf("counter %s appears twice", c.ID)
+	}
+	return nil
 }
 
 func encodeCounter(e *encoder, c *Counter) {

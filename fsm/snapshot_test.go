@@ -2,6 +2,8 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/hex"
+	"runtime"
 	"testing"
 )
 
@@ -54,5 +56,32 @@ func TestRestoreRejectsGarbageAndKeepsState(t *testing.T) {
 		if c := a.get("a"); c.Value != 1 {
 			t.Fatalf("%s: failed restore changed state", name)
 		}
+	}
+}
+
+func TestRestoreRejectsBrokenRules(t *testing.T) {
+	for name, hexData := range map[string]string{
+		// A counter with increment 0 would divide by zero on the next mint.
+		"increment 0": "434e5444534e4150010201050207016100000000000000",
+	} {
+		data, _ := hex.DecodeString(hexData)
+		if err := New().Restore(bytes.NewReader(data)); err == nil {
+			t.Fatalf("%s: restore accepted a snapshot that breaks the counter rules", name)
+		}
+	}
+}
+
+func TestRestoreHugeLengthDoesNotAllocate(t *testing.T) {
+	data := append([]byte("CNTDSNAP"), 0x01, 0x02, 0x01, 0x00, 0x02, 0x80, 0x80, 0x80, 0x80, 0x04)
+	allocs := testing.AllocsPerRun(1, func() { _ = New().Restore(bytes.NewReader(data)) })
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.TotalAlloc
+	if err := New().Restore(bytes.NewReader(data)); err == nil {
+		t.Fatal("accepted a truncated record")
+	}
+	runtime.ReadMemStats(&ms)
+	if grew := ms.TotalAlloc - before; grew > 1<<20 {
+		t.Fatalf("a 14-byte snapshot made restore allocate %d bytes (%v allocs)", grew, allocs)
 	}
 }
