@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -68,6 +69,9 @@ func run(o *options, logger *slog.Logger) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
+	if o.pprofAddr != "" {
+		go servePprof(o.pprofAddr, logger)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("countd started", "node", cfg.NodeID, "cluster", cfg.ClusterName, "http", cfg.HTTPAddr,
@@ -94,6 +98,21 @@ func run(o *options, logger *slog.Logger) error {
 		logger.Warn("http shutdown", "error", err)
 	}
 	return node.Shutdown()
+}
+
+// servePprof exposes Go's profiler on its own listener, never on the API
+// address, so it is only reachable where the operator chose.
+func servePprof(addr string, logger *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	logger.Info("serving pprof", "addr", addr)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := srv.ListenAndServe(); err != nil {
+		logger.Warn("pprof server stopped", "error", err)
+	}
 }
 
 func nodeConfig(o *options, logger *slog.Logger) cluster.Config {
