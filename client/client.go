@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/countd/countd/api"
+	"github.com/countd/countd/fsm"
 )
 
 // Defaults for Config.
@@ -205,6 +206,13 @@ type response struct {
 func (c *Client) do(ctx context.Context, req request) (*response, error) {
 	if req.write && req.key == "" {
 		req.key = NewIdempotencyKey()
+	}
+	if req.key != "" {
+		// A key the server would refuse (or net/http cannot even send)
+		// fails now; retrying could never help.
+		if err := fsm.CheckIdempotencyKey(req.key); err != nil {
+			return nil, &Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: err.Error()}
+		}
 	}
 	c.maybeDiscover(ctx, false)
 	target := c.startNode()

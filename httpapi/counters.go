@@ -22,10 +22,7 @@ func counterJSON(c *fsm.Counter) api.Counter {
 	return api.Counter{ID: c.ID, Value: c.Value, Increment: c.Increment, Offset: c.Offset, Monotonic: c.Monotonic, Index: c.Index}
 }
 
-func counterID(c echo.Context) (string, error) {
-	id := c.Param("id")
-	return id, fsm.CheckName("counter name", id)
-}
+func counterID(c echo.Context) (string, error) { return nameParam(c, "id", "counter name") }
 
 func (s *Server) getCounter(c echo.Context) error {
 	id, err := counterID(c)

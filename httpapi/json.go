@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/countd/countd/fsm"
 )
 
 // decodeJSON reads exactly one JSON object from the body into v, rejecting
@@ -47,6 +50,18 @@ func jsonErrorText(err error) string {
 		return fmt.Sprintf("expected %s, got %s", te.Type, te.Value)
 	}
 	return err.Error()
+}
+
+// nameParam reads a path parameter as a name. echo routes on the raw path
+// and leaves parameters escaped, and "%61" names the same byte as "a", so
+// it is unescaped before the name rules are checked.
+func nameParam(c echo.Context, param, what string) (string, error) {
+	raw := c.Param(param)
+	name, err := url.PathUnescape(raw)
+	if err != nil {
+		return "", &fsm.Error{Code: fsm.CodeInvalidName, Message: fmt.Sprintf("%s %q is not valid percent-encoding", what, raw)}
+	}
+	return name, fsm.CheckName(what, name)
 }
 
 // intParam parses an optional integer query parameter.

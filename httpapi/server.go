@@ -5,7 +5,10 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -93,15 +96,28 @@ func (s *Server) commonHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// limitBody refuses declared-oversized bodies at once and caps the rest
-// while they are read.
+// limitBody refuses oversized bodies before any handler runs, including
+// handlers that never read the body: a declared length is checked at once,
+// and a body of unknown length (chunked) is read up to the limit first.
 func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if r.ContentLength > s.cfg.MaxBody {
+		switch {
+		case r.ContentLength > s.cfg.MaxBody:
 			return errTooLarge(s.cfg.MaxBody)
+		case r.ContentLength < 0:
+			body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, s.cfg.MaxBody))
+			if err != nil {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					return errTooLarge(s.cfg.MaxBody)
+				}
+				return badRequest("could not read the request body: %v", err)
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		default:
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, s.cfg.MaxBody)
 		}
-		r.Body = http.MaxBytesReader(c.Response(), r.Body, s.cfg.MaxBody)
 		return next(c)
 	}
 }

@@ -10,7 +10,6 @@ import (
 )
 
 func (a *app) clusterCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "cluster", Short: "Inspect the cluster"}
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "Leader, term, indexes and members as the first reachable node sees them",
@@ -23,8 +22,7 @@ func (a *app) clusterCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(*cobra.Command, []string) error { return a.showCluster(false) },
 	}
-	cmd.AddCommand(status, members)
-	return cmd
+	return group("cluster", "Inspect the cluster", status, members)
 }
 
 func (a *app) showCluster(withSummary bool) error {

@@ -34,12 +34,8 @@ type mintOutput struct {
 }
 
 func (a *app) counterCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "counter",
-		Short: "Read and change counters (-i names the counter)",
-	}
-	cmd.AddCommand(a.counterGet(), a.counterNext(), a.counterAdd(), a.counterSet(), a.counterRm(), a.counterList())
-	return cmd
+	return group("counter", "Read and change counters (-i names the counter)",
+		a.counterGet(), a.counterNext(), a.counterAdd(), a.counterSet(), a.counterRm(), a.counterList())
 }
 
 func (a *app) printCounter(cl *client.Client, c *api.Counter) error {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/countd/countd/client"
 )
@@ -58,7 +59,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	a := &app{stdout: stdout, stderr: stderr, ctx: ctx}
 	root := a.rootCommand(getenv)
-	root.SetArgs(args)
+	root.SetArgs(negativeNumbersAsArgs(root, args))
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.Execute()
@@ -154,6 +155,82 @@ func (a *app) printJSON(v any) error {
 	enc := json.NewEncoder(a.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// group is a command that only holds subcommands. Called bare or with an
+// unknown subcommand it is a usage error (exit 2), where cobra would print
+// help and succeed.
+func group(use, short string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var names []string
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() {
+					names = append(names, sub.Name())
+				}
+			}
+			if len(args) > 0 {
+				return usagef("unknown command %q for %q (want one of: %s)", args[0], cmd.CommandPath(), strings.Join(names, ", "))
+			}
+			return usagef("%q needs a command: %s", cmd.CommandPath(), strings.Join(names, ", "))
+		},
+	}
+	cmd.AddCommand(subs...)
+	return cmd
+}
+
+// negativeNumbersAsArgs lets "counter add -5" mean minus five. pflag reads
+// every argument starting with '-' as a flag, and no countctl flag is a
+// digit, so a bare negative integer that is not the value of the flag
+// before it is moved behind "--", where pflag takes it as positional.
+func negativeNumbersAsArgs(root *cobra.Command, args []string) []string {
+	cmd, _, err := root.Find(args)
+	if err != nil {
+		return args
+	}
+	var keep, moved []string
+	for i, arg := range args {
+		if arg == "--" {
+			return args // the caller separated them already
+		}
+		if isNegativeInt(arg) && (i == 0 || !takesValue(cmd, args[i-1])) {
+			moved = append(moved, arg)
+			continue
+		}
+		keep = append(keep, arg)
+	}
+	if len(moved) == 0 {
+		return args
+	}
+	return append(append(keep, "--"), moved...)
+}
+
+func isNegativeInt(s string) bool {
+	_, err := strconv.ParseInt(s, 10, 64)
+	return err == nil && strings.HasPrefix(s, "-")
+}
+
+// takesValue reports whether tok is a flag of cmd that consumes the next
+// argument as its value.
+func takesValue(cmd *cobra.Command, tok string) bool {
+	if !strings.HasPrefix(tok, "-") || strings.Contains(tok, "=") || isNegativeInt(tok) {
+		return false
+	}
+	for _, fs := range []*pflag.FlagSet{cmd.Flags(), cmd.InheritedFlags()} {
+		var f *pflag.Flag
+		if name, ok := strings.CutPrefix(tok, "--"); ok {
+			f = fs.Lookup(name)
+		} else if len(tok) == 2 {
+			f = fs.ShorthandLookup(tok[1:])
+		}
+		if f != nil {
+			return f.NoOptDefVal == ""
+		}
+	}
+	return false
 }
 
 func parseInt(what, s string) (int64, error) {

@@ -252,11 +252,6 @@ func (n *node) proc() (*exec.Cmd, chan struct{}) {
 	return n.cmd, n.done
 }
 
-func (n *node) running() bool {
-	cmd, done := n.proc()
-	return cmd != nil && !closed(done)
-}
-
 // exitState describes how the last process ended ("" while it runs).
 func (n *node) exitState() string {
 	cmd, done := n.proc()

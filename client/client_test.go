@@ -1,0 +1,383 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/countd/countd/api"
+	"github.com/countd/countd/client"
+	"github.com/countd/countd/httpapi"
+)
+
+// exchange is one HTTP round trip the client made.
+type exchange struct {
+	method, url, key, body string
+	status                 int
+	replayed               string
+}
+
+// recorder is a RoundTripper that forwards to a real transport and records
+// what went over the wire, so tests can see redirects being followed.
+type recorder struct {
+	rt  http.RoundTripper
+	mu  sync.Mutex
+	log []exchange
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	ex := exchange{method: req.Method, url: req.URL.String(), key: req.Header.Get(api.HeaderIdempotencyKey)}
+	if req.GetBody != nil {
+		if b, err := req.GetBody(); err == nil {
+			raw, _ := io.ReadAll(b)
+			ex.body = string(raw)
+		}
+	}
+	resp, err := r.rt.RoundTrip(req)
+	if resp != nil {
+		ex.status = resp.StatusCode
+		ex.replayed = resp.Header.Get(api.HeaderReplayed)
+	}
+	r.mu.Lock()
+	r.log = append(r.log, ex)
+	r.mu.Unlock()
+	return resp, err
+}
+
+// take returns and clears the recorded exchanges for method.
+func (r *recorder) take(method string) []exchange {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []exchange
+	for _, e := range r.log {
+		if e.method == method {
+			out = append(out, e)
+		}
+	}
+	r.log = nil
+	return out
+}
+
+func newClient(t *testing.T, cfg client.Config) *client.Client {
+	t.Helper()
+	c, err := client.New(cfg)
+	if err != nil {
+		t.Fatalf("client.New: %v", err)
+	}
+	return c
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestCluster(t *testing.T) {
+	nodes := startCluster(t, 3)
+	leader := waitStable(t, nodes)
+	follower := followersOf(nodes, leader)[0]
+
+	t.Run("follows a redirect with the same body and key", func(t *testing.T) {
+		rec := &recorder{rt: client.DefaultTransport()}
+		viaFollower := func() *client.Client {
+			return newClient(t, client.Config{Addrs: []string{follower.url}, HTTPClient: &http.Client{Transport: rec}})
+		}
+		const key = "client-redirect-key"
+		m1, err := viaFollower().Next(ctxFor(t, 10*time.Second), "cr", 2, client.WithIdempotencyKey(key))
+		if err != nil {
+			t.Fatalf("first Next: %v", err)
+		}
+		first := rec.take(http.MethodPost)
+		m2, err := viaFollower().Next(ctxFor(t, 10*time.Second), "cr", 2, client.WithIdempotencyKey(key))
+		if err != nil {
+			t.Fatalf("second Next: %v", err)
+		}
+		second := rec.take(http.MethodPost)
+		if *m1 != *m2 || m1.First != 1 || m1.Value != 2 {
+			t.Errorf("the same key must return the same mint: %+v then %+v", *m1, *m2)
+		}
+		for i, ex := range [][]exchange{first, second} {
+			if len(ex) != 2 || ex[0].status != http.StatusTemporaryRedirect || ex[1].status != http.StatusOK {
+				t.Fatalf("call %d: want a 307 from the follower then a 200 from the leader, got %+v", i+1, ex)
+			}
+			if !strings.HasPrefix(ex[0].url, follower.url) || ex[1].url != leader.url+"/v1/counters/cr/next?count=2" {
+				t.Errorf("call %d went %s then %s", i+1, ex[0].url, ex[1].url)
+			}
+			if ex[0].key != key || ex[1].key != key {
+				t.Errorf("call %d: Idempotency-Key not carried over the redirect: %q, %q", i+1, ex[0].key, ex[1].key)
+			}
+		}
+		if first[1].replayed != "" || second[1].replayed != "true" {
+			t.Errorf("replayed headers: first %q, second %q", first[1].replayed, second[1].replayed)
+		}
+		c, err := viaFollower().Counter(ctxFor(t, 10*time.Second), "cr")
+		if err != nil || c.Value != 2 {
+			t.Errorf("minted once: want 2, got %+v, %v", c, err)
+		}
+
+		// A body survives the redirect too, and a write without an explicit
+		// key gets one, the same on both hops.
+		def := int64(10)
+		a, err := viaFollower().Add(ctxFor(t, 10*time.Second), "cr-add", 5, &def)
+		if err != nil || a.Value != 15 {
+			t.Fatalf("Add via follower: %+v, %v", a, err)
+		}
+		ex := rec.take(http.MethodPost)
+		if len(ex) != 2 || ex[1].status != 200 || ex[0].body != ex[1].body || !strings.Contains(ex[1].body, `"delta":5`) {
+			t.Errorf("Add exchanges: %+v", ex)
+		}
+		if ex[0].key == "" || ex[0].key != ex[1].key {
+			t.Errorf("automatic Idempotency-Key: %q then %q", ex[0].key, ex[1].key)
+		}
+		// Linearizable reads follow the redirect as well; stale ones don't.
+		if _, err := viaFollower().Counter(ctxFor(t, 10*time.Second), "cr-add", client.Stale()); err != nil {
+			t.Errorf("stale read on follower: %v", err)
+		}
+	})
+
+	t.Run("discovers nodes and survives losing the only address", func(t *testing.T) {
+		c := newClient(t, client.Config{Addrs: []string{leader.url}})
+		m, err := c.Next(ctxFor(t, 10*time.Second), "disc", 1)
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		var want []string
+		for _, n := range nodes {
+			want = append(want, n.url)
+		}
+		got := c.Nodes()
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("discovered nodes: want %v, got %v", want, got)
+		}
+		if c.ClusterName() != "countd" {
+			t.Errorf("ClusterName: %q", c.ClusterName())
+		}
+		leader.stop()
+		for i := 0; i < 3; i++ {
+			m2, err := c.Next(ctxFor(t, 15*time.Second), "disc", 1)
+			if err != nil {
+				t.Fatalf("Next after the only configured node stopped: %v", err)
+			}
+			if m2.First <= m.First {
+				t.Errorf("minted %d after %d", m2.First, m.First)
+			}
+			m = m2
+		}
+		if c, err := c.Counter(ctxFor(t, 15*time.Second), "disc"); err != nil || c.Value != m.Value {
+			t.Errorf("read after failover: %+v, %v", c, err)
+		}
+	})
+}
+
+func TestRetriesPastDeadAddress(t *testing.T) {
+	n := startInMem(t, httpapi.Config{})
+	var retries atomic.Int32
+	c := newClient(t, client.Config{
+		Addrs:   []string{deadAddr(t), n.url},
+		OnRetry: func(client.RetryInfo) { retries.Add(1) },
+	})
+	m, err := c.Next(ctxFor(t, 10*time.Second), "dead-first", 3)
+	if err != nil {
+		t.Fatalf("Next with a dead first address: %v", err)
+	}
+	if m.First != 1 || m.Value != 3 || m.Count != 3 || m.Step != 1 {
+		t.Errorf("mint: %+v", m)
+	}
+	if retries.Load() < 1 {
+		t.Errorf("expected at least one retry past the dead address")
+	}
+	if _, err := c.Counter(ctxFor(t, 10*time.Second), "dead-first"); err != nil {
+		t.Errorf("read: %v", err)
+	}
+}
+
+func TestGivesUpAtDeadline(t *testing.T) {
+	const deadline = 600 * time.Millisecond
+	const margin = 400 * time.Millisecond
+
+	t.Run("refused connections", func(t *testing.T) {
+		d1, d2 := deadAddr(t), deadAddr(t)
+		c := newClient(t, client.Config{Addrs: []string{d1, d2}})
+		start := time.Now()
+		_, err := c.Next(ctxFor(t, deadline), "x", 1)
+		elapsed := time.Since(start)
+		if err == nil {
+			t.Fatal("Next against dead nodes succeeded")
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("error should wrap the deadline: %v", err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "connection refused") || (!strings.Contains(msg, d1) && !strings.Contains(msg, d2)) {
+			t.Errorf("error should name the last cause and node: %v", err)
+		}
+		if elapsed < deadline-100*time.Millisecond || elapsed > deadline+margin {
+			t.Errorf("gave up after %s; want about %s (it should retry until the deadline, then stop)", elapsed, deadline)
+		}
+	})
+
+	t.Run("a node that never answers", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var conns []net.Conn
+		var mu sync.Mutex
+		go func() {
+			for {
+				cn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				conns = append(conns, cn) // hold it open, never answer
+				mu.Unlock()
+			}
+		}()
+		t.Cleanup(func() {
+			_ = ln.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			for _, cn := range conns {
+				_ = cn.Close()
+			}
+		})
+		hung := "http://" + ln.Addr().String()
+		c := newClient(t, client.Config{Addrs: []string{hung}})
+		start := time.Now()
+		_, err = c.Counter(ctxFor(t, deadline), "x")
+		elapsed := time.Since(start)
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), hung) {
+			t.Errorf("want a deadline error naming %s, got %v", hung, err)
+		}
+		if elapsed > deadline+margin {
+			t.Errorf("returned %s after a %s deadline", elapsed, deadline)
+		}
+	})
+}
+
+func TestErrors(t *testing.T) {
+	n := startInMem(t, httpapi.Config{})
+	c := newClient(t, client.Config{Addrs: []string{n.url}})
+	ctx := ctxFor(t, 10*time.Second)
+	v, other := int64(3), int64(4)
+	if _, err := c.Set(ctx, "cas", api.SetRequest{Value: &v}); err != nil {
+		t.Fatal(err)
+	}
+	five := int64(5)
+	start := time.Now()
+	_, err := c.Set(ctx, "cas", api.SetRequest{Value: &five, IfValue: &other})
+	if time.Since(start) > time.Second {
+		t.Errorf("a 409 must not be retried (took %s)", time.Since(start))
+	}
+	var ce *client.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *client.Error, got %T %v", err, err)
+	}
+	if ce.Status != 409 || ce.Code != api.CodeConflict || ce.Message == "" {
+		t.Errorf("conflict error: %+v", ce)
+	}
+	if ce.Current == nil || ce.Current.ID != "cas" || ce.Current.Value != 3 || ce.Current.Increment != 1 || ce.Current.Index == 0 {
+		t.Errorf("Current: %+v", ce.Current)
+	}
+	if !client.IsCode(err, api.CodeConflict) || !client.IsCode(fmt.Errorf("wrapped: %w", err), api.CodeConflict) {
+		t.Error("IsCode(conflict) is false")
+	}
+	if client.IsCode(err, api.CodeNotFound) || client.IsCode(errors.New("conflict"), api.CodeConflict) || client.IsCode(nil, api.CodeConflict) {
+		t.Error("IsCode matched the wrong thing")
+	}
+
+	_, err = c.Counter(ctx, "a b")
+	if !client.IsCode(err, api.CodeInvalidName) || !errors.As(err, &ce) || ce.Status != 400 {
+		t.Errorf("invalid name: %v", err)
+	}
+	_, err = c.Next(ctx, "n", 0)
+	if !client.IsCode(err, api.CodeBadRequest) {
+		t.Errorf("count 0: %v", err)
+	}
+	tr := true
+	if _, err := c.Set(ctx, "mono", api.SetRequest{Value: &v, Monotonic: &tr}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteCounter(ctx, "mono", false); !client.IsCode(err, api.CodeNotMonotonic) {
+		t.Errorf("delete monotonic: %v", err)
+	}
+	if err := c.DeleteCounter(ctx, "mono", true); err != nil {
+		t.Errorf("forced delete: %v", err)
+	}
+	if _, err := c.Add(ctx, "mono", 1, nil, client.WithIdempotencyKey(strings.Repeat("k", 129))); !client.IsCode(err, api.CodeBadRequest) {
+		t.Errorf("a 129-byte key: want bad_request, got %v", err)
+	}
+}
+
+// TestInvalidKeyFailsFast: a key with a control byte cannot even be sent
+// (net/http refuses the header). That is neither a 503 nor a connection
+// error (SPEC §2: the only things retried), so the call must fail at once
+// instead of retrying the same unsendable request until the deadline.
+func TestInvalidKeyFailsFast(t *testing.T) {
+	n := startInMem(t, httpapi.Config{})
+	c := newClient(t, client.Config{Addrs: []string{n.url}})
+	start := time.Now()
+	_, err := c.Add(ctxFor(t, 3*time.Second), "k", 1, nil, client.WithIdempotencyKey("bad\x01key"))
+	if err == nil {
+		t.Fatal("a key with a control byte was accepted")
+	}
+	if elapsed := time.Since(start); elapsed > time.Second || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("an unsendable request was retried until the deadline (%s): %v", elapsed.Round(time.Millisecond), err)
+	}
+	if c, err := c.Counter(ctxFor(t, 3*time.Second), "k"); err != nil || c.Value != 0 {
+		t.Errorf("counter k: %+v, %v", c, err)
+	}
+}
+
+func TestTypedCalls(t *testing.T) {
+	n := startInMem(t, httpapi.Config{})
+	c := newClient(t, client.Config{Addrs: []string{strings.TrimPrefix(n.url, "http://")}}) // host:port is accepted
+	ctx := ctxFor(t, 10*time.Second)
+	inc, off := int64(2), int64(1)
+	got, err := c.Set(ctx, "tc-odd", api.SetRequest{Increment: &inc, Offset: &off})
+	if err != nil || *got != (api.Counter{ID: "tc-odd", Increment: 2, Offset: 1, Index: got.Index}) {
+		t.Fatalf("Set: %+v, %v", got, err)
+	}
+	m, err := c.Next(ctx, "tc-odd", 3)
+	if err != nil || *m != (api.Mint{ID: "tc-odd", First: 1, Value: 5, Count: 3, Step: 2, Index: m.Index}) {
+		t.Errorf("Next: %+v, %v", m, err)
+	}
+	def := int64(10)
+	a, err := c.Add(ctx, "tc-add", 5, &def)
+	if err != nil || a.Value != 15 || a.ID != "tc-add" {
+		t.Errorf("Add: %+v, %v", a, err)
+	}
+	list, err := c.Counters(ctx, "tc-")
+	if err != nil || len(list) != 2 || list[0].ID != "tc-add" || list[1].ID != "tc-odd" {
+		t.Errorf("Counters: %+v, %v", list, err)
+	}
+	ctr, err := c.Counter(ctx, "tc-odd", client.Stale())
+	if err != nil || ctr.Value != 5 {
+		t.Errorf("stale Counter: %+v, %v", ctr, err)
+	}
+	if err := c.DeleteCounter(ctx, "tc-add", false); err != nil {
+		t.Errorf("DeleteCounter: %v", err)
+	}
+	st, err := c.Cluster(ctx)
+	if err != nil || st.Name != "countd" || len(st.Members) != 1 {
+		t.Errorf("Cluster: %+v, %v", st, err)
+	}
+	if _, err := client.New(client.Config{}); err == nil {
+		t.Error("New without addresses must fail")
+	}
+	if _, err := client.New(client.Config{Addrs: []string{"ftp://x"}}); err == nil {
+		t.Error("New with a non-HTTP address must fail")
+	}
+}

@@ -1,0 +1,360 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/countd/countd/api"
+	"github.com/countd/countd/httpapi"
+)
+
+// errCase is one request that must be refused with status/code and leave
+// the state exactly as it was.
+type errCase struct {
+	name    string
+	setup   string // optional PUT body applied to the case's counter first
+	method  string
+	path    string // absolute (/v1…, /nope) or a suffix of /v1/counters/<id>
+	body    string
+	headers []string
+	status  int
+	code    api.Code
+	// logged: the refusal is decided by the log (409, 422), so the applied
+	// index may move; otherwise nothing may reach the log at all.
+	logged bool
+}
+
+// stateOf is every counter (with its last-write index) and the applied index.
+func stateOf(tb testing.TB, base string) (string, uint64) {
+	tb.Helper()
+	r := send(tb, http.MethodGet, base+"/v1/counters", nil)
+	wantOK(tb, r, http.StatusOK)
+	return string(r.body), indexOf(tb, r)
+}
+
+func runErrCases(t *testing.T, base string, cases []errCase) {
+	t.Helper()
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id := fmt.Sprintf("err-%03d", i)
+			if tc.setup != "" {
+				wantOK(t, sendJSON(t, http.MethodPut, base+"/v1/counters/"+id, tc.setup), http.StatusOK)
+			}
+			before, beforeIdx := stateOf(t, base)
+			var body io.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			path := tc.path
+			if !strings.HasPrefix(path, "/v1") && !strings.HasPrefix(path, "/nope") {
+				path = "/v1/counters/" + id + path
+			}
+			r := send(t, tc.method, base+path, body, tc.headers...)
+			m := checkError(t, r, tc.status, tc.code)
+			if _, ok := m["current"]; ok && tc.code != api.CodeConflict {
+				t.Errorf("only a conflict carries \"current\": %s", r.body)
+			}
+			after, afterIdx := stateOf(t, base)
+			if before != after {
+				t.Errorf("state changed by a refused request:\nbefore %s\nafter  %s", before, after)
+			}
+			if !tc.logged && afterIdx != beforeIdx {
+				t.Errorf("a request refused before the log moved the applied index %d -> %d", beforeIdx, afterIdx)
+			}
+		})
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	n := startInMem(t, httpapi.Config{})
+	long := strings.Repeat("k", 129)
+	const post, put, get, del = http.MethodPost, http.MethodPut, http.MethodGet, http.MethodDelete
+	br := func(name, method, path, body string, headers ...string) errCase {
+		return errCase{name: name, setup: `{"value":7}`, method: method, path: path, body: body, headers: headers, status: 400, code: api.CodeBadRequest}
+	}
+	cases := []errCase{
+		br("add malformed JSON", post, "/add", `{"delta":`),
+		br("add not an object", post, "/add", `[1]`),
+		br("add unknown field", post, "/add", `{"delta":1,"bogus":true}`),
+		br("add trailing object", post, "/add", `{"delta":1}{"delta":1}`),
+		br("add trailing garbage", post, "/add", `{"delta":1} x`),
+		br("add empty body", post, "/add", ``),
+		br("add blank body", post, "/add", "  \n "),
+		br("add without delta", post, "/add", `{}`),
+		br("add with only default", post, "/add", `{"default":5}`),
+		br("add null delta", post, "/add", `{"delta":null}`),
+		br("add string delta", post, "/add", `{"delta":"1"}`),
+		br("add fractional delta", post, "/add", `{"delta":1.5}`),
+		br("add delta beyond int64", post, "/add", `{"delta":9223372036854775808}`),
+		br("put malformed JSON", put, "", `{"value":1`),
+		br("put unknown field", put, "", `{"valeu":1}`),
+		br("put trailing data", put, "", `{"value":1} {}`),
+		br("put empty body", put, "", ``),
+		br("put nothing to set", put, "", `{}`),
+		br("put only if_value", put, "", `{"if_value":7}`),
+		br("put string value", put, "", `{"value":"8"}`),
+		br("put increment 0", put, "", `{"increment":0}`),
+		br("put increment negative", put, "", `{"increment":-3}`),
+		br("put increment over 2^62", put, "", `{"increment":4611686018427387905}`),
+		br("next count 0", post, "/next?count=0", ``),
+		br("next count negative", post, "/next?count=-1", ``),
+		br("next count 1000001", post, "/next?count=1000001", ``),
+		br("next count abc", post, "/next?count=abc", ``),
+		br("next count fractional", post, "/next?count=1.5", ``),
+		br("get consistency bogus", get, "?consistency=bogus", ``),
+		{name: "list consistency bogus", method: get, path: "/v1/counters?consistency=bogus", status: 400, code: api.CodeBadRequest},
+		br("next key too long", post, "/next", ``, api.HeaderIdempotencyKey, long),
+		br("next key with tab", post, "/next", ``, api.HeaderIdempotencyKey, "a\tb"),
+		br("next key non-ASCII", post, "/next", ``, api.HeaderIdempotencyKey, "clé"),
+		br("add key too long", post, "/add", `{"delta":1}`, api.HeaderIdempotencyKey, long),
+		br("put key non-ASCII", put, "", `{"value":8}`, api.HeaderIdempotencyKey, "ключ"),
+		br("delete key too long", del, "", ``, api.HeaderIdempotencyKey, long),
+		br("delete force maybe", del, "?force=maybe", ``),
+	}
+	runErrCases(t, n.url, cases)
+
+	// Boundaries that must be accepted.
+	t.Run("accepted boundaries", func(t *testing.T) {
+		b := n.url + "/v1/counters/bounds"
+		wantOK(t, sendJSON(t, post, b+"/next", "", api.HeaderIdempotencyKey, strings.Repeat("k", 128)), 200)
+		wantOK(t, sendJSON(t, post, b+"/next", "", api.HeaderIdempotencyKey, " !~printable~! "), 200)
+		wantOK(t, sendJSON(t, post, b+"/next?count=1000000", ""), 200)
+		wantOK(t, sendJSON(t, put, b, `{"increment":4611686018427387904}`), 200)
+		wantOK(t, sendJSON(t, post, b+"/next?count=", ""), 200) // empty means the default
+		wantOK(t, sendJSON(t, get, b+"?consistency=linearizable", ""), 200)
+		wantOK(t, sendJSON(t, post, n.url+"/v1/counters/"+strings.Repeat("n", 256)+"/add", `{"delta":1}`), 200)
+	})
+}
+
+func TestInvalidNames(t *testing.T) {
+	n := startInMem(t, httpapi.Config{})
+	names := map[string]string{
+		"space":     "a%20b",
+		"dot":       ".",
+		"dotdot":    "..",
+		"257 bytes": strings.Repeat("x", 257),
+		"slash":     "a%2Fb",
+		"percent":   "a%25b",
+		"star":      "a*b",
+	}
+	var cases []errCase
+	for what, name := range names {
+		p := "/v1/counters/" + name
+		in := func(op, method, suffix, body string) errCase {
+			return errCase{name: op + " " + what, method: method, path: p + suffix, body: body, status: 400, code: api.CodeInvalidName}
+		}
+		cases = append(cases,
+			in("get", http.MethodGet, "", ""),
+			in("get stale", http.MethodGet, "?consistency=stale", ""),
+			in("next", http.MethodPost, "/next", ""),
+			in("add", http.MethodPost, "/add", `{"delta":1}`),
+			in("put", http.MethodPut, "", `{"value":1}`),
+			in("delete", http.MethodDelete, "", ""),
+		)
+	}
+	runErrCases(t, n.url, cases)
+}
+
+// TestPercentEncodedNames: a path segment may percent-encode any byte; the
+// name is the decoded segment. RFC 3986 §2.3 makes %61 and "a" the same URI,
+// and clients such as JavaScript's encodeURIComponent encode ':' and '@',
+// which SPEC §2 allows in names.
+func TestPercentEncodedNames(t *testing.T) {
+	n := startInMem(t, httpapi.Config{})
+	wantOK(t, sendJSON(t, http.MethodPut, n.url+"/v1/counters/user:42@eu", `{"value":42}`), 200)
+	wantOK(t, sendJSON(t, http.MethodPut, n.url+"/v1/counters/abc", `{"value":7}`), 200)
+	for _, tc := range []struct{ path, id string }{
+		{"/v1/counters/user%3A42%40eu", "user:42@eu"},
+		{"/v1/counters/%61bc", "abc"},
+	} {
+		r := send(t, http.MethodGet, n.url+tc.path, nil)
+		if r.status != http.StatusOK {
+			t.Errorf("GET %s (the counter %q): want 200, got %s", tc.path, tc.id, r)
+			continue
+		}
+		var c api.Counter
+		decodeStrict(t, r.body, &c, counterKeys...)
+		if c.ID != tc.id {
+			t.Errorf("GET %s: want counter %q, got %+v", tc.path, tc.id, c)
+		}
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	n := startInMem(t, httpapi.Config{})
+	runErrCases(t, n.url, []errCase{
+		{name: "unknown v1 endpoint", method: http.MethodGet, path: "/v1/nope", status: 404, code: api.CodeNotFound},
+		{name: "unknown counter op", method: http.MethodPost, path: "/v1/counters/c/bogus", status: 404, code: api.CodeNotFound},
+		{name: "unknown top-level", method: http.MethodGet, path: "/nope", status: 404, code: api.CodeNotFound},
+		{name: "unknown v1 POST", method: http.MethodPost, path: "/v1/widgets/w", body: `{}`, status: 404, code: api.CodeNotFound},
+	})
+}
+
+func TestRuleRefusals(t *testing.T) {
+	n := startInMem(t, httpapi.Config{})
+	const post, put, del = http.MethodPost, http.MethodPut, http.MethodDelete
+	c409 := func(name, setup, method, path, body string, code api.Code) errCase {
+		return errCase{name: name, setup: setup, method: method, path: path, body: body, status: 409, code: code, logged: true}
+	}
+	const nearMax = `{"value":9223372036854775806}`
+	const nearMin = `{"value":-9223372036854775807}`
+	const mono = `{"value":10,"monotonic":true}`
+	runErrCases(t, n.url, []errCase{
+		c409("next overflows", nearMax, post, "/next?count=2", "", api.CodeOverflow),
+		c409("next at max", `{"value":9223372036854775807}`, post, "/next", "", api.CodeOverflow),
+		c409("next increment overflows", `{"value":9223372036854775000,"increment":4611686018427387904}`, post, "/next", "", api.CodeOverflow),
+		c409("next count overflows", `{"value":0,"increment":4611686018427387904}`, post, "/next?count=3", "", api.CodeOverflow),
+		c409("add overflows", nearMax, post, "/add", `{"delta":2}`, api.CodeOverflow),
+		c409("add underflows", nearMin, post, "/add", `{"delta":-2}`, api.CodeOverflow),
+		c409("add default overflows", "", post, "/add", `{"delta":1,"default":9223372036854775807}`, api.CodeOverflow),
+		c409("set lowers monotonic", mono, put, "", `{"value":9}`, api.CodeNotMonotonic),
+		c409("add negative to monotonic", mono, post, "/add", `{"delta":-1}`, api.CodeNotMonotonic),
+		c409("turn monotonic off", mono, put, "", `{"monotonic":false}`, api.CodeNotMonotonic),
+		c409("delete monotonic", mono, del, "", "", api.CodeNotMonotonic),
+		c409("delete monotonic force=false", mono, del, "?force=false", "", api.CodeNotMonotonic),
+	})
+
+	t.Run("monotonic allows raising and reconfiguring; force delete works", func(t *testing.T) {
+		b := n.url + "/v1/counters/mono-ok"
+		wantOK(t, sendJSON(t, put, b, mono), 200)
+		wantOK(t, sendJSON(t, put, b, `{"value":10}`), 200) // not lower
+		wantOK(t, sendJSON(t, post, b+"/add", `{"delta":0}`), 200)
+		wantOK(t, sendJSON(t, put, b, `{"increment":3,"offset":1,"monotonic":true}`), 200)
+		r := sendJSON(t, del, b+"?force=true", "")
+		wantOK(t, r, http.StatusNoContent)
+		if len(r.body) != 0 {
+			t.Errorf("204 with a body: %q", r.body)
+		}
+		if c := getCounter(t, n.url, "mono-ok"); c != (api.Counter{ID: "mono-ok", Increment: 1}) {
+			t.Errorf("after a forced delete the counter should read as defaults, got %+v", c)
+		}
+	})
+}
+
+func TestConflict(t *testing.T) {
+	n := startInMem(t, httpapi.Config{})
+	wantOK(t, sendJSON(t, http.MethodPut, n.url+"/v1/counters/cas", `{"value":3,"increment":2,"offset":1}`), 200)
+	want := getCounter(t, n.url, "cas")
+	r := sendJSON(t, http.MethodPut, n.url+"/v1/counters/cas", `{"value":5,"if_value":4}`)
+	m := checkError(t, r, http.StatusConflict, api.CodeConflict)
+	var cur api.Counter
+	decodeStrict(t, m["current"], &cur, counterKeys...)
+	if cur != want {
+		t.Errorf("current: want %+v, got %+v", want, cur)
+	}
+	if got := getCounter(t, n.url, "cas"); got != want {
+		t.Errorf("conflict changed the counter: %+v -> %+v", want, got)
+	}
+
+	// if_value on a never-written counter compares with 0.
+	r = sendJSON(t, http.MethodPut, n.url+"/v1/counters/cas-fresh", `{"value":5,"if_value":1}`)
+	m = checkError(t, r, http.StatusConflict, api.CodeConflict)
+	decodeStrict(t, m["current"], &cur, counterKeys...)
+	if cur != (api.Counter{ID: "cas-fresh", Increment: 1}) {
+		t.Errorf("current of a never-written counter: got %+v", cur)
+	}
+	r = sendJSON(t, http.MethodPut, n.url+"/v1/counters/cas-fresh", `{"value":5,"if_value":0}`)
+	wantOK(t, r, 200)
+	if got := getCounter(t, n.url, "cas-fresh"); got.Value != 5 {
+		t.Errorf("CAS from 0 on a fresh counter: want 5, got %+v", got)
+	}
+	// A matching if_value succeeds.
+	wantOK(t, sendJSON(t, http.MethodPut, n.url+"/v1/counters/cas", `{"value":9,"if_value":3}`), 200)
+	if got := getCounter(t, n.url, "cas"); got.Value != 9 {
+		t.Errorf("matching CAS: want 9, got %+v", got)
+	}
+}
+
+// chunked hides its length so the request goes out chunked.
+type chunked struct{ r io.Reader }
+
+func (c chunked) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func TestTooLarge(t *testing.T) {
+	const limit = 64
+	n := startInMem(t, httpapi.Config{MaxBody: limit})
+	big := `{"delta":1}` + strings.Repeat(" ", 200)
+	for _, tc := range []struct {
+		name, method, path string
+		chunk              bool
+	}{
+		{"add declared", http.MethodPost, "/add", false},
+		{"add chunked", http.MethodPost, "/add", true},
+		{"put declared", http.MethodPut, "", false},
+		{"put chunked", http.MethodPut, "", true},
+		{"next declared", http.MethodPost, "/next", false},
+		// next ignores its body, but SPEC §2 says any body over the limit is
+		// 413; the same bytes declared up front are refused, so must these be.
+		{"next chunked", http.MethodPost, "/next", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := big
+			if tc.method == http.MethodPut {
+				body = `{"value":1}` + strings.Repeat(" ", 200)
+			}
+			wantOK(t, sendJSON(t, http.MethodPut, n.url+"/v1/counters/big", `{"value":100}`), 200)
+			before, beforeIdx := stateOf(t, n.url)
+			var r io.Reader = strings.NewReader(body)
+			if tc.chunk {
+				r = chunked{r}
+			}
+			resp := send(t, tc.method, n.url+"/v1/counters/big"+tc.path, r)
+			checkError(t, resp, http.StatusRequestEntityTooLarge, api.CodeTooLarge)
+			after, afterIdx := stateOf(t, n.url)
+			if before != after || beforeIdx != afterIdx {
+				t.Errorf("413 changed state:\nbefore %d %s\nafter  %d %s", beforeIdx, before, afterIdx, after)
+			}
+		})
+	}
+	t.Run("at the limit is accepted", func(t *testing.T) {
+		body := `{"delta":1}`
+		body += strings.Repeat(" ", limit-len(body))
+		wantOK(t, send(t, http.MethodPost, n.url+"/v1/counters/fits/add", chunked{strings.NewReader(body)}), 200)
+		wantOK(t, send(t, http.MethodPost, n.url+"/v1/counters/fits/add", strings.NewReader(body)), 200)
+		if c := getCounter(t, n.url, "fits"); c.Value != 2 {
+			t.Errorf("want 2, got %+v", c)
+		}
+	})
+}
+
+func TestIdempotencyMismatch(t *testing.T) {
+	n := startInMem(t, httpapi.Config{})
+	b := n.url + "/v1/counters/"
+	key := []string{api.HeaderIdempotencyKey, "mismatch-key-1"}
+	first := sendJSON(t, http.MethodPost, b+"im-a/add", `{"delta":1}`, key...)
+	wantOK(t, first, 200)
+
+	for _, tc := range []struct{ name, method, url, body string }{
+		{"different body", http.MethodPost, b + "im-a/add", `{"delta":2}`},
+		{"different default", http.MethodPost, b + "im-a/add", `{"delta":1,"default":4}`},
+		{"different path", http.MethodPost, b + "im-b/add", `{"delta":1}`},
+		{"different op", http.MethodPost, b + "im-a/next", ``},
+		{"different method", http.MethodPut, b + "im-a", `{"value":1}`},
+		{"delete", http.MethodDelete, b + "im-a", ``},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := stateOf(t, n.url)
+			r := sendJSON(t, tc.method, tc.url, tc.body, key...)
+			checkError(t, r, http.StatusUnprocessableEntity, api.CodeIdempotencyMismatch)
+			after, _ := stateOf(t, n.url)
+			if before != after {
+				t.Errorf("422 changed state:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+	if c := getCounter(t, n.url, "im-a"); c.Value != 1 {
+		t.Errorf("im-a: want 1, got %+v", c)
+	}
+	if c := getCounter(t, n.url, "im-b"); c.Value != 0 || c.Index != 0 {
+		t.Errorf("im-b must never have been written, got %+v", c)
+	}
+	// The original request with the key still replays.
+	again := sendJSON(t, http.MethodPost, b+"im-a/add", `{"delta":1}`, key...)
+	wantOK(t, again, 200)
+	if string(again.body) != string(first.body) || again.header.Get(api.HeaderReplayed) != "true" {
+		t.Errorf("replay after mismatches: want %s replayed, got %s (%s=%q)", first.body, again.body, api.HeaderReplayed, again.header.Get(api.HeaderReplayed))
+	}
+}
