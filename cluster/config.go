@@ -19,7 +19,7 @@ import (
 const (
 	DefaultHeartbeatTimeout   = 150 * time.Millisecond
 	DefaultElectionTimeout    = 150 * time.Millisecond
-	DefaultLeaderLeaseTimeout = 100 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 150 * time.Millisecond
 	DefaultIdempotencyWindow  = 10 * time.Minute
 	DefaultApplyTimeout       = 10 * time.Second
 )

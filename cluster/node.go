@@ -19,6 +19,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 
 	"github.com/countd/countd/fsm"
 )
@@ -111,7 +112,19 @@ func (n *Node) startRaft() error {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 			return fmt.Errorf("create data dir: %w", err)
 		}
-		bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+		bolt, err := raftboltdb.New(raftboltdb.Options{
+			Path: filepath.Join(cfg.DataDir, "raft.db"),
+			BoltOptions: &bbolt.Options{
+				// A second process on the same data dir fails instead of
+				// waiting forever for bolt's file lock.
+				Timeout: time.Second,
+				// Every commit still fsyncs the log; only bolt's freelist
+				// is rebuilt on open instead of written on every commit,
+				// which takes a page write off the hot path.
+				NoFreelistSync: true,
+				FreelistType:   bbolt.FreelistMapType,
+			},
+		})
 		if err != nil {
 			return fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
 		}

@@ -1,0 +1,310 @@
+package bench
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/countd/countd/api"
+)
+
+// BenchmarkNext mints one ID per request: b.N requests spread over the
+// given number of client goroutines, each sending back to back so many
+// requests are in flight and Raft can batch them.
+func BenchmarkNext(b *testing.B) {
+	for _, clients := range []int{1, 16, 64, 256} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			runLoad(b, load{clients: clients, count: 1})
+		})
+	}
+}
+
+// BenchmarkNextRange mints 1000 IDs per request (?count=1000). A range
+// costs the cluster what a single ID costs, so IDs/s follows requests/s.
+func BenchmarkNextRange(b *testing.B) {
+	for _, clients := range []int{16, 64, 256} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			runLoad(b, load{clients: clients, count: 1000})
+		})
+	}
+}
+
+// BenchmarkNextWithIdempotencyKey is BenchmarkNext at 64 clients with a
+// fresh random Idempotency-Key on every request, to show what remembering
+// keys in the idempotency window costs.
+func BenchmarkNextWithIdempotencyKey(b *testing.B) {
+	b.Run("clients=64", func(b *testing.B) {
+		runLoad(b, load{clients: 64, count: 1, idempotencyKey: true})
+	})
+}
+
+// load describes one benchmark's traffic.
+type load struct {
+	clients        int
+	count          int  // IDs per request (?count=)
+	idempotencyKey bool // send a fresh random Idempotency-Key per request
+}
+
+// httpClient talks to the leader with plain keep-alive HTTP/1.1. It never
+// follows redirects: a 307 means leadership moved mid-run, which is
+// reported rather than hidden.
+var httpClient = &http.Client{
+	Transport: &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        0, // no overall limit
+		MaxIdleConnsPerHost: 1024,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	Timeout:       60 * time.Second,
+}
+
+var keySeq atomic.Int64
+
+// mint is one successful response: IDs first, first+step, … (count of them).
+type mint struct {
+	first int64
+	count int64
+}
+
+type worker struct {
+	lat   []time.Duration
+	mints []mint
+}
+
+// failures counts failed requests and keeps a few examples as evidence.
+type failures struct {
+	mu       sync.Mutex
+	n        int
+	byKind   map[string]int
+	examples []string
+}
+
+func (f *failures) add(kind, detail string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byKind == nil {
+		f.byKind = map[string]int{}
+	}
+	f.n++
+	f.byKind[kind]++
+	if len(f.examples) < 5 {
+		f.examples = append(f.examples, detail)
+	}
+}
+
+func (f *failures) String() string {
+	kinds := make([]string, 0, len(f.byKind))
+	for k, n := range f.byKind {
+		kinds = append(kinds, fmt.Sprintf("%s×%d", k, n))
+	}
+	sort.Strings(kinds)
+	return fmt.Sprintf("%d failed requests (%s); first: %s", f.n, strings.Join(kinds, ", "), strings.Join(f.examples, " | "))
+}
+
+func runLoad(b *testing.B, l load) {
+	c := theCluster
+	if c == nil {
+		b.Skip("no cluster (TestMain starts one only when -bench is given)")
+	}
+	// A fresh counter for every run (the framework calls this several
+	// times with growing b.N), so a run's IDs must be exactly 1…N×count.
+	leader, err := c.currentLeader(10 * time.Second)
+	if err != nil {
+		recordFailure(b.Name())
+		b.Fatal(err)
+	}
+	if leader != c.leader {
+		b.Logf("leader moved from %s to %s since the last run", c.leader, leader)
+		c.leader = leader
+	}
+	key := fmt.Sprintf("bench-%s-%d", strings.NewReplacer("/", "-", "=", "").Replace(b.Name()), keySeq.Add(1))
+	url := leader + "/v1/counters/" + key + "/next"
+	if l.count != 1 {
+		url += fmt.Sprintf("?count=%d", l.count)
+	}
+
+	workers := make([]worker, l.clients)
+	per := b.N/l.clients + 1
+	for i := range workers {
+		workers[i].lat = make([]time.Duration, 0, per)
+		workers[i].mints = make([]mint, 0, per)
+	}
+	var (
+		next  atomic.Int64
+		fails failures
+		wg    sync.WaitGroup
+	)
+	b.ResetTimer()
+	start := time.Now()
+	for i := range workers {
+		wg.Add(1)
+		go func(w *worker) {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				t0 := time.Now()
+				m, kind, err := doNext(url, l)
+				d := time.Since(t0)
+				if err != nil {
+					fails.add(kind, err.Error())
+					continue
+				}
+				w.lat = append(w.lat, d)
+				w.mints = append(w.mints, m)
+			}
+		}(&workers[i])
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+
+	var (
+		lat   []time.Duration
+		mints []mint
+	)
+	for i := range workers {
+		lat = append(lat, workers[i].lat...)
+		mints = append(mints, workers[i].mints...)
+	}
+	if fails.n > 0 {
+		recordFailure(b.Name())
+		if dead := c.exitedNodes(); len(dead) > 0 {
+			b.Errorf("nodes died: %s", strings.Join(dead, ", "))
+		}
+		// A failed request may or may not have minted (gaps are expected),
+		// but the IDs that were returned must still be unique.
+		dupCheck := "no duplicates among them"
+		if err := checkMints(mints, int64(l.count), false); err != nil {
+			dupCheck = err.Error()
+		}
+		b.Fatalf("%s: %s; %d requests succeeded: %s", key, fails.String(), len(mints), dupCheck)
+	}
+	if err := checkMints(mints, int64(l.count), true); err != nil {
+		recordFailure(b.Name())
+		b.Fatalf("%s: %v", key, err)
+	}
+
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	ids := float64(b.N) * float64(l.count)
+	r := result{
+		name:    b.Name(),
+		clients: l.clients,
+		count:   l.count,
+		idem:    l.idempotencyKey,
+		n:       b.N,
+		idsPS:   ids / elapsed.Seconds(),
+		reqPS:   float64(b.N) / elapsed.Seconds(),
+		p50:     ms(percentile(lat, 0.50)),
+		p99:     ms(percentile(lat, 0.99)),
+		max:     ms(percentile(lat, 1)),
+	}
+	b.ReportMetric(r.idsPS, "ids/s")
+	if l.count != 1 {
+		b.ReportMetric(r.reqPS, "req/s")
+	}
+	b.ReportMetric(r.p50, "p50-ms")
+	b.ReportMetric(r.p99, "p99-ms")
+	record(r)
+}
+
+// doNext sends one POST …/next and checks the answer. kind classifies a
+// failure for the summary.
+func doNext(url string, l load) (m mint, kind string, err error) {
+	req, err := http.NewRequest(http.MethodPost, url, nil)
+	if err != nil {
+		return m, "request", err
+	}
+	if l.idempotencyKey {
+		req.Header.Set(api.HeaderIdempotencyKey, rand.Text())
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return m, "transport", err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return m, "read body", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return m, resp.Status, fmt.Errorf("%s: %s (leader header %q): %s", url, resp.Status, resp.Header.Get(api.HeaderLeader), strings.TrimSpace(string(body)))
+	}
+	if resp.Header.Get(api.HeaderReplayed) != "" {
+		return m, "replayed", fmt.Errorf("%s: response marked %s for a fresh key: %s", url, api.HeaderReplayed, body)
+	}
+	var res api.Mint
+	if err := json.Unmarshal(body, &res); err != nil {
+		return m, "bad json", fmt.Errorf("%s: %v: %s", url, err, body)
+	}
+	if res.Count != int64(l.count) || res.Step != 1 || res.Value != res.First+(res.Count-1)*res.Step {
+		return m, "bad mint", fmt.Errorf("%s: asked for %d IDs with step 1, got %s", url, l.count, body)
+	}
+	return mint{first: res.First, count: res.Count}, "", nil
+}
+
+// checkMints verifies that the minted ranges (all of the same size, step 1)
+// never overlap and, when complete is set (every request succeeded; each run
+// uses a fresh counter and nothing is retried), that together they cover
+// exactly 1…len(mints)×count.
+func checkMints(mints []mint, count int64, complete bool) error {
+	sort.Slice(mints, func(i, j int) bool { return mints[i].first < mints[j].first })
+	var (
+		dups     int
+		gaps     int
+		examples []string
+	)
+	want := int64(1)
+	for _, m := range mints {
+		switch {
+		case m.first < want:
+			dups++
+			if len(examples) < 5 {
+				examples = append(examples, fmt.Sprintf("duplicate: range starting at %d overlaps IDs below %d", m.first, want))
+			}
+		case m.first > want && complete:
+			gaps++
+			if len(examples) < 5 {
+				examples = append(examples, fmt.Sprintf("gap: IDs %d…%d never returned", want, m.first-1))
+			}
+		}
+		if end := m.first + m.count; end > want {
+			want = end
+		}
+	}
+	if dups > 0 || gaps > 0 {
+		return fmt.Errorf("%d responses, %d duplicated ranges, %d gaps: %s", len(mints), dups, gaps, strings.Join(examples, "; "))
+	}
+	if got, exp := want-1, int64(len(mints))*count; complete && got != exp {
+		return fmt.Errorf("highest ID %d, want %d", got, exp)
+	}
+	return nil
+}
+
+// percentile is the nearest-rank percentile of sorted latencies.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(float64(len(sorted))*p)) - 1
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(sorted) {
+		i = len(sorted) - 1
+	}
+	return sorted[i]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -1,0 +1,23 @@
+// Package bench measures countd end to end: TestMain builds bin countd,
+// starts a real 3-node cluster on 127.0.0.1 (bolt storage, fsync on) and
+// the benchmarks mint IDs over raw HTTP against the leader, the way etcd's
+// benchmark tool drives etcd.
+//
+//	go test -run '^$' -bench . -benchtime 5s -timeout 30m ./bench/
+//
+// Every benchmark reports ids/s, p50-ms and p99-ms; ns/op is the wall time
+// divided by requests across all client goroutines and means little. After
+// the benchmarks a markdown summary table is printed to stdout.
+//
+// The benchmark process shares the machine's CPUs with the three nodes, so
+// on a small machine the client's own HTTP and JSON work is part of what is
+// measured.
+//
+// COUNTD_BENCH_NODE_FLAGS adds countd flags to every node (for example
+// relaxed Raft timeouts on a busy machine); unset, nodes run with defaults.
+// COUNTD_BENCH_KEEP=1 keeps the nodes' data dirs and logs (n1.log …) in the
+// temporary directory for a look afterwards.
+//
+// Without -bench (as `make test` runs it) no cluster is started and only
+// the helpers' unit tests run.
+package bench
