@@ -28,7 +28,7 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultAttemptTimeout = 2 * time.Second
+	DefaultAttemptTimeout = time.Second
 	DefaultMaxBackoff     = 200 * time.Millisecond
 	maxRedirects          = 5
 )

@@ -17,6 +17,7 @@ import (
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/client"
 	"github.com/countd/countd/httpapi"
+	"github.com/countd/countd/internal/testnode"
 )
 
 // exchange is one HTTP round trip the client made.
@@ -83,14 +84,14 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 }
 
 func TestCluster(t *testing.T) {
-	nodes := startCluster(t, 3)
-	leader := waitStable(t, nodes)
-	follower := followersOf(nodes, leader)[0]
+	nodes := testnode.StartCluster(t, 3)
+	leader := testnode.WaitStable(t, nodes)
+	follower := testnode.FollowersOf(nodes, leader)[0]
 
 	t.Run("follows a redirect with the same body and key", func(t *testing.T) {
 		rec := &recorder{rt: client.DefaultTransport()}
 		viaFollower := func() *client.Client {
-			return newClient(t, client.Config{Addrs: []string{follower.url}, HTTPClient: &http.Client{Transport: rec}})
+			return newClient(t, client.Config{Addrs: []string{follower.URL}, HTTPClient: &http.Client{Transport: rec}})
 		}
 		const key = "client-redirect-key"
 		m1, err := viaFollower().Next(ctxFor(t, 10*time.Second), "cr", 2, client.WithIdempotencyKey(key))
@@ -110,7 +111,7 @@ func TestCluster(t *testing.T) {
 			if len(ex) != 2 || ex[0].status != http.StatusTemporaryRedirect || ex[1].status != http.StatusOK {
 				t.Fatalf("call %d: want a 307 from the follower then a 200 from the leader, got %+v", i+1, ex)
 			}
-			if !strings.HasPrefix(ex[0].url, follower.url) || ex[1].url != leader.url+"/v1/counters/cr/next?count=2" {
+			if !strings.HasPrefix(ex[0].url, follower.URL) || ex[1].url != leader.URL+"/v1/counters/cr/next?count=2" {
 				t.Errorf("call %d went %s then %s", i+1, ex[0].url, ex[1].url)
 			}
 			if ex[0].key != key || ex[1].key != key {
@@ -146,14 +147,14 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("discovers nodes and survives losing the only address", func(t *testing.T) {
-		c := newClient(t, client.Config{Addrs: []string{leader.url}})
+		c := newClient(t, client.Config{Addrs: []string{leader.URL}})
 		m, err := c.Next(ctxFor(t, 10*time.Second), "disc", 1)
 		if err != nil {
 			t.Fatalf("Next: %v", err)
 		}
 		var want []string
 		for _, n := range nodes {
-			want = append(want, n.url)
+			want = append(want, n.URL)
 		}
 		got := c.Nodes()
 		slices.Sort(want)
@@ -164,7 +165,7 @@ func TestCluster(t *testing.T) {
 		if c.ClusterName() != "countd" {
 			t.Errorf("ClusterName: %q", c.ClusterName())
 		}
-		leader.stop()
+		leader.Stop()
 		for i := 0; i < 3; i++ {
 			m2, err := c.Next(ctxFor(t, 15*time.Second), "disc", 1)
 			if err != nil {
@@ -182,10 +183,10 @@ func TestCluster(t *testing.T) {
 }
 
 func TestRetriesPastDeadAddress(t *testing.T) {
-	n := startInMem(t, httpapi.Config{})
+	n := testnode.StartInMem(t, httpapi.Config{})
 	var retries atomic.Int32
 	c := newClient(t, client.Config{
-		Addrs:   []string{deadAddr(t), n.url},
+		Addrs:   []string{testnode.DeadAddr(t), n.URL},
 		OnRetry: func(client.RetryInfo) { retries.Add(1) },
 	})
 	m, err := c.Next(ctxFor(t, 10*time.Second), "dead-first", 3)
@@ -208,7 +209,7 @@ func TestGivesUpAtDeadline(t *testing.T) {
 	const margin = 400 * time.Millisecond
 
 	t.Run("refused connections", func(t *testing.T) {
-		d1, d2 := deadAddr(t), deadAddr(t)
+		d1, d2 := testnode.DeadAddr(t), testnode.DeadAddr(t)
 		c := newClient(t, client.Config{Addrs: []string{d1, d2}})
 		start := time.Now()
 		_, err := c.Next(ctxFor(t, deadline), "x", 1)
@@ -268,8 +269,8 @@ func TestGivesUpAtDeadline(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	n := startInMem(t, httpapi.Config{})
-	c := newClient(t, client.Config{Addrs: []string{n.url}})
+	n := testnode.StartInMem(t, httpapi.Config{})
+	c := newClient(t, client.Config{Addrs: []string{n.URL}})
 	ctx := ctxFor(t, 10*time.Second)
 	v, other := int64(3), int64(4)
 	if _, err := c.Set(ctx, "cas", api.SetRequest{Value: &v}); err != nil {
@@ -326,8 +327,8 @@ func TestErrors(t *testing.T) {
 // error (SPEC §2: the only things retried), so the call must fail at once
 // instead of retrying the same unsendable request until the deadline.
 func TestInvalidKeyFailsFast(t *testing.T) {
-	n := startInMem(t, httpapi.Config{})
-	c := newClient(t, client.Config{Addrs: []string{n.url}})
+	n := testnode.StartInMem(t, httpapi.Config{})
+	c := newClient(t, client.Config{Addrs: []string{n.URL}})
 	start := time.Now()
 	_, err := c.Add(ctxFor(t, 3*time.Second), "k", 1, nil, client.WithIdempotencyKey("bad\x01key"))
 	if err == nil {
@@ -342,8 +343,8 @@ func TestInvalidKeyFailsFast(t *testing.T) {
 }
 
 func TestTypedCalls(t *testing.T) {
-	n := startInMem(t, httpapi.Config{})
-	c := newClient(t, client.Config{Addrs: []string{strings.TrimPrefix(n.url, "http://")}}) // host:port is accepted
+	n := testnode.StartInMem(t, httpapi.Config{})
+	c := newClient(t, client.Config{Addrs: []string{strings.TrimPrefix(n.URL, "http://")}}) // host:port is accepted
 	ctx := ctxFor(t, 10*time.Second)
 	inc, off := int64(2), int64(1)
 	got, err := c.Set(ctx, "tc-odd", api.SetRequest{Increment: &inc, Offset: &off})

@@ -9,22 +9,23 @@ import (
 	"time"
 
 	"github.com/countd/countd/api"
+	"github.com/countd/countd/internal/testnode"
 )
 
 // checkRedirect checks a follower's TRY-style 307 for pathAndQuery.
-func checkRedirect(t *testing.T, r reply, leader *testNode, pathAndQuery string) {
+func checkRedirect(t *testing.T, r reply, leader *testnode.Node, pathAndQuery string) {
 	t.Helper()
 	m := checkError(t, r, http.StatusTemporaryRedirect, api.CodeNotLeader)
-	if loc := r.header.Get("Location"); loc != leader.url+pathAndQuery {
-		t.Errorf("Location: want %q, got %q", leader.url+pathAndQuery, loc)
+	if loc := r.header.Get("Location"); loc != leader.URL+pathAndQuery {
+		t.Errorf("Location: want %q, got %q", leader.URL+pathAndQuery, loc)
 	}
-	if h := r.header.Get(api.HeaderLeader); h != leader.url {
-		t.Errorf("%s: want %q, got %q", api.HeaderLeader, leader.url, h)
+	if h := r.header.Get(api.HeaderLeader); h != leader.URL {
+		t.Errorf("%s: want %q, got %q", api.HeaderLeader, leader.URL, h)
 	}
 	var e api.Error
 	_ = json.Unmarshal(r.body, &e)
-	if e.Error != "not the leader" || e.Leader != leader.url {
-		t.Errorf("body: want {\"error\":\"not the leader\",\"code\":\"not_leader\",\"leader\":%q}, got %s", leader.url, r.body)
+	if e.Error != "not the leader" || e.Leader != leader.URL {
+		t.Errorf("body: want {\"error\":\"not the leader\",\"code\":\"not_leader\",\"leader\":%q}, got %s", leader.URL, r.body)
 	}
 	if _, ok := m["leader"]; !ok {
 		t.Errorf("body has no leader: %s", r.body)
@@ -32,14 +33,14 @@ func checkRedirect(t *testing.T, r reply, leader *testNode, pathAndQuery string)
 }
 
 func TestThreeNodeCluster(t *testing.T) {
-	nodes := startCluster(t, 3)
-	leader := waitStable(t, nodes)
-	follower := followersOf(nodes, leader)[0]
+	nodes := testnode.StartCluster(t, 3)
+	leader := testnode.WaitStable(t, nodes)
+	follower := testnode.FollowersOf(nodes, leader)[0]
 	key := []string{api.HeaderIdempotencyKey, "redirect-key"}
 
 	t.Run("write redirect", func(t *testing.T) {
 		pq := "/v1/counters/rd/next?count=2"
-		r := sendJSON(t, http.MethodPost, follower.url+pq, "", key...)
+		r := sendJSON(t, http.MethodPost, follower.URL+pq, "", key...)
 		checkRedirect(t, r, leader, pq)
 		// The 307 wrote nothing; following it mints exactly once.
 		r = sendJSON(t, http.MethodPost, r.header.Get("Location"), "", key...)
@@ -51,10 +52,10 @@ func TestThreeNodeCluster(t *testing.T) {
 		}
 
 		pq = "/v1/counters/rd"
-		checkRedirect(t, sendJSON(t, http.MethodPut, follower.url+pq, `{"increment":3}`), leader, pq)
-		checkRedirect(t, sendJSON(t, http.MethodPost, follower.url+pq+"/add", `{"delta":3}`), leader, pq+"/add")
-		checkRedirect(t, sendJSON(t, http.MethodDelete, follower.url+pq+"?force=true", ""), leader, pq+"?force=true")
-		if c := getCounter(t, leader.url, "rd"); c.Value != 2 || c.Increment != 1 {
+		checkRedirect(t, sendJSON(t, http.MethodPut, follower.URL+pq, `{"increment":3}`), leader, pq)
+		checkRedirect(t, sendJSON(t, http.MethodPost, follower.URL+pq+"/add", `{"delta":3}`), leader, pq+"/add")
+		checkRedirect(t, sendJSON(t, http.MethodDelete, follower.URL+pq+"?force=true", ""), leader, pq+"?force=true")
+		if c := getCounter(t, leader.URL, "rd"); c.Value != 2 || c.Increment != 1 {
 			t.Errorf("redirected writes changed the counter: %+v", c)
 		}
 	})
@@ -65,7 +66,7 @@ func TestThreeNodeCluster(t *testing.T) {
 			"/v1/counters/rd?consistency=linearizable",
 			"/v1/counters?prefix=r",
 		} {
-			checkRedirect(t, sendJSON(t, http.MethodGet, follower.url+pq, ""), leader, pq)
+			checkRedirect(t, sendJSON(t, http.MethodGet, follower.URL+pq, ""), leader, pq)
 		}
 	})
 
@@ -89,7 +90,7 @@ func TestThreeNodeCluster(t *testing.T) {
 			{http.MethodGet, "/v1/counters/ok?consistency=bogus", "", nil, api.CodeBadRequest},
 			{http.MethodDelete, "/v1/counters/ok?force=maybe", "", nil, api.CodeBadRequest},
 		} {
-			r := sendJSON(t, tc.method, follower.url+tc.pq, tc.body, tc.headers...)
+			r := sendJSON(t, tc.method, follower.URL+tc.pq, tc.body, tc.headers...)
 			if r.status != http.StatusBadRequest {
 				t.Errorf("%s %s on a follower: want 400 %s, got %s", tc.method, tc.pq, tc.code, r)
 				continue
@@ -100,8 +101,8 @@ func TestThreeNodeCluster(t *testing.T) {
 
 	t.Run("stale read on a follower", func(t *testing.T) {
 		var c api.Counter
-		waitFor(t, 10*time.Second, "the follower to apply rd", func() bool {
-			r := sendJSON(t, http.MethodGet, follower.url+"/v1/counters/rd?consistency=stale", "")
+		testnode.WaitFor(t, 10*time.Second, "the follower to apply rd", func() bool {
+			r := sendJSON(t, http.MethodGet, follower.URL+"/v1/counters/rd?consistency=stale", "")
 			wantOK(t, r, 200)
 			lc := r.header.Get(api.HeaderLastContact)
 			ms, err := strconv.ParseInt(lc, 10, 64)
@@ -111,7 +112,7 @@ func TestThreeNodeCluster(t *testing.T) {
 			decodeStrict(t, r.body, &c, counterKeys...)
 			return c.Value == 2
 		})
-		r := sendJSON(t, http.MethodGet, follower.url+"/v1/counters?consistency=stale&prefix=rd", "")
+		r := sendJSON(t, http.MethodGet, follower.URL+"/v1/counters?consistency=stale&prefix=rd", "")
 		wantOK(t, r, 200)
 		if r.header.Get(api.HeaderLastContact) == "" {
 			t.Errorf("stale list without %s", api.HeaderLastContact)
@@ -120,33 +121,33 @@ func TestThreeNodeCluster(t *testing.T) {
 
 	t.Run("cluster status and health on every node", func(t *testing.T) {
 		for _, n := range nodes {
-			r := sendJSON(t, http.MethodGet, n.url+"/v1/cluster", "")
+			r := sendJSON(t, http.MethodGet, n.URL+"/v1/cluster", "")
 			wantOK(t, r, 200)
 			var st api.Cluster
 			if err := json.Unmarshal(r.body, &st); err != nil {
 				t.Fatal(err)
 			}
-			if st.Name != "countd" || st.Leader != leader.node.ID() || st.LeaderHTTP != leader.url || st.NodeID != n.node.ID() {
-				t.Errorf("%s: name/leader: %s", n.node.ID(), r.body)
+			if st.Name != "countd" || st.Leader != leader.Node.ID() || st.LeaderHTTP != leader.URL || st.NodeID != n.Node.ID() {
+				t.Errorf("%s: name/leader: %s", n.Node.ID(), r.body)
 			}
 			if len(st.Members) != 3 {
-				t.Fatalf("%s: want 3 members, got %s", n.node.ID(), r.body)
+				t.Fatalf("%s: want 3 members, got %s", n.Node.ID(), r.body)
 			}
 			leaders := 0
 			for _, m := range st.Members {
 				if m.HTTPAddr == "" || m.RaftAddr == "" || m.GossipAddr == "" || m.Status != "alive" || m.Suffrage != "voter" {
-					t.Errorf("%s: member %+v", n.node.ID(), m)
+					t.Errorf("%s: member %+v", n.Node.ID(), m)
 				}
 				if m.Leader {
 					leaders++
 				}
 			}
 			if leaders != 1 {
-				t.Errorf("%s: %d members marked leader", n.node.ID(), leaders)
+				t.Errorf("%s: %d members marked leader", n.Node.ID(), leaders)
 			}
 			for _, p := range []string{"/healthz", "/readyz"} {
-				if r := sendJSON(t, http.MethodGet, n.url+p, ""); r.status != 200 {
-					t.Errorf("%s %s: %s", n.node.ID(), p, r)
+				if r := sendJSON(t, http.MethodGet, n.URL+p, ""); r.status != 200 {
+					t.Errorf("%s %s: %s", n.Node.ID(), p, r)
 				}
 			}
 		}
@@ -154,22 +155,22 @@ func TestThreeNodeCluster(t *testing.T) {
 }
 
 func TestNoLeader(t *testing.T) {
-	nodes := startCluster(t, 3)
-	survivor := waitStable(t, nodes)
-	m, _ := mint(t, survivor.url, "nl", "")
+	nodes := testnode.StartCluster(t, 3)
+	survivor := testnode.WaitStable(t, nodes)
+	m, _ := mint(t, survivor.URL, "nl", "")
 	if m.Value != 1 {
 		t.Fatalf("first mint: %+v", m)
 	}
 	var wg sync.WaitGroup
-	for _, n := range followersOf(nodes, survivor) {
+	for _, n := range testnode.FollowersOf(nodes, survivor) {
 		wg.Add(1)
-		go func() { defer wg.Done(); n.stop() }()
+		go func() { defer wg.Done(); n.Stop() }()
 	}
 	wg.Wait()
 
 	var r reply
-	waitFor(t, 15*time.Second, "the survivor to answer 503", func() bool {
-		r = sendJSON(t, http.MethodPost, survivor.url+"/v1/counters/nl/next", "")
+	testnode.WaitFor(t, 15*time.Second, "the survivor to answer 503", func() bool {
+		r = sendJSON(t, http.MethodPost, survivor.URL+"/v1/counters/nl/next", "")
 		return r.status == http.StatusServiceUnavailable
 	})
 	checkError(t, r, http.StatusServiceUnavailable, api.CodeNoLeader)
@@ -178,7 +179,7 @@ func TestNoLeader(t *testing.T) {
 	}
 	// Once it knows it has no leader, it answers at once: writes and
 	// linearizable reads with 503, stale reads with its (unchanged) state.
-	waitFor(t, 10*time.Second, "the survivor to know it has no leader", func() bool { return !survivor.node.IsLeader() })
+	testnode.WaitFor(t, 10*time.Second, "the survivor to know it has no leader", func() bool { return !survivor.Node.IsLeader() })
 	for _, tc := range []struct{ method, pq, body string }{
 		{http.MethodPost, "/v1/counters/nl/next", ""},
 		{http.MethodPost, "/v1/counters/nl/add", `{"delta":1}`},
@@ -186,16 +187,16 @@ func TestNoLeader(t *testing.T) {
 		{http.MethodDelete, "/v1/counters/nl", ""},
 		{http.MethodGet, "/v1/counters/nl", ""},
 	} {
-		r := sendJSON(t, tc.method, survivor.url+tc.pq, tc.body)
+		r := sendJSON(t, tc.method, survivor.URL+tc.pq, tc.body)
 		checkError(t, r, http.StatusServiceUnavailable, api.CodeNoLeader)
 		if r.header.Get("Retry-After") == "" {
 			t.Errorf("%s %s: 503 without Retry-After", tc.method, tc.pq)
 		}
 	}
-	if r := sendJSON(t, http.MethodGet, survivor.url+"/readyz", ""); r.status != http.StatusServiceUnavailable {
+	if r := sendJSON(t, http.MethodGet, survivor.URL+"/readyz", ""); r.status != http.StatusServiceUnavailable {
 		t.Errorf("/readyz without a leader: %s", r)
 	}
-	r = sendJSON(t, http.MethodGet, survivor.url+"/v1/counters/nl?consistency=stale", "")
+	r = sendJSON(t, http.MethodGet, survivor.URL+"/v1/counters/nl?consistency=stale", "")
 	wantOK(t, r, 200)
 	var c api.Counter
 	decodeStrict(t, r.body, &c, counterKeys...)

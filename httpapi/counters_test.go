@@ -8,6 +8,7 @@ import (
 
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/httpapi"
+	"github.com/countd/countd/internal/testnode"
 )
 
 var (
@@ -28,11 +29,11 @@ func mint(tb testing.TB, base, id, query string, headers ...string) (api.Mint, r
 }
 
 func TestCounterSuccess(t *testing.T) {
-	n := startInMem(t, httpapi.Config{})
-	c := n.url + "/v1/counters/"
+	n := testnode.StartInMem(t, httpapi.Config{})
+	c := n.URL + "/v1/counters/"
 
 	t.Run("never written reads as zero", func(t *testing.T) {
-		got := getCounter(t, n.url, "fresh")
+		got := getCounter(t, n.URL, "fresh")
 		if got != (api.Counter{ID: "fresh", Value: 0, Increment: 1, Offset: 0, Index: 0}) {
 			t.Errorf("got %+v", got)
 		}
@@ -41,7 +42,7 @@ func TestCounterSuccess(t *testing.T) {
 	t.Run("next mints 1, 2, 3", func(t *testing.T) {
 		var last uint64
 		for want := int64(1); want <= 3; want++ {
-			m, _ := mint(t, n.url, "seq", "")
+			m, _ := mint(t, n.URL, "seq", "")
 			if m != (api.Mint{ID: "seq", Value: want, First: want, Count: 1, Step: 1, Index: m.Index}) {
 				t.Errorf("mint %d: got %+v", want, m)
 			}
@@ -50,7 +51,7 @@ func TestCounterSuccess(t *testing.T) {
 			}
 			last = m.Index
 		}
-		if got := getCounter(t, n.url, "seq"); got.Value != 3 || got.Index != last {
+		if got := getCounter(t, n.URL, "seq"); got.Value != 3 || got.Index != last {
 			t.Errorf("after three mints: %+v (last write index %d)", got, last)
 		}
 	})
@@ -63,23 +64,23 @@ func TestCounterSuccess(t *testing.T) {
 		if set != (api.Counter{ID: "odd", Value: 0, Increment: 2, Offset: 1, Index: set.Index}) || set.Index == 0 {
 			t.Errorf("PUT result: %+v", set)
 		}
-		m, _ := mint(t, n.url, "odd", "?count=3")
+		m, _ := mint(t, n.URL, "odd", "?count=3")
 		if m != (api.Mint{ID: "odd", First: 1, Value: 5, Count: 3, Step: 2, Index: m.Index}) {
 			t.Errorf("mint 3 odd: got %+v", m)
 		}
-		m, _ = mint(t, n.url, "odd", "")
+		m, _ = mint(t, n.URL, "odd", "")
 		if m.First != 7 || m.Value != 7 {
 			t.Errorf("next odd after 5: got %+v", m)
 		}
 		// SPEC §6: from -7 with increment 5, offset 2, next is -3.
 		wantOK(t, sendJSON(t, http.MethodPut, c+"neg", `{"value":-7,"increment":5,"offset":2}`), 200)
-		m, _ = mint(t, n.url, "neg", "?count=2")
+		m, _ = mint(t, n.URL, "neg", "?count=2")
 		if m.First != -3 || m.Value != 2 || m.Step != 5 || m.Count != 2 {
 			t.Errorf("from -7 inc 5 off 2: got %+v", m)
 		}
 		// Only the offset's class modulo the increment matters.
 		wantOK(t, sendJSON(t, http.MethodPut, c+"cls", `{"value":10,"increment":4,"offset":-9}`), 200)
-		if m, _ = mint(t, n.url, "cls", ""); m.First != 11 {
+		if m, _ = mint(t, n.URL, "cls", ""); m.First != 11 {
 			t.Errorf("from 10 inc 4 off -9 (≡3): want 11, got %+v", m)
 		}
 	})
@@ -115,7 +116,7 @@ func TestCounterSuccess(t *testing.T) {
 		if got != want {
 			t.Errorf("PUT: want %+v, got %+v", want, got)
 		}
-		if g := getCounter(t, n.url, "cfg"); g != want {
+		if g := getCounter(t, n.URL, "cfg"); g != want {
 			t.Errorf("GET after PUT: want %+v, got %+v", want, g)
 		}
 		// Partial PUT changes only the named fields.
@@ -137,7 +138,7 @@ func TestCounterSuccess(t *testing.T) {
 			}
 		}
 		wantOK(t, sendJSON(t, http.MethodDelete, c+"never-existed", ""), http.StatusNoContent)
-		if g := getCounter(t, n.url, "gone"); g != (api.Counter{ID: "gone", Increment: 1}) {
+		if g := getCounter(t, n.URL, "gone"); g != (api.Counter{ID: "gone", Increment: 1}) {
 			t.Errorf("deleted counter reads as %+v", g)
 		}
 	})
@@ -146,7 +147,7 @@ func TestCounterSuccess(t *testing.T) {
 		for _, id := range []string{"ls-b", "ls-a", "ls-c", "other"} {
 			wantOK(t, sendJSON(t, http.MethodPost, c+id+"/add", `{"delta":1}`), 200)
 		}
-		r := sendJSON(t, http.MethodGet, n.url+"/v1/counters?prefix=ls-", "")
+		r := sendJSON(t, http.MethodGet, n.URL+"/v1/counters?prefix=ls-", "")
 		wantOK(t, r, 200)
 		var list api.CounterList
 		decodeStrict(t, r.body, &list, "counters")
@@ -169,7 +170,7 @@ func TestCounterSuccess(t *testing.T) {
 				t.Errorf("list item fields: want %v, got %v", counterKeys, it)
 			}
 		}
-		r = sendJSON(t, http.MethodGet, n.url+"/v1/counters?prefix=nothing-here", "")
+		r = sendJSON(t, http.MethodGet, n.URL+"/v1/counters?prefix=nothing-here", "")
 		wantOK(t, r, 200)
 		if string(r.body) != `{"counters":[]}`+"\n" && string(r.body) != `{"counters":[]}` {
 			t.Errorf("empty list: want {\"counters\":[]}, got %s", r.body)
@@ -177,7 +178,7 @@ func TestCounterSuccess(t *testing.T) {
 	})
 
 	t.Run("read index header reflects applied index", func(t *testing.T) {
-		m, _ := mint(t, n.url, "hdr", "")
+		m, _ := mint(t, n.URL, "hdr", "")
 		r := sendJSON(t, http.MethodGet, c+"hdr", "")
 		wantOK(t, r, 200)
 		if idx := indexOf(t, r); idx < m.Index {
@@ -192,15 +193,15 @@ func TestCounterSuccess(t *testing.T) {
 }
 
 func TestIdempotentReplay(t *testing.T) {
-	n := startInMem(t, httpapi.Config{})
+	n := testnode.StartInMem(t, httpapi.Config{})
 	key := []string{api.HeaderIdempotencyKey, "replay-key-1"}
-	first, r1 := mint(t, n.url, "rp", "?count=2", key...)
+	first, r1 := mint(t, n.URL, "rp", "?count=2", key...)
 	if h := r1.header.Get(api.HeaderReplayed); h != "" {
 		t.Errorf("first response carries %s: %q", api.HeaderReplayed, h)
 	}
 	// Another write in between, so a replay's index is visibly the original.
-	other, _ := mint(t, n.url, "rp-other", "")
-	second, r2 := mint(t, n.url, "rp", "?count=2", key...)
+	other, _ := mint(t, n.URL, "rp-other", "")
+	second, r2 := mint(t, n.URL, "rp", "?count=2", key...)
 	if string(r2.body) != string(r1.body) {
 		t.Errorf("replay body differs:\nfirst  %s\nsecond %s", r1.body, r2.body)
 	}
@@ -213,44 +214,44 @@ func TestIdempotentReplay(t *testing.T) {
 	if idx := indexOf(t, r2); idx != first.Index || idx >= other.Index {
 		t.Errorf("replay X-Countd-Index %d, want the original %d", idx, first.Index)
 	}
-	if c := getCounter(t, n.url, "rp"); c.Value != 2 || c.Index != first.Index {
+	if c := getCounter(t, n.URL, "rp"); c.Value != 2 || c.Index != first.Index {
 		t.Errorf("a replay minted again: %+v", c)
 	}
-	next, _ := mint(t, n.url, "rp", "")
+	next, _ := mint(t, n.URL, "rp", "")
 	if next.First != 3 {
 		t.Errorf("after replay the next mint should be 3, got %+v", next)
 	}
 
 	t.Run("add and put replay", func(t *testing.T) {
 		k := []string{api.HeaderIdempotencyKey, "replay-add"}
-		a1 := sendJSON(t, http.MethodPost, n.url+"/v1/counters/rp-add/add", `{"delta":5}`, k...)
-		a2 := sendJSON(t, http.MethodPost, n.url+"/v1/counters/rp-add/add", `{"delta":5}`, k...)
+		a1 := sendJSON(t, http.MethodPost, n.URL+"/v1/counters/rp-add/add", `{"delta":5}`, k...)
+		a2 := sendJSON(t, http.MethodPost, n.URL+"/v1/counters/rp-add/add", `{"delta":5}`, k...)
 		wantOK(t, a1, 200)
 		wantOK(t, a2, 200)
 		if string(a1.body) != string(a2.body) || a2.header.Get(api.HeaderReplayed) != "true" {
 			t.Errorf("add replay: %s / %s replayed=%q", a1.body, a2.body, a2.header.Get(api.HeaderReplayed))
 		}
-		if c := getCounter(t, n.url, "rp-add"); c.Value != 5 {
+		if c := getCounter(t, n.URL, "rp-add"); c.Value != 5 {
 			t.Errorf("add applied twice: %+v", c)
 		}
 		k = []string{api.HeaderIdempotencyKey, "replay-put"}
-		p1 := sendJSON(t, http.MethodPut, n.url+"/v1/counters/rp-add", `{"value":50}`, k...)
-		wantOK(t, sendJSON(t, http.MethodPost, n.url+"/v1/counters/rp-add/add", `{"delta":1}`), 200)
-		p2 := sendJSON(t, http.MethodPut, n.url+"/v1/counters/rp-add", `{"value":50}`, k...)
+		p1 := sendJSON(t, http.MethodPut, n.URL+"/v1/counters/rp-add", `{"value":50}`, k...)
+		wantOK(t, sendJSON(t, http.MethodPost, n.URL+"/v1/counters/rp-add/add", `{"delta":1}`), 200)
+		p2 := sendJSON(t, http.MethodPut, n.URL+"/v1/counters/rp-add", `{"value":50}`, k...)
 		if string(p1.body) != string(p2.body) || p2.header.Get(api.HeaderReplayed) != "true" {
 			t.Errorf("put replay: %s / %s", p1.body, p2.body)
 		}
-		if c := getCounter(t, n.url, "rp-add"); c.Value != 51 {
+		if c := getCounter(t, n.URL, "rp-add"); c.Value != 51 {
 			t.Errorf("put replay was applied again: %+v", c)
 		}
 	})
 
 	t.Run("a rule refusal is remembered", func(t *testing.T) {
-		wantOK(t, sendJSON(t, http.MethodPut, n.url+"/v1/counters/rp-mono", `{"value":10,"monotonic":true}`), 200)
+		wantOK(t, sendJSON(t, http.MethodPut, n.URL+"/v1/counters/rp-mono", `{"value":10,"monotonic":true}`), 200)
 		k := []string{api.HeaderIdempotencyKey, "replay-refused"}
-		e1 := sendJSON(t, http.MethodPut, n.url+"/v1/counters/rp-mono", `{"value":1}`, k...)
+		e1 := sendJSON(t, http.MethodPut, n.URL+"/v1/counters/rp-mono", `{"value":1}`, k...)
 		checkError(t, e1, http.StatusConflict, api.CodeNotMonotonic)
-		e2 := sendJSON(t, http.MethodPut, n.url+"/v1/counters/rp-mono", `{"value":1}`, k...)
+		e2 := sendJSON(t, http.MethodPut, n.URL+"/v1/counters/rp-mono", `{"value":1}`, k...)
 		checkError(t, e2, http.StatusConflict, api.CodeNotMonotonic)
 		if string(e1.body) != string(e2.body) || e2.header.Get(api.HeaderReplayed) != "true" {
 			t.Errorf("refusal replay: %s / %s replayed=%q", e1.body, e2.body, e2.header.Get(api.HeaderReplayed))
@@ -262,8 +263,8 @@ func TestIdempotentReplay(t *testing.T) {
 
 	t.Run("input rejected before the log does not use the key", func(t *testing.T) {
 		k := []string{api.HeaderIdempotencyKey, "replay-after-400"}
-		checkError(t, sendJSON(t, http.MethodPost, n.url+"/v1/counters/rp-400/next?count=0", "", k...), 400, api.CodeBadRequest)
-		m, r := mint(t, n.url, "rp-400", "?count=4", k...)
+		checkError(t, sendJSON(t, http.MethodPost, n.URL+"/v1/counters/rp-400/next?count=0", "", k...), 400, api.CodeBadRequest)
+		m, r := mint(t, n.URL, "rp-400", "?count=4", k...)
 		if m.Count != 4 || r.header.Get(api.HeaderReplayed) != "" {
 			t.Errorf("key consumed by a 400: %+v replayed=%q", m, r.header.Get(api.HeaderReplayed))
 		}
@@ -271,9 +272,9 @@ func TestIdempotentReplay(t *testing.T) {
 }
 
 func TestHealth(t *testing.T) {
-	n := startInMem(t, httpapi.Config{})
+	n := testnode.StartInMem(t, httpapi.Config{})
 	for _, p := range []string{"/healthz", "/readyz"} {
-		r := sendJSON(t, http.MethodGet, n.url+p, "")
+		r := sendJSON(t, http.MethodGet, n.URL+p, "")
 		if r.status != 200 {
 			t.Errorf("%s: %s", p, r)
 		}
@@ -282,17 +283,17 @@ func TestHealth(t *testing.T) {
 			t.Errorf("%s body: %s", p, r.body)
 		}
 	}
-	r := sendJSON(t, http.MethodGet, n.url+"/v1/cluster", "")
+	r := sendJSON(t, http.MethodGet, n.URL+"/v1/cluster", "")
 	wantOK(t, r, 200)
 	var st api.Cluster
 	if err := json.Unmarshal(r.body, &st); err != nil {
 		t.Fatal(err)
 	}
-	if st.Name != "countd" || st.Leader != "solo" || len(st.Members) != 1 || st.Members[0].HTTPAddr != n.node.HTTPAddr() {
+	if st.Name != "countd" || st.Leader != "solo" || len(st.Members) != 1 || st.Members[0].HTTPAddr != n.Node.HTTPAddr() {
 		t.Errorf("single-node cluster status: %s", r.body)
 	}
-	if st.LeaderHTTP != n.url {
-		t.Errorf("leader_http: want %s, got %s", n.url, st.LeaderHTTP)
+	if st.LeaderHTTP != n.URL {
+		t.Errorf("leader_http: want %s, got %s", n.URL, st.LeaderHTTP)
 	}
 	if h := r.header.Get(api.HeaderIndex); h != strconv.FormatUint(st.AppliedIndex, 10) {
 		t.Errorf("cluster status X-Countd-Index %q vs applied_index %d", h, st.AppliedIndex)

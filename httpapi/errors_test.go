@@ -9,6 +9,7 @@ import (
 
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/httpapi"
+	"github.com/countd/countd/internal/testnode"
 )
 
 // errCase is one request that must be refused with status/code and leave
@@ -69,7 +70,7 @@ func runErrCases(t *testing.T, base string, cases []errCase) {
 }
 
 func TestBadRequests(t *testing.T) {
-	n := startInMem(t, httpapi.Config{})
+	n := testnode.StartInMem(t, httpapi.Config{})
 	long := strings.Repeat("k", 129)
 	const post, put, get, del = http.MethodPost, http.MethodPut, http.MethodGet, http.MethodDelete
 	br := func(name, method, path, body string, headers ...string) errCase {
@@ -114,23 +115,23 @@ func TestBadRequests(t *testing.T) {
 		br("delete key too long", del, "", ``, api.HeaderIdempotencyKey, long),
 		br("delete force maybe", del, "?force=maybe", ``),
 	}
-	runErrCases(t, n.url, cases)
+	runErrCases(t, n.URL, cases)
 
 	// Boundaries that must be accepted.
 	t.Run("accepted boundaries", func(t *testing.T) {
-		b := n.url + "/v1/counters/bounds"
+		b := n.URL + "/v1/counters/bounds"
 		wantOK(t, sendJSON(t, post, b+"/next", "", api.HeaderIdempotencyKey, strings.Repeat("k", 128)), 200)
 		wantOK(t, sendJSON(t, post, b+"/next", "", api.HeaderIdempotencyKey, " !~printable~! "), 200)
 		wantOK(t, sendJSON(t, post, b+"/next?count=1000000", ""), 200)
 		wantOK(t, sendJSON(t, put, b, `{"increment":4611686018427387904}`), 200)
 		wantOK(t, sendJSON(t, post, b+"/next?count=", ""), 200) // empty means the default
 		wantOK(t, sendJSON(t, get, b+"?consistency=linearizable", ""), 200)
-		wantOK(t, sendJSON(t, post, n.url+"/v1/counters/"+strings.Repeat("n", 256)+"/add", `{"delta":1}`), 200)
+		wantOK(t, sendJSON(t, post, n.URL+"/v1/counters/"+strings.Repeat("n", 256)+"/add", `{"delta":1}`), 200)
 	})
 }
 
 func TestInvalidNames(t *testing.T) {
-	n := startInMem(t, httpapi.Config{})
+	n := testnode.StartInMem(t, httpapi.Config{})
 	names := map[string]string{
 		"space":     "a%20b",
 		"dot":       ".",
@@ -155,7 +156,7 @@ func TestInvalidNames(t *testing.T) {
 			in("delete", http.MethodDelete, "", ""),
 		)
 	}
-	runErrCases(t, n.url, cases)
+	runErrCases(t, n.URL, cases)
 }
 
 // TestPercentEncodedNames: a path segment may percent-encode any byte; the
@@ -163,14 +164,14 @@ func TestInvalidNames(t *testing.T) {
 // and clients such as JavaScript's encodeURIComponent encode ':' and '@',
 // which SPEC §2 allows in names.
 func TestPercentEncodedNames(t *testing.T) {
-	n := startInMem(t, httpapi.Config{})
-	wantOK(t, sendJSON(t, http.MethodPut, n.url+"/v1/counters/user:42@eu", `{"value":42}`), 200)
-	wantOK(t, sendJSON(t, http.MethodPut, n.url+"/v1/counters/abc", `{"value":7}`), 200)
+	n := testnode.StartInMem(t, httpapi.Config{})
+	wantOK(t, sendJSON(t, http.MethodPut, n.URL+"/v1/counters/user:42@eu", `{"value":42}`), 200)
+	wantOK(t, sendJSON(t, http.MethodPut, n.URL+"/v1/counters/abc", `{"value":7}`), 200)
 	for _, tc := range []struct{ path, id string }{
 		{"/v1/counters/user%3A42%40eu", "user:42@eu"},
 		{"/v1/counters/%61bc", "abc"},
 	} {
-		r := send(t, http.MethodGet, n.url+tc.path, nil)
+		r := send(t, http.MethodGet, n.URL+tc.path, nil)
 		if r.status != http.StatusOK {
 			t.Errorf("GET %s (the counter %q): want 200, got %s", tc.path, tc.id, r)
 			continue
@@ -184,8 +185,8 @@ func TestPercentEncodedNames(t *testing.T) {
 }
 
 func TestNotFound(t *testing.T) {
-	n := startInMem(t, httpapi.Config{})
-	runErrCases(t, n.url, []errCase{
+	n := testnode.StartInMem(t, httpapi.Config{})
+	runErrCases(t, n.URL, []errCase{
 		{name: "unknown v1 endpoint", method: http.MethodGet, path: "/v1/nope", status: 404, code: api.CodeNotFound},
 		{name: "unknown counter op", method: http.MethodPost, path: "/v1/counters/c/bogus", status: 404, code: api.CodeNotFound},
 		{name: "unknown top-level", method: http.MethodGet, path: "/nope", status: 404, code: api.CodeNotFound},
@@ -194,7 +195,7 @@ func TestNotFound(t *testing.T) {
 }
 
 func TestRuleRefusals(t *testing.T) {
-	n := startInMem(t, httpapi.Config{})
+	n := testnode.StartInMem(t, httpapi.Config{})
 	const post, put, del = http.MethodPost, http.MethodPut, http.MethodDelete
 	c409 := func(name, setup, method, path, body string, code api.Code) errCase {
 		return errCase{name: name, setup: setup, method: method, path: path, body: body, status: 409, code: code, logged: true}
@@ -202,7 +203,7 @@ func TestRuleRefusals(t *testing.T) {
 	const nearMax = `{"value":9223372036854775806}`
 	const nearMin = `{"value":-9223372036854775807}`
 	const mono = `{"value":10,"monotonic":true}`
-	runErrCases(t, n.url, []errCase{
+	runErrCases(t, n.URL, []errCase{
 		c409("next overflows", nearMax, post, "/next?count=2", "", api.CodeOverflow),
 		c409("next at max", `{"value":9223372036854775807}`, post, "/next", "", api.CodeOverflow),
 		c409("next increment overflows", `{"value":9223372036854775000,"increment":4611686018427387904}`, post, "/next", "", api.CodeOverflow),
@@ -218,7 +219,7 @@ func TestRuleRefusals(t *testing.T) {
 	})
 
 	t.Run("monotonic allows raising and reconfiguring; force delete works", func(t *testing.T) {
-		b := n.url + "/v1/counters/mono-ok"
+		b := n.URL + "/v1/counters/mono-ok"
 		wantOK(t, sendJSON(t, put, b, mono), 200)
 		wantOK(t, sendJSON(t, put, b, `{"value":10}`), 200) // not lower
 		wantOK(t, sendJSON(t, post, b+"/add", `{"delta":0}`), 200)
@@ -228,42 +229,42 @@ func TestRuleRefusals(t *testing.T) {
 		if len(r.body) != 0 {
 			t.Errorf("204 with a body: %q", r.body)
 		}
-		if c := getCounter(t, n.url, "mono-ok"); c != (api.Counter{ID: "mono-ok", Increment: 1}) {
+		if c := getCounter(t, n.URL, "mono-ok"); c != (api.Counter{ID: "mono-ok", Increment: 1}) {
 			t.Errorf("after a forced delete the counter should read as defaults, got %+v", c)
 		}
 	})
 }
 
 func TestConflict(t *testing.T) {
-	n := startInMem(t, httpapi.Config{})
-	wantOK(t, sendJSON(t, http.MethodPut, n.url+"/v1/counters/cas", `{"value":3,"increment":2,"offset":1}`), 200)
-	want := getCounter(t, n.url, "cas")
-	r := sendJSON(t, http.MethodPut, n.url+"/v1/counters/cas", `{"value":5,"if_value":4}`)
+	n := testnode.StartInMem(t, httpapi.Config{})
+	wantOK(t, sendJSON(t, http.MethodPut, n.URL+"/v1/counters/cas", `{"value":3,"increment":2,"offset":1}`), 200)
+	want := getCounter(t, n.URL, "cas")
+	r := sendJSON(t, http.MethodPut, n.URL+"/v1/counters/cas", `{"value":5,"if_value":4}`)
 	m := checkError(t, r, http.StatusConflict, api.CodeConflict)
 	var cur api.Counter
 	decodeStrict(t, m["current"], &cur, counterKeys...)
 	if cur != want {
 		t.Errorf("current: want %+v, got %+v", want, cur)
 	}
-	if got := getCounter(t, n.url, "cas"); got != want {
+	if got := getCounter(t, n.URL, "cas"); got != want {
 		t.Errorf("conflict changed the counter: %+v -> %+v", want, got)
 	}
 
 	// if_value on a never-written counter compares with 0.
-	r = sendJSON(t, http.MethodPut, n.url+"/v1/counters/cas-fresh", `{"value":5,"if_value":1}`)
+	r = sendJSON(t, http.MethodPut, n.URL+"/v1/counters/cas-fresh", `{"value":5,"if_value":1}`)
 	m = checkError(t, r, http.StatusConflict, api.CodeConflict)
 	decodeStrict(t, m["current"], &cur, counterKeys...)
 	if cur != (api.Counter{ID: "cas-fresh", Increment: 1}) {
 		t.Errorf("current of a never-written counter: got %+v", cur)
 	}
-	r = sendJSON(t, http.MethodPut, n.url+"/v1/counters/cas-fresh", `{"value":5,"if_value":0}`)
+	r = sendJSON(t, http.MethodPut, n.URL+"/v1/counters/cas-fresh", `{"value":5,"if_value":0}`)
 	wantOK(t, r, 200)
-	if got := getCounter(t, n.url, "cas-fresh"); got.Value != 5 {
+	if got := getCounter(t, n.URL, "cas-fresh"); got.Value != 5 {
 		t.Errorf("CAS from 0 on a fresh counter: want 5, got %+v", got)
 	}
 	// A matching if_value succeeds.
-	wantOK(t, sendJSON(t, http.MethodPut, n.url+"/v1/counters/cas", `{"value":9,"if_value":3}`), 200)
-	if got := getCounter(t, n.url, "cas"); got.Value != 9 {
+	wantOK(t, sendJSON(t, http.MethodPut, n.URL+"/v1/counters/cas", `{"value":9,"if_value":3}`), 200)
+	if got := getCounter(t, n.URL, "cas"); got.Value != 9 {
 		t.Errorf("matching CAS: want 9, got %+v", got)
 	}
 }
@@ -275,7 +276,7 @@ func (c chunked) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 func TestTooLarge(t *testing.T) {
 	const limit = 64
-	n := startInMem(t, httpapi.Config{MaxBody: limit})
+	n := testnode.StartInMem(t, httpapi.Config{MaxBody: limit})
 	big := `{"delta":1}` + strings.Repeat(" ", 200)
 	for _, tc := range []struct {
 		name, method, path string
@@ -295,15 +296,15 @@ func TestTooLarge(t *testing.T) {
 			if tc.method == http.MethodPut {
 				body = `{"value":1}` + strings.Repeat(" ", 200)
 			}
-			wantOK(t, sendJSON(t, http.MethodPut, n.url+"/v1/counters/big", `{"value":100}`), 200)
-			before, beforeIdx := stateOf(t, n.url)
+			wantOK(t, sendJSON(t, http.MethodPut, n.URL+"/v1/counters/big", `{"value":100}`), 200)
+			before, beforeIdx := stateOf(t, n.URL)
 			var r io.Reader = strings.NewReader(body)
 			if tc.chunk {
 				r = chunked{r}
 			}
-			resp := send(t, tc.method, n.url+"/v1/counters/big"+tc.path, r)
+			resp := send(t, tc.method, n.URL+"/v1/counters/big"+tc.path, r)
 			checkError(t, resp, http.StatusRequestEntityTooLarge, api.CodeTooLarge)
-			after, afterIdx := stateOf(t, n.url)
+			after, afterIdx := stateOf(t, n.URL)
 			if before != after || beforeIdx != afterIdx {
 				t.Errorf("413 changed state:\nbefore %d %s\nafter  %d %s", beforeIdx, before, afterIdx, after)
 			}
@@ -312,17 +313,17 @@ func TestTooLarge(t *testing.T) {
 	t.Run("at the limit is accepted", func(t *testing.T) {
 		body := `{"delta":1}`
 		body += strings.Repeat(" ", limit-len(body))
-		wantOK(t, send(t, http.MethodPost, n.url+"/v1/counters/fits/add", chunked{strings.NewReader(body)}), 200)
-		wantOK(t, send(t, http.MethodPost, n.url+"/v1/counters/fits/add", strings.NewReader(body)), 200)
-		if c := getCounter(t, n.url, "fits"); c.Value != 2 {
+		wantOK(t, send(t, http.MethodPost, n.URL+"/v1/counters/fits/add", chunked{strings.NewReader(body)}), 200)
+		wantOK(t, send(t, http.MethodPost, n.URL+"/v1/counters/fits/add", strings.NewReader(body)), 200)
+		if c := getCounter(t, n.URL, "fits"); c.Value != 2 {
 			t.Errorf("want 2, got %+v", c)
 		}
 	})
 }
 
 func TestIdempotencyMismatch(t *testing.T) {
-	n := startInMem(t, httpapi.Config{})
-	b := n.url + "/v1/counters/"
+	n := testnode.StartInMem(t, httpapi.Config{})
+	b := n.URL + "/v1/counters/"
 	key := []string{api.HeaderIdempotencyKey, "mismatch-key-1"}
 	first := sendJSON(t, http.MethodPost, b+"im-a/add", `{"delta":1}`, key...)
 	wantOK(t, first, 200)
@@ -336,19 +337,19 @@ func TestIdempotencyMismatch(t *testing.T) {
 		{"delete", http.MethodDelete, b + "im-a", ``},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before, _ := stateOf(t, n.url)
+			before, _ := stateOf(t, n.URL)
 			r := sendJSON(t, tc.method, tc.url, tc.body, key...)
 			checkError(t, r, http.StatusUnprocessableEntity, api.CodeIdempotencyMismatch)
-			after, _ := stateOf(t, n.url)
+			after, _ := stateOf(t, n.URL)
 			if before != after {
 				t.Errorf("422 changed state:\nbefore %s\nafter  %s", before, after)
 			}
 		})
 	}
-	if c := getCounter(t, n.url, "im-a"); c.Value != 1 {
+	if c := getCounter(t, n.URL, "im-a"); c.Value != 1 {
 		t.Errorf("im-a: want 1, got %+v", c)
 	}
-	if c := getCounter(t, n.url, "im-b"); c.Value != 0 || c.Index != 0 {
+	if c := getCounter(t, n.URL, "im-b"); c.Value != 0 || c.Index != 0 {
 		t.Errorf("im-b must never have been written, got %+v", c)
 	}
 	// The original request with the key still replays.

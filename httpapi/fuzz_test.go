@@ -10,6 +10,7 @@ import (
 
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/httpapi"
+	"github.com/countd/countd/internal/testnode"
 )
 
 // statusOfCode is SPEC §2's error table.
@@ -35,8 +36,8 @@ var statusOfCode = map[api.Code]int{
 // endpoint's success shape or {"error","code"} with the status the SPEC
 // table gives that code. A refused request changes nothing.
 func FuzzCounterRequests(f *testing.F) {
-	n := startInMem(f, httpapi.Config{MaxBody: 256})
-	h := n.srv.Handler
+	n := testnode.StartInMem(f, httpapi.Config{MaxBody: 256})
+	h := n.HTTP.Handler
 
 	f.Add(uint8(0), "c", "", []byte(`{"delta":1}`), "")
 	f.Add(uint8(0), "c", "", []byte(`{"delta":-9223372036854775808,"default":-1}`), "k1")
@@ -74,7 +75,7 @@ func FuzzCounterRequests(f *testing.F) {
 		if key != "" {
 			req.Header[api.HeaderIdempotencyKey] = []string{key}
 		}
-		before, _, beforeErr := n.node.State().Counter(id)
+		before, _, beforeErr := n.Node.State().Counter(id)
 
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
@@ -124,7 +125,7 @@ func FuzzCounterRequests(f *testing.F) {
 		if (e.Current != nil) != (e.Code == api.CodeConflict) {
 			t.Errorf("\"current\" must come with (only) a conflict: %s", out)
 		}
-		after, _, afterErr := n.node.State().Counter(id)
+		after, _, afterErr := n.Node.State().Counter(id)
 		if (beforeErr == nil) != (afterErr == nil) || (before != nil && after != nil && *before != *after) {
 			t.Errorf("refused request (%s) changed counter %q: %+v -> %+v", out, id, before, after)
 		}

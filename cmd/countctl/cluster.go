@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/countd/countd/api"
+	"github.com/countd/countd/client"
 )
 
 func (a *app) clusterCommand() *cobra.Command {
@@ -26,13 +28,11 @@ func (a *app) clusterCommand() *cobra.Command {
 }
 
 func (a *app) showCluster(withSummary bool) error {
-	cl, err := a.client(false)
-	if err != nil {
+	var st *api.Cluster
+	err := a.call(func(ctx context.Context, cl *client.Client) (err error) {
+		st, err = cl.Cluster(ctx)
 		return err
-	}
-	ctx, cancel := a.requestCtx()
-	defer cancel()
-	st, err := cl.Cluster(ctx)
+	})
 	if err != nil {
 		return err
 	}

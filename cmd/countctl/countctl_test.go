@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/countd/countd/httpapi"
+	"github.com/countd/countd/internal/testnode"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while run writes to it.
@@ -97,7 +98,7 @@ func wantSuccess(t *testing.T, r result, args []string) {
 func TestUsageErrors(t *testing.T) {
 	// No server needed: usage errors are found before any request. The
 	// address is dead so a request would fail with exit 1, not 2.
-	dead := deadAddr(t)
+	dead := testnode.DeadAddr(t)
 	for _, args := range [][]string{
 		{"--bogus", "-i", "c", "counter", "get"},
 		{"-i", "c", "counter", "get", "--bogus"},
@@ -130,10 +131,10 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestRuntimeFailures(t *testing.T) {
-	n := startInMem(t, httpapi.Config{})
-	wantSuccess(t, ctl(t, n.url, "-i", "cas", "counter", "set", "5"), nil)
-	wantSuccess(t, ctl(t, n.url, "-i", "mono", "counter", "set", "3", "--monotonic"), nil)
-	wantSuccess(t, ctl(t, n.url, "-i", "max", "counter", "set", "9223372036854775807"), nil)
+	n := testnode.StartInMem(t, httpapi.Config{})
+	wantSuccess(t, ctl(t, n.URL, "-i", "cas", "counter", "set", "5"), nil)
+	wantSuccess(t, ctl(t, n.URL, "-i", "mono", "counter", "set", "3", "--monotonic"), nil)
+	wantSuccess(t, ctl(t, n.URL, "-i", "max", "counter", "set", "9223372036854775807"), nil)
 	for _, args := range [][]string{
 		{"-i", "a b", "counter", "get"},
 		{"-i", "a b", "counter", "next"},
@@ -145,21 +146,21 @@ func TestRuntimeFailures(t *testing.T) {
 		{"-i", "max", "counter", "next"},
 		{"-i", "c", "counter", "next", "--count", "1000001"},
 	} {
-		wantFailure(t, ctl(t, n.url, args...), 1, args)
+		wantFailure(t, ctl(t, n.URL, args...), 1, args)
 	}
-	r := ctl(t, n.url, "-i", "cas", "counter", "get", "-o", "text")
+	r := ctl(t, n.URL, "-i", "cas", "counter", "get", "-o", "text")
 	if r.code != 0 || r.stdout != "5\n" {
 		t.Errorf("a failed CAS changed the counter: %s", r)
 	}
 
 	start := time.Now()
-	args := []string{"-a", deadAddr(t), "--timeout", "300ms", "-i", "c", "counter", "get"}
+	args := []string{"-a", testnode.DeadAddr(t), "--timeout", "300ms", "-i", "c", "counter", "get"}
 	wantFailure(t, ctlEnv(t, env(), args...), 1, args)
 	if el := time.Since(start); el > 2*time.Second {
 		t.Errorf("--timeout 300ms against a dead node took %s", el)
 	}
 	// Retry notes only with -v; the final failure is still one line.
-	args = []string{"-a", deadAddr(t), "--timeout", "300ms", "-v", "-i", "c", "counter", "get"}
+	args = []string{"-a", testnode.DeadAddr(t), "--timeout", "300ms", "-v", "-i", "c", "counter", "get"}
 	r = ctlEnv(t, env(), args...)
 	if r.code != 1 || !strings.Contains(r.stderr, "retrying") {
 		t.Errorf("-v should note retries: %s", r)
@@ -167,35 +168,35 @@ func TestRuntimeFailures(t *testing.T) {
 }
 
 func TestOutputs(t *testing.T) {
-	n := startInMem(t, httpapi.Config{})
+	n := testnode.StartInMem(t, httpapi.Config{})
 
 	t.Run("get json", func(t *testing.T) {
-		r := ctl(t, n.url, "-i", "g", "counter", "get")
+		r := ctl(t, n.URL, "-i", "g", "counter", "get")
 		wantSuccess(t, r, nil)
 		var m map[string]any
 		if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
 			t.Fatalf("not JSON: %v\n%s", err, r.stdout)
 		}
-		if m["id"] != "g" || m["value"] != float64(0) || m["cluster"] != n.node.ClusterName() || m["cluster"] != "countd" {
+		if m["id"] != "g" || m["value"] != float64(0) || m["cluster"] != n.Node.ClusterName() || m["cluster"] != "countd" {
 			t.Errorf("get: %s", r.stdout)
 		}
 	})
 
 	t.Run("next --count 3 -o text", func(t *testing.T) {
-		r := ctl(t, n.url, "-i", "nt", "counter", "next", "--count", "3", "-o", "text")
+		r := ctl(t, n.URL, "-i", "nt", "counter", "next", "--count", "3", "-o", "text")
 		wantSuccess(t, r, nil)
 		if r.stdout != "1\n2\n3\n" {
 			t.Errorf("want three integers, got %q", r.stdout)
 		}
-		wantSuccess(t, ctl(t, n.url, "-i", "odd", "counter", "set", "--increment", "2", "--offset", "1"), nil)
-		r = ctl(t, n.url, "-i", "odd", "counter", "next", "--count", "3", "-o", "text")
+		wantSuccess(t, ctl(t, n.URL, "-i", "odd", "counter", "set", "--increment", "2", "--offset", "1"), nil)
+		r = ctl(t, n.URL, "-i", "odd", "counter", "next", "--count", "3", "-o", "text")
 		if r.code != 0 || r.stdout != "1\n3\n5\n" {
 			t.Errorf("odd ids: %s", r)
 		}
 	})
 
 	t.Run("next json", func(t *testing.T) {
-		r := ctl(t, n.url, "-i", "nj", "counter", "next", "--count", "2")
+		r := ctl(t, n.URL, "-i", "nj", "counter", "next", "--count", "2")
 		wantSuccess(t, r, nil)
 		var m map[string]any
 		if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
@@ -212,7 +213,7 @@ func TestOutputs(t *testing.T) {
 	})
 
 	t.Run("add with default", func(t *testing.T) {
-		r := ctl(t, n.url, "-i", "ad", "counter", "add", "5", "--default", "10")
+		r := ctl(t, n.URL, "-i", "ad", "counter", "add", "5", "--default", "10")
 		wantSuccess(t, r, nil)
 		var m map[string]any
 		if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
@@ -221,7 +222,7 @@ func TestOutputs(t *testing.T) {
 		if m["id"] != "ad" || m["value"] != float64(15) || m["cluster"] != "countd" {
 			t.Errorf("add: %s", r.stdout)
 		}
-		r = ctl(t, n.url, "-i", "ad", "-o", "text", "counter", "add", "--", "-20")
+		r = ctl(t, n.URL, "-i", "ad", "-o", "text", "counter", "add", "--", "-20")
 		if r.code != 0 || r.stdout != "-5\n" {
 			t.Errorf("add -- -20: %s", r)
 		}
@@ -229,9 +230,9 @@ func TestOutputs(t *testing.T) {
 
 	t.Run("list text table", func(t *testing.T) {
 		for _, id := range []string{"tb-b", "tb-a"} {
-			wantSuccess(t, ctl(t, n.url, "-i", id, "counter", "set", "7"), nil)
+			wantSuccess(t, ctl(t, n.URL, "-i", id, "counter", "set", "7"), nil)
 		}
-		r := ctl(t, n.url, "counter", "list", "--prefix", "tb-", "-o", "text")
+		r := ctl(t, n.URL, "counter", "list", "--prefix", "tb-", "-o", "text")
 		wantSuccess(t, r, nil)
 		lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
 		if len(lines) != 3 {
@@ -246,7 +247,7 @@ func TestOutputs(t *testing.T) {
 				t.Errorf("row %d: %q", i+1, lines[i+1])
 			}
 		}
-		r = ctl(t, n.url, "counter", "list", "--prefix", "tb-")
+		r = ctl(t, n.URL, "counter", "list", "--prefix", "tb-")
 		var out struct {
 			Counters []map[string]any `json:"counters"`
 			Cluster  string           `json:"cluster"`
@@ -257,26 +258,26 @@ func TestOutputs(t *testing.T) {
 	})
 
 	t.Run("rm of a monotonic counter needs --force", func(t *testing.T) {
-		wantSuccess(t, ctl(t, n.url, "-i", "rmm", "counter", "set", "9", "--monotonic"), nil)
+		wantSuccess(t, ctl(t, n.URL, "-i", "rmm", "counter", "set", "9", "--monotonic"), nil)
 		args := []string{"-i", "rmm", "counter", "rm"}
-		wantFailure(t, ctl(t, n.url, args...), 1, args)
-		if r := ctl(t, n.url, "-i", "rmm", "-o", "text", "counter", "get"); r.stdout != "9\n" {
+		wantFailure(t, ctl(t, n.URL, args...), 1, args)
+		if r := ctl(t, n.URL, "-i", "rmm", "-o", "text", "counter", "get"); r.stdout != "9\n" {
 			t.Errorf("refused rm changed the counter: %s", r)
 		}
-		wantSuccess(t, ctl(t, n.url, "-i", "rmm", "counter", "rm", "--force"), nil)
-		if r := ctl(t, n.url, "-i", "rmm", "-o", "text", "counter", "get"); r.stdout != "0\n" {
+		wantSuccess(t, ctl(t, n.URL, "-i", "rmm", "counter", "rm", "--force"), nil)
+		if r := ctl(t, n.URL, "-i", "rmm", "-o", "text", "counter", "get"); r.stdout != "0\n" {
 			t.Errorf("after rm --force: %s", r)
 		}
-		wantSuccess(t, ctl(t, n.url, "-i", "rmm", "counter", "rm"), nil) // idempotent
+		wantSuccess(t, ctl(t, n.URL, "-i", "rmm", "counter", "rm"), nil) // idempotent
 	})
 
 	t.Run("COUNTD_ADDR", func(t *testing.T) {
-		r := ctlEnv(t, env("COUNTD_ADDR", n.url), "-i", "envc", "-o", "text", "counter", "next")
+		r := ctlEnv(t, env("COUNTD_ADDR", n.URL), "-i", "envc", "-o", "text", "counter", "next")
 		if r.code != 0 || r.stdout != "1\n" {
 			t.Errorf("COUNTD_ADDR: %s", r)
 		}
 		// -a overrides the environment; a comma list may start with a dead node.
-		r = ctlEnv(t, env("COUNTD_ADDR", deadAddr(t)), "-a", deadAddr(t)+","+n.url, "-i", "envc", "-o", "text", "counter", "next")
+		r = ctlEnv(t, env("COUNTD_ADDR", testnode.DeadAddr(t)), "-a", testnode.DeadAddr(t)+","+n.URL, "-i", "envc", "-o", "text", "counter", "next")
 		if r.code != 0 || r.stdout != "2\n" {
 			t.Errorf("-a over COUNTD_ADDR: %s", r)
 		}
@@ -284,15 +285,15 @@ func TestOutputs(t *testing.T) {
 }
 
 func TestContinuous(t *testing.T) {
-	n := startInMem(t, httpapi.Config{})
+	n := testnode.StartInMem(t, httpapi.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"-a", n.url, "-i", "cont", "counter", "next", "--continuous"}, &out, &errb, env())
+		done <- run(ctx, []string{"-a", n.URL, "-i", "cont", "counter", "next", "--continuous"}, &out, &errb, env())
 	}()
-	waitFor(t, 20*time.Second, "continuous minting to print 20 lines", func() bool {
+	testnode.WaitFor(t, 20*time.Second, "continuous minting to print 20 lines", func() bool {
 		return strings.Count(out.String(), "\n") >= 20
 	})
 	cancel()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"text/tabwriter"
@@ -57,21 +58,17 @@ func (a *app) counterGet() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := a.client(false)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.requestCtx()
-			defer cancel()
 			var opts []client.CallOption
 			if stale {
 				opts = append(opts, client.Stale())
 			}
-			c, err := cl.Counter(ctx, id, opts...)
-			if err != nil {
-				return err
-			}
-			return a.printCounter(cl, c)
+			return a.call(func(ctx context.Context, cl *client.Client) error {
+				c, err := cl.Counter(ctx, id, opts...)
+				if err != nil {
+					return err
+				}
+				return a.printCounter(cl, c)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&stale, "stale", false, "accept a possibly stale value from any node")
@@ -181,26 +178,22 @@ func (a *app) counterAdd() *cobra.Command {
 			if cmd.Flags().Changed("default") {
 				defp = &def
 			}
-			cl, err := a.client(false)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.requestCtx()
-			defer cancel()
-			r, err := cl.Add(ctx, id, delta, defp)
-			if err != nil {
-				return err
-			}
-			if a.output == "text" {
-				_, err = fmt.Fprintln(a.stdout, r.Value)
-				return err
-			}
-			return a.printJSON(struct {
-				ID      string `json:"id"`
-				Value   int64  `json:"value"`
-				Cluster string `json:"cluster"`
-				Index   uint64 `json:"index"`
-			}{r.ID, r.Value, cl.ClusterName(), r.Index})
+			return a.call(func(ctx context.Context, cl *client.Client) error {
+				r, err := cl.Add(ctx, id, delta, defp)
+				if err != nil {
+					return err
+				}
+				if a.output == "text" {
+					_, err = fmt.Fprintln(a.stdout, r.Value)
+					return err
+				}
+				return a.printJSON(struct {
+					ID      string `json:"id"`
+					Value   int64  `json:"value"`
+					Cluster string `json:"cluster"`
+					Index   uint64 `json:"index"`
+				}{r.ID, r.Value, cl.ClusterName(), r.Index})
+			})
 		},
 	}
 	cmd.Flags().Int64Var(&def, "default", 0, "starting value if the counter was never written")
@@ -245,17 +238,13 @@ func (a *app) counterSet() *cobra.Command {
 			if req.Value == nil && req.Increment == nil && req.Offset == nil && req.Monotonic == nil {
 				return usagef("set needs a value N or one of --increment, --offset, --monotonic")
 			}
-			cl, err := a.client(false)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.requestCtx()
-			defer cancel()
-			c, err := cl.Set(ctx, id, req)
-			if err != nil {
-				return err
-			}
-			return a.printCounter(cl, c)
+			return a.call(func(ctx context.Context, cl *client.Client) error {
+				c, err := cl.Set(ctx, id, req)
+				if err != nil {
+					return err
+				}
+				return a.printCounter(cl, c)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -277,13 +266,9 @@ func (a *app) counterRm() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := a.client(false)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.requestCtx()
-			defer cancel()
-			return cl.DeleteCounter(ctx, id, force)
+			return a.call(func(ctx context.Context, cl *client.Client) error {
+				return cl.DeleteCounter(ctx, id, force)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "delete even a monotonic counter (its old values can then be minted again)")
@@ -297,34 +282,34 @@ func (a *app) counterList() *cobra.Command {
 		Short: "List counters",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			cl, err := a.client(false)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.requestCtx()
-			defer cancel()
-			list, err := cl.Counters(ctx, prefix)
-			if err != nil {
-				return err
-			}
-			if a.output == "text" {
-				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tVALUE\tINCREMENT\tOFFSET\tMONOTONIC")
-				for _, c := range list {
-					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%t\n", c.ID, c.Value, c.Increment, c.Offset, c.Monotonic)
+			return a.call(func(ctx context.Context, cl *client.Client) error {
+				list, err := cl.Counters(ctx, prefix)
+				if err != nil {
+					return err
 				}
-				return tw.Flush()
-			}
-			out := struct {
-				Counters []counterOutput `json:"counters"`
-				Cluster  string          `json:"cluster"`
-			}{Counters: []counterOutput{}, Cluster: cl.ClusterName()}
-			for _, c := range list {
-				out.Counters = append(out.Counters, counterOutput{ID: c.ID, Value: c.Value, Cluster: cl.ClusterName(), Increment: c.Increment, Offset: c.Offset, Monotonic: c.Monotonic, Index: c.Index})
-			}
-			return a.printJSON(out)
+				return a.printCounters(cl, list)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&prefix, "prefix", "", "only counters whose ID starts with this")
 	return cmd
+}
+
+func (a *app) printCounters(cl *client.Client, list []api.Counter) error {
+	if a.output == "text" {
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tVALUE\tINCREMENT\tOFFSET\tMONOTONIC")
+		for _, c := range list {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%t\n", c.ID, c.Value, c.Increment, c.Offset, c.Monotonic)
+		}
+		return tw.Flush()
+	}
+	out := struct {
+		Counters []counterOutput `json:"counters"`
+		Cluster  string          `json:"cluster"`
+	}{Counters: []counterOutput{}, Cluster: cl.ClusterName()}
+	for _, c := range list {
+		out.Counters = append(out.Counters, counterOutput{ID: c.ID, Value: c.Value, Cluster: cl.ClusterName(), Increment: c.Increment, Offset: c.Offset, Monotonic: c.Monotonic, Index: c.Index})
+	}
+	return a.printJSON(out)
 }

@@ -138,6 +138,18 @@ func (a *app) client(notes bool) (*client.Client, error) {
 	return c, nil
 }
 
+// call runs a command made of requests: it builds the client and a context
+// bounded by --timeout, and hands both to fn.
+func (a *app) call(fn func(ctx context.Context, cl *client.Client) error) error {
+	cl, err := a.client(false)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.requestCtx()
+	defer cancel()
+	return fn(ctx, cl)
+}
+
 // requestCtx bounds one command (or one request of a long-running one).
 func (a *app) requestCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(a.ctx, a.timeout)

@@ -1,7 +1,8 @@
-package client_test
-
-// Helpers that run real countd nodes (cluster.Node + httpapi.Server on a
-// loopback listener) for the client tests.
+// Package testnode runs real countd nodes (cluster.Node with its
+// httpapi.Server on a loopback listener) for the tests of the HTTP API, the
+// Go client and countctl. No mocks: every request goes through net/http,
+// echo, the node and Raft. Only tests import it.
+package testnode
 
 import (
 	"context"
@@ -19,33 +20,36 @@ import (
 	"github.com/countd/countd/httpapi"
 )
 
-// testLogger is silent unless COUNTD_TEST_LOG is set.
-func testLogger() *slog.Logger {
+// Logger is silent unless COUNTD_TEST_LOG is set.
+func Logger() *slog.Logger {
 	if os.Getenv("COUNTD_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
 }
 
-// testNode is one running node with its HTTP API.
-type testNode struct {
-	node *cluster.Node
-	srv  *http.Server
-	url  string // http://127.0.0.1:port
+// Node is one running node with its HTTP API.
+type Node struct {
+	// Node is the running cluster node.
+	Node *cluster.Node
+	// HTTP serves the node's API.
+	HTTP *http.Server
+	// URL is the API's base URL, http://127.0.0.1:port.
+	URL  string
 	once sync.Once
 }
 
-// stop closes the HTTP server and shuts the node down; safe to call twice.
-func (n *testNode) stop() {
+// Stop closes the HTTP server and shuts the node down; safe to call twice.
+func (n *Node) Stop() {
 	n.once.Do(func() {
-		_ = n.srv.Close()
-		_ = n.node.Shutdown()
+		_ = n.HTTP.Close()
+		_ = n.Node.Shutdown()
 	})
 }
 
-// startNode listens on a free loopback port, starts a node advertising it,
+// Start listens on a free loopback port, starts a node advertising it,
 // and serves the API there.
-func startNode(tb testing.TB, cfg cluster.Config, hc httpapi.Config) *testNode {
+func Start(tb testing.TB, cfg cluster.Config, hc httpapi.Config) *Node {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,7 +57,7 @@ func startNode(tb testing.TB, cfg cluster.Config, hc httpapi.Config) *testNode {
 	}
 	cfg.HTTPAddr = ln.Addr().String()
 	if cfg.Logger == nil {
-		cfg.Logger = testLogger()
+		cfg.Logger = Logger()
 	}
 	node, err := cluster.Start(cfg)
 	if err != nil {
@@ -65,29 +69,29 @@ func startNode(tb testing.TB, cfg cluster.Config, hc httpapi.Config) *testNode {
 	}
 	srv := &http.Server{Handler: httpapi.New(node, hc), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	n := &testNode{node: node, srv: srv, url: "http://" + cfg.HTTPAddr}
-	tb.Cleanup(n.stop)
+	n := &Node{Node: node, HTTP: srv, URL: "http://" + cfg.HTTPAddr}
+	tb.Cleanup(n.Stop)
 	return n
 }
 
-// startInMem starts a single in-memory node (like countd -dev) and waits
+// StartInMem starts a single in-memory node (like countd -dev) and waits
 // until it serves linearizable reads.
-func startInMem(tb testing.TB, hc httpapi.Config) *testNode {
+func StartInMem(tb testing.TB, hc httpapi.Config) *Node {
 	tb.Helper()
-	n := startNode(tb, cluster.Config{NodeID: "solo", InMemory: true}, hc)
-	waitFor(tb, 10*time.Second, "the in-memory node to lead", func() bool {
+	n := Start(tb, cluster.Config{NodeID: "solo", InMemory: true}, hc)
+	WaitFor(tb, 10*time.Second, "the in-memory node to lead", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		ok, _ := n.node.Ready()
-		return ok && n.node.ReadBarrier(ctx, cluster.Linearizable) == nil
+		ok, _ := n.Node.Ready()
+		return ok && n.Node.ReadBarrier(ctx, cluster.Linearizable) == nil
 	})
 	return n
 }
 
-// startCluster starts size nodes with bootstrap-expect size, all joining the
+// StartCluster starts size nodes with bootstrap-expect size, all joining the
 // first one's gossip address, and waits until there is one leader that
 // serves linearizable reads and every node knows every member's HTTP address.
-func startCluster(tb testing.TB, size int) []*testNode {
+func StartCluster(tb testing.TB, size int) []*Node {
 	tb.Helper()
 	dir := tb.TempDir()
 	cfg := func(id string) cluster.Config {
@@ -102,12 +106,12 @@ func startCluster(tb testing.TB, size int) []*testNode {
 			LeaderLeaseTimeout: 100 * time.Millisecond,
 		}
 	}
-	nodes := []*testNode{startNode(tb, cfg("n1"), httpapi.Config{})}
-	seed := nodes[0].node.GossipAddr()
+	nodes := []*Node{Start(tb, cfg("n1"), httpapi.Config{})}
+	seed := nodes[0].Node.GossipAddr()
 	for i := 2; i <= size; i++ {
 		c := cfg(fmt.Sprintf("n%d", i))
 		c.Join = []string{seed}
-		nodes = append(nodes, startNode(tb, c, httpapi.Config{}))
+		nodes = append(nodes, Start(tb, c, httpapi.Config{}))
 	}
 	// Stop all nodes at once at the end (registered last, so it runs first):
 	// one by one, each would try to hand leadership to already-stopped peers.
@@ -115,34 +119,34 @@ func startCluster(tb testing.TB, size int) []*testNode {
 		var wg sync.WaitGroup
 		for _, n := range nodes {
 			wg.Add(1)
-			go func() { defer wg.Done(); n.stop() }()
+			go func() { defer wg.Done(); n.Stop() }()
 		}
 		wg.Wait()
 	})
-	waitStable(tb, nodes)
+	WaitStable(tb, nodes)
 	return nodes
 }
 
-// waitStable waits for one leader serving linearizable reads and for every
+// WaitStable waits for one leader serving linearizable reads and for every
 // node to be ready and to know every member's HTTP address.
-func waitStable(tb testing.TB, nodes []*testNode) *testNode {
+func WaitStable(tb testing.TB, nodes []*Node) *Node {
 	tb.Helper()
-	var l *testNode
-	waitFor(tb, 20*time.Second, "a stable cluster", func() bool {
-		l = leaderOf(nodes)
+	var l *Node
+	WaitFor(tb, 20*time.Second, "a stable cluster", func() bool {
+		l = LeaderOf(nodes)
 		if l == nil {
 			return false
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		if l.node.ReadBarrier(ctx, cluster.Linearizable) != nil {
+		if l.Node.ReadBarrier(ctx, cluster.Linearizable) != nil {
 			return false
 		}
 		for _, n := range nodes {
-			if ok, _ := n.node.Ready(); !ok {
+			if ok, _ := n.Node.Ready(); !ok {
 				return false
 			}
-			st := n.node.Status()
+			st := n.Node.Status()
 			if len(st.Members) != len(nodes) {
 				return false
 			}
@@ -157,11 +161,11 @@ func waitStable(tb testing.TB, nodes []*testNode) *testNode {
 	return l
 }
 
-// leaderOf is the one node that believes it leads, or nil.
-func leaderOf(nodes []*testNode) *testNode {
-	var l *testNode
+// LeaderOf is the one node that believes it leads, or nil.
+func LeaderOf(nodes []*Node) *Node {
+	var l *Node
 	for _, n := range nodes {
-		if n.node.IsLeader() {
+		if n.Node.IsLeader() {
 			if l != nil {
 				return nil
 			}
@@ -171,8 +175,9 @@ func leaderOf(nodes []*testNode) *testNode {
 	return l
 }
 
-func followersOf(nodes []*testNode, leader *testNode) []*testNode {
-	var out []*testNode
+// FollowersOf is every node but leader.
+func FollowersOf(nodes []*Node, leader *Node) []*Node {
+	var out []*Node
 	for _, n := range nodes {
 		if n != leader {
 			out = append(out, n)
@@ -181,8 +186,8 @@ func followersOf(nodes []*testNode, leader *testNode) []*testNode {
 	return out
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+// WaitFor polls cond until it holds or the deadline passes.
+func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -193,8 +198,8 @@ func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool
 	}
 }
 
-// deadAddr is a loopback address nothing listens on.
-func deadAddr(tb testing.TB) string {
+// DeadAddr is a loopback address nothing listens on.
+func DeadAddr(tb testing.TB) string {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
