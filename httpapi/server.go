@@ -160,6 +160,8 @@ func (s *Server) read(c echo.Context) error {
 // refusal decided by the log comes back as the error.
 func (s *Server) apply(c echo.Context, p fsm.Payload) (fsm.Result, error) {
 	cmd := fsm.Command{Payload: p, IdempotencyKey: c.Request().Header.Get(api.HeaderIdempotencyKey)}
+	// Validate here although the leader validates again when it encodes:
+	// a follower must answer bad input with 400 itself, not redirect it.
 	if err := cmd.Validate(); err != nil {
 		return fsm.Result{}, err
 	}
