@@ -35,9 +35,10 @@ type Node struct {
 
 	raftAddr string // actual Raft address after binding
 
-	notifyCh chan bool
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	notifyCh    chan bool
+	stop        chan struct{}
+	raftStopped chan struct{} // closed once raft.Shutdown has returned
+	wg          sync.WaitGroup
 
 	// readyTerm is the term whose Barrier this node completed as leader:
 	// linearizable reads are served only when it equals the current term.
@@ -59,12 +60,13 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node config: %w", err)
 	}
 	n := &Node{
-		cfg:       cfg,
-		logger:    cfg.Logger.With("node", cfg.NodeID),
-		state:     fsm.New(),
-		notifyCh:  make(chan bool, 16),
-		stop:      make(chan struct{}),
-		readyWake: make(chan struct{}),
+		cfg:         cfg,
+		logger:      cfg.Logger.With("node", cfg.NodeID),
+		state:       fsm.New(),
+		notifyCh:    make(chan bool, 16),
+		stop:        make(chan struct{}),
+		raftStopped: make(chan struct{}),
+		readyWake:   make(chan struct{}),
 	}
 	if err := n.startRaft(); err != nil {
 		return nil, err
@@ -318,13 +320,29 @@ func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
 		timeout = time.Until(dl)
 	}
 	f := n.raft.Apply(data, timeout)
-	// The future always resolves: on commit, on loss of leadership (a leader
-	// cut off from its quorum steps down after LeaderLeaseTimeout), or on
-	// shutdown.
-	if err := f.Error(); err != nil {
+	// The future resolves on commit or on loss of leadership (a leader cut
+	// off from its quorum steps down after LeaderLeaseTimeout); await also
+	// gives up when this node stops.
+	if err := n.await(f); err != nil {
 		return fsm.Result{}, n.applyError(cmd.Payload.Op(), err)
 	}
 	return *f.Response().(*fsm.Result), nil
+}
+
+// await waits for a raft future, but gives up with raft.ErrRaftShutdown once
+// this node has stopped Raft. hashicorp/raft can leave a future it accepted
+// unanswered when it shuts down first: a command still buffered in its apply
+// channel or queued for its FSM goroutine. Its log futures carry no shutdown
+// channel, so Error() would block forever.
+func (n *Node) await(f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }() // left blocked only in that shutdown case
+	select {
+	case err := <-done:
+		return err
+	case <-n.raftStopped:
+		return raft.ErrRaftShutdown
+	}
 }
 
 // applyError sorts raft's errors into never-appended (safe to retry
@@ -393,7 +411,7 @@ func (n *Node) ReadBarrier(ctx context.Context, c Consistency) error {
 		ready, wake := n.readyTerm, n.readyWake
 		n.readyMu.Unlock()
 		if ready == term {
-			if err := n.raft.VerifyLeader().Error(); err != nil {
+			if err := n.await(n.raft.VerifyLeader()); err != nil {
 				if errors.Is(err, raft.ErrRaftShutdown) {
 					return fmt.Errorf("verify leader: %w", ErrUnavailable)
 				}
@@ -479,7 +497,7 @@ func (n *Node) leadershipLoop() {
 func (n *Node) lead(ctx context.Context) {
 	term := n.raft.CurrentTerm()
 	for {
-		err := n.raft.Barrier(n.cfg.ApplyTimeout).Error()
+		err := n.await(n.raft.Barrier(n.cfg.ApplyTimeout))
 		if err == nil {
 			break
 		}
@@ -513,7 +531,7 @@ func (n *Node) PrepareShutdown() {
 	if f := n.raft.GetConfiguration(); f.Error() != nil || len(f.Configuration().Servers) < 2 {
 		return // nobody to hand over to
 	}
-	if err := n.raft.LeadershipTransfer().Error(); err != nil {
+	if err := n.await(n.raft.LeadershipTransfer()); err != nil {
 		n.logger.Warn("leadership transfer before shutdown failed", "error", err)
 		return
 	}
@@ -532,6 +550,7 @@ func (n *Node) Shutdown() error {
 		if err := n.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
 		}
+		close(n.raftStopped)
 		close(n.stop)
 		if n.gossip != nil {
 			n.gossip.leave(time.Second)

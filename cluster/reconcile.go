@@ -53,7 +53,7 @@ func (n *Node) reconcile(ctx context.Context) {
 			continue
 		}
 		n.logger.Info("adding voter", "member", m.id, "raft_addr", m.meta.Raft, "previous_addr", string(addr))
-		err := n.raft.AddVoter(raft.ServerID(m.id), raft.ServerAddress(m.meta.Raft), 0, 5*time.Second).Error()
+		err := n.await(n.raft.AddVoter(raft.ServerID(m.id), raft.ServerAddress(m.meta.Raft), 0, 5*time.Second))
 		if err != nil {
 			n.logger.Warn("failed to add voter", "member", m.id, "error", err)
 		}
