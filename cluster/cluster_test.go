@@ -206,3 +206,19 @@ func TestValidationErrorNeverReachesLog(t *testing.T) {
 		t.Fatal("invalid command was appended")
 	}
 }
+
+func TestExpiredContextNeverReachesLog(t *testing.T) {
+	n := mustStart(t, testNodeConfig(t, "solo", t.TempDir()))
+	waitLeader(t, []*Node{n})
+	before := n.raft.LastIndex()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	<-ctx.Done()
+	_, err := n.Apply(ctx, fsm.Command{Payload: fsm.CounterNext{ID: "c", Count: 1}})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("got %v", err)
+	}
+	if n.raft.LastIndex() != before {
+		t.Fatal("a command whose caller had given up was appended")
+	}
+}

@@ -319,6 +319,11 @@ func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
+	if err := ctx.Err(); err != nil || timeout <= 0 {
+		// raft reads a timeout ≤ 0 as none at all; a caller that has
+		// given up must not have its command appended.
+		return fsm.Result{}, fmt.Errorf("apply %s: %w: %v", cmd.Payload.Op(), ErrUnavailable, context.DeadlineExceeded)
+	}
 	f := n.raft.Apply(data, timeout)
 	// The future resolves on commit or on loss of leadership (a leader cut
 	// off from its quorum steps down after LeaderLeaseTimeout); await also
