@@ -65,10 +65,6 @@ func planBootstrap(self string, expect int, members []member) bootstrapPlan {
 	return bootstrapPlan{servers: servers}
 }
 
-func sameServers(a, b []raft.Server) bool {
-	return slices.Equal(a, b)
-}
-
 func (n *Node) bootstrapLoop() {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
@@ -104,7 +100,7 @@ func (n *Node) bootstrapLoop() {
 			candidate = nil
 			continue
 		}
-		if !sameServers(plan.servers, candidate) {
+		if !slices.Equal(plan.servers, candidate) {
 			candidate, since = plan.servers, time.Now()
 			continue
 		}

@@ -100,7 +100,8 @@ func (c *Config) validate() error {
 	if c.DataDir == "" && !c.InMemory {
 		errs = append(errs, errors.New("a data dir is required"))
 	}
-	for name, addr := range map[string]string{"http": c.HTTPAddr, "raft": c.RaftAddr, "gossip": c.GossipAddr} {
+	for _, a := range []struct{ name, addr string }{{"http", c.HTTPAddr}, {"raft", c.RaftAddr}, {"gossip", c.GossipAddr}} {
+		name, addr := a.name, a.addr
 		if (name == "gossip" && addr == "") || (name == "raft" && c.InMemory) {
 			continue // gossip is optional; an in-memory node's Raft transport has no port
 		}

@@ -363,14 +363,20 @@ func (n *Node) applyError(op fsm.Op, err error) error {
 	}
 }
 
+// leader is the current leader's ID and HTTP address, either empty when
+// unknown (an election, or gossip has not told us the address yet).
+func (n *Node) leader() (id, httpAddr string) {
+	_, rid := n.raft.LeaderWithID()
+	if rid == "" {
+		return "", ""
+	}
+	return string(rid), n.httpAddrOf(string(rid))
+}
+
 // notLeader describes the current leader, if any, for a redirect.
 func (n *Node) notLeader() error {
-	_, id := n.raft.LeaderWithID()
-	e := &NotLeaderError{LeaderID: string(id)}
-	if id != "" {
-		e.LeaderHTTP = n.httpAddrOf(string(id))
-	}
-	return e
+	id, addr := n.leader()
+	return &NotLeaderError{LeaderID: id, LeaderHTTP: addr}
 }
 
 func (n *Node) httpAddrOf(id string) string {
@@ -460,8 +466,7 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 		if n.raft.State() == raft.Leader {
 			return nil
 		}
-		var nl *NotLeaderError
-		if errors.As(n.notLeader(), &nl) && nl.LeaderHTTP != "" {
+		if _, addr := n.leader(); addr != "" {
 			return nil
 		}
 		select {

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -42,25 +41,23 @@ type MemberStatus struct {
 
 // Status reports the node's current view of the cluster.
 func (n *Node) Status() Status {
-	_, leaderID := n.raft.LeaderWithID()
+	leaderID, leaderHTTP := n.leader()
 	st := Status{
 		NodeID:       n.cfg.NodeID,
 		ClusterName:  n.cfg.ClusterName,
 		State:        n.raft.State().String(),
-		LeaderID:     string(leaderID),
+		LeaderID:     leaderID,
+		LeaderHTTP:   leaderHTTP,
 		Term:         n.raft.CurrentTerm(),
 		CommitIndex:  n.raft.CommitIndex(),
 		AppliedIndex: n.state.AppliedIndex(),
 		LastContact:  n.LastContact(),
 	}
-	if leaderID != "" {
-		st.LeaderHTTP = n.httpAddrOf(string(leaderID))
-	}
 	byID := make(map[string]*MemberStatus)
 	get := func(id string) *MemberStatus {
 		m := byID[id]
 		if m == nil {
-			m = &MemberStatus{ID: id, GossipStatus: "unknown", Suffrage: "none", Leader: id == string(leaderID)}
+			m = &MemberStatus{ID: id, GossipStatus: "unknown", Suffrage: "none", Leader: id == leaderID}
 			byID[id] = m
 		}
 		return m
@@ -102,14 +99,10 @@ func (n *Node) Ready() (ready bool, reason string) {
 	if n.isShutdown.Load() {
 		return false, "the node is shutting down"
 	}
-	var nl *NotLeaderError
-	if n.raft.State() != raft.Leader {
-		if !errors.As(n.notLeader(), &nl) || nl.LeaderID == "" {
-			return false, "no leader is known"
-		}
-		if nl.LeaderHTTP == "" {
-			return false, "the leader's HTTP address is not known yet"
-		}
+	if id, addr := n.leader(); id == "" {
+		return false, "no leader is known"
+	} else if addr == "" {
+		return false, "the leader's HTTP address is not known yet"
 	}
 	// raft's own applied index counts no-op and barrier entries the state
 	// machine never sees, so it catches up with the commit index when idle.
