@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,13 +23,17 @@ func testLogger(t *testing.T, id string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name(), "id", id)
 }
 
+// nextHTTPPort makes every test node advertise its own HTTP address, so a
+// test can tell which node a redirect names.
+var nextHTTPPort atomic.Int32
+
 // testNodeConfig is a node on loopback with OS-assigned ports and short
 // timeouts, like hashicorp/raft's own inmemConfig.
 func testNodeConfig(t *testing.T, id, dir string) Config {
 	return Config{
 		NodeID:             id,
 		DataDir:            filepath.Join(dir, id),
-		HTTPAddr:           "127.0.0.1:" + fmt.Sprint(10000+len(id)), // not bound; only advertised
+		HTTPAddr:           fmt.Sprintf("127.0.0.1:%d", 10000+nextHTTPPort.Add(1)), // not bound; only advertised, distinct per node
 		RaftAddr:           "127.0.0.1:0",
 		GossipAddr:         "127.0.0.1:0",
 		HeartbeatTimeout:   100 * time.Millisecond,
@@ -108,13 +113,14 @@ func startCluster(t *testing.T, size int) []*Node {
 		nodes = append(nodes, mustStart(t, cfg))
 	}
 	l := waitLeader(t, nodes)
-	waitFor(t, 10*time.Second, "every node to see all voters", func() bool {
+	waitFor(t, 10*time.Second, "every node to see all voters and the same leader", func() bool {
 		for _, n := range nodes {
-			if voters(t, n) != size {
+			id, addr := n.leader()
+			if voters(t, n) != size || id != l.ID() || addr != l.HTTPAddr() {
 				return false
 			}
 		}
-		return l.WaitLeader(context.Background()) == nil
+		return true
 	})
 	return nodes
 }
