@@ -69,21 +69,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
 	fmt.Fprintln(stderr, "countctl:", msg)
 	var ue usageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	if errors.As(err, &ue) {
 		return exitUsage
 	}
 	return exitFailure
 }
 
-// isCobraUsage recognises the argument errors cobra itself produces.
-func isCobraUsage(err error) bool {
-	s := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "invalid argument", "flag needs an argument", "required flag"} {
-		if strings.Contains(s, p) {
-			return true
+// argErrorsAreUsage marks every argument error cobra's validators produce
+// as a usage error where it arises, instead of recognising them later by
+// their text.
+func argErrorsAreUsage(cmd *cobra.Command) {
+	if validate := cmd.Args; validate != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := validate(c, args); err != nil {
+				return usageError{err}
+			}
+			return nil
 		}
 	}
-	return false
+	for _, sub := range cmd.Commands() {
+		argErrorsAreUsage(sub)
+	}
 }
 
 func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
@@ -106,6 +112,14 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 			return nil
 		},
 	}
+	// Bare, countctl prints its help; an unknown command is a usage error.
+	root.Args = cobra.ArbitraryArgs
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
+		}
+		return cmd.Help()
+	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf := root.PersistentFlags()
 	pf.StringVarP(&a.addrs, "addr", "a", defAddr, "comma-separated node URLs (env COUNTD_ADDR)")
@@ -114,6 +128,7 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "deadline for the whole command (per request for --continuous)")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "note retries on stderr")
 	root.AddCommand(a.counterCommand(), a.clusterCommand())
+	argErrorsAreUsage(root)
 	return root
 }
 
