@@ -257,8 +257,10 @@ func (c *Client) do(ctx context.Context, req request) (*response, error) {
 			target = c.rotate(target)
 			retry = true
 		default:
-			if resp.status < 500 {
-				c.setLeaderIfWrite(req, target, resp)
+			if req.write && resp.status < 500 {
+				// The node that answered a write is the leader: go straight
+				// there next time.
+				c.setLeader(target)
 			}
 			return resp, nil
 		}
@@ -371,14 +373,6 @@ func (c *Client) forgetLeader(base string) {
 	defer c.mu.Unlock()
 	if c.leader == base {
 		c.leader = ""
-	}
-}
-
-// setLeaderIfWrite remembers that the node which answered a write (or a
-// linearizable read) is the leader, so later calls go straight there.
-func (c *Client) setLeaderIfWrite(req request, node string, resp *response) {
-	if req.write && resp.header.Get(api.HeaderIndex) != "" {
-		c.setLeader(node)
 	}
 }
 
