@@ -77,13 +77,7 @@ func TestContinuousMintingSurvivesLeaderKill(t *testing.T) {
 		waitMinted(t, ms, killAt, linesPerPhase, 60*time.Second, fmt.Sprintf("round %d, after killing leader %s", round, leader.id))
 		resumed := time.Now()
 
-		var rest []*node
-		for _, n := range c.nodes {
-			if n != leader {
-				rest = append(rest, n)
-			}
-		}
-		newLeader := c.waitConverged(rest, 3, 30*time.Second)
+		newLeader := c.waitConverged(c.others(leader), 3, 30*time.Second)
 		reportGaps(t, fmt.Sprintf("failover %d/3 (kill -9 of leader %s, term %d; new leader %s)", round, leader.id, st.Term, newLeader.id), ms, killAt, resumed)
 
 		// Restart the killed node with the same flags and data dir; it must
@@ -126,13 +120,7 @@ func TestGracefulShutdownOfLeaderKeepsServing(t *testing.T) {
 	}
 	waitMinted(t, ms, termAt, linesPerPhase, 60*time.Second, fmt.Sprintf("after SIGTERM to leader %s", leader.id))
 	resumed := time.Now()
-	var rest []*node
-	for _, n := range c.nodes {
-		if n != leader {
-			rest = append(rest, n)
-		}
-	}
-	newLeader := c.waitConverged(rest, 3, 30*time.Second)
+	newLeader := c.waitConverged(c.others(leader), 3, 30*time.Second)
 	t.Logf("leader %s exited %d in %v after SIGTERM; new leader %s", leader.id, code, took.Round(time.Millisecond), newLeader.id)
 	reportGaps(t, fmt.Sprintf("graceful shutdown of leader %s (new leader %s)", leader.id, newLeader.id), ms, termAt, resumed)
 

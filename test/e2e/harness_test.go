@@ -421,6 +421,17 @@ func (c *cluster) urls() string {
 
 func (c *cluster) urlList() []string { return strings.Split(c.urls(), ",") }
 
+// others is every node of the cluster except skip.
+func (c *cluster) others(skip *node) []*node {
+	var out []*node
+	for _, n := range c.nodes {
+		if n != skip {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 func (c *cluster) byID(id string) *node {
 	for _, n := range c.nodes {
 		if n.id == id {
