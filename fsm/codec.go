@@ -20,6 +20,7 @@ func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
 func (e *encoder) varint(v int64)   { e.buf = binary.AppendVarint(e.buf, v) }
 func (e *encoder) string(s string)  { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
 func (e *encoder) raw(b []byte)     { e.buf = append(e.buf, b...) }
+func (e *encoder) bytes(b []byte)   { e.uvarint(uint64(len(b))); e.buf = append(e.buf, b...) }
 func (e *encoder) bool(b bool)      { e.byte(boolByte(b)) }
 func (e *encoder) optInt(p *int64) {
 	e.bool(p != nil)

@@ -24,6 +24,17 @@ const (
 	OpCounterAdd    Op = 2
 	OpCounterSet    Op = 3
 	OpCounterDelete Op = 4
+
+	OpQueueJoin      Op = 5
+	OpQueueLeave     Op = 6
+	OpQueueConfigure Op = 7
+	OpQueueDelete    Op = 8
+
+	OpItemsAdd Op = 9
+
+	OpDocPut    Op = 10
+	OpDocPatch  Op = 11
+	OpDocDelete Op = 12
 )
 
 // opIgnorable marks an op that a node which does not know it may skip. Every

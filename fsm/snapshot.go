@@ -12,9 +12,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"sort"
 )
 
 const (
@@ -28,24 +31,57 @@ const (
 	recHeader  byte = 1
 	recCounter byte = 2
 	recIdem    byte = 3
+	recQueue   byte = 4
+	recTenant  byte = 5
+	recDoc     byte = 6
 )
+
+// tenantChunk is how many item IDs one tenant record holds at most, so a
+// tenant with millions of items does not make one huge record.
+const tenantChunk = 4096
 
 // Result value tags inside idempotency records. Persisted; do not renumber.
 const (
 	valNone    byte = 0
 	valCounter byte = 1
 	valMint    byte = 2
+	valTicket  byte = 3
+	valLeave   byte = 4
+	valQueue   byte = 5
+	valItems   byte = 6
+	valDoc     byte = 7
 )
 
 // Snapshot is a point-in-time copy of a State.
 type Snapshot struct {
 	applied  uint64
 	counters []Counter
+	queues   []queueCopy
+	tenants  []tenantCopy
+	docs     []docCopy
 	idem     []*idemEntry
 }
 
-// Snapshot copies the state under the read lock. Stored results are never
-// mutated after they are made, so idempotency entries are shared, not copied.
+type queueCopy struct {
+	name string
+	q    queue // members slice copied; members themselves never change
+}
+
+type tenantCopy struct {
+	name  string
+	index uint64
+	items []string // sorted when written, outside the lock
+}
+
+type docCopy struct {
+	name string
+	d    document // fields map shared: writes replace it, never mutate it
+}
+
+// Snapshot copies the state under the read lock, keeping the copy cheap:
+// stored results, queue members and document fields are never mutated
+// after they are made, so they are shared, and item IDs are collected but
+// sorted only when written.
 func (s *State) Snapshot() *Snapshot {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -53,7 +89,35 @@ func (s *State) Snapshot() *Snapshot {
 	for _, name := range s.sortedNames(KindCounter, "") {
 		snap.counters = append(snap.counters, *s.objects[name].(*counter).view(name))
 	}
+	for _, name := range s.sortedNames(KindQueue, "") {
+		q := *s.objects[name].(*queue)
+		q.members = slices.Clone(q.members)
+		q.byProc = nil
+		snap.queues = append(snap.queues, queueCopy{name: name, q: q})
+	}
+	for _, name := range sortedKeys(s.tenants) {
+		t := s.tenants[name]
+		items := make([]string, 0, len(t.items))
+		for id := range t.items {
+			items = append(items, id)
+		}
+		snap.tenants = append(snap.tenants, tenantCopy{name: name, index: t.index, items: items})
+	}
+	for _, name := range sortedKeys(s.docs) {
+		d := *s.docs[name]
+		d.history = nil
+		snap.docs = append(snap.docs, docCopy{name: name, d: d})
+	}
 	return snap
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // AppliedIndex is the index of the last entry the snapshot includes.
@@ -89,6 +153,33 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 			return cw.n, fmt.Errorf("write snapshot counter: %w", err)
 		}
 	}
+	for i := range sn.queues {
+		encodeQueue(&rec, &sn.queues[i])
+		if err := put(recQueue); err != nil {
+			return cw.n, fmt.Errorf("write snapshot queue: %w", err)
+		}
+	}
+	for _, t := range sn.tenants {
+		sort.Strings(t.items)
+		for first := 0; first == 0 || first < len(t.items); first += tenantChunk {
+			chunk := t.items[first:min(first+tenantChunk, len(t.items))]
+			rec.string(t.name)
+			rec.uvarint(t.index)
+			rec.uvarint(uint64(len(chunk)))
+			for _, id := range chunk {
+				rec.string(id)
+			}
+			if err := put(recTenant); err != nil {
+				return cw.n, fmt.Errorf("write snapshot tenant: %w", err)
+			}
+		}
+	}
+	for i := range sn.docs {
+		encodeDoc(&rec, &sn.docs[i])
+		if err := put(recDoc); err != nil {
+			return cw.n, fmt.Errorf("write snapshot document: %w", err)
+		}
+	}
 	for _, e := range sn.idem {
 		encodeIdem(&rec, e)
 		if err := put(recIdem); err != nil {
@@ -112,8 +203,13 @@ func (s *State) Restore(r io.Reader) error {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.applied, s.objects, s.idem = fresh.applied, fresh.objects, fresh.idem
+	s.tenants, s.docs = fresh.tenants, fresh.docs
+	s.touched = nil
+	s.mu.Unlock()
+	if s.onChange != nil {
+		s.onChange(nil) // anything may have changed: wake every watcher
+	}
 	return nil
 }
 
@@ -126,7 +222,7 @@ func readSnapshot(r io.Reader) (*State, error) {
 	if string(magic) != snapshotMagic {
 		return nil, errors.New("not a countd snapshot (bad magic)")
 	}
-	st := New()
+	st := empty()
 	var buf bytes.Buffer
 	for n := 0; ; n++ {
 		tag, err := br.ReadByte()
@@ -165,6 +261,26 @@ func readSnapshot(r io.Reader) (*State, error) {
 					return nil, fmt.Errorf("record %d: %w", n, err)
 				}
 				st.objects[c.ID] = &counter{value: c.Value, increment: c.Increment, offset: c.Offset, monotonic: c.Monotonic, index: c.Index}
+			}
+		case recQueue:
+			name, q := decodeQueue(&d)
+			if d.err == nil {
+				if err := checkRestoredQueue(st, name, q); err != nil {
+					return nil, fmt.Errorf("record %d: %w", n, err)
+				}
+				st.objects[name] = q
+			}
+		case recTenant:
+			if err := decodeTenant(&d, st); err != nil {
+				return nil, fmt.Errorf("record %d: %w", n, err)
+			}
+		case recDoc:
+			name, doc := decodeDoc(&d)
+			if d.err == nil {
+				if err := checkRestoredDoc(st, name, doc); err != nil {
+					return nil, fmt.Errorf("record %d: %w", n, err)
+				}
+				st.docs[name] = doc
 			}
 		case recIdem:
 			e := decodeIdem(&d)
@@ -258,6 +374,36 @@ func encodeValue(e *encoder, v any) {
 		e.varint(v.Count)
 		e.varint(v.Step)
 		e.uvarint(v.Index)
+	case *Ticket:
+		e.byte(valTicket)
+		encodeTicket(e, v)
+	case *Leave:
+		e.byte(valLeave)
+		e.string(v.Queue)
+		e.uvarint(v.FencingToken)
+		e.uvarint(v.Index)
+	case *Queue:
+		e.byte(valQueue)
+		e.string(v.ID)
+		e.uvarint(v.FencingToken)
+		encodeQueueConfig(e, v.Config)
+		e.uvarint(v.Index)
+		e.uvarint(uint64(len(v.Members)))
+		for _, t := range v.Members {
+			encodeTicket(e, t)
+		}
+	case *ItemsAdded:
+		e.byte(valItems)
+		e.varint(v.Added)
+		e.varint(v.Duplicates)
+		e.uvarint(v.Index)
+	case *Document:
+		e.byte(valDoc)
+		e.string(v.Name)
+		e.uvarint(v.Version)
+		e.bool(v.Value != nil)
+		e.bytes(v.Value)
+		e.uvarint(v.Index)
 	default:
 		panic(fmt.Sprintf("fsm: no snapshot encoding for result type %T", v))
 	}
@@ -271,6 +417,32 @@ func decodeValue(d *decoder) any {
 		return decodeCounter(d)
 	case valMint:
 		return &Mint{ID: d.string(), First: d.varint(), Last: d.varint(), Count: d.varint(), Step: d.varint(), Index: d.uvarint()}
+	case valTicket:
+		return decodeTicket(d)
+	case valLeave:
+		return &Leave{Queue: d.string(), FencingToken: d.uvarint(), Index: d.uvarint()}
+	case valQueue:
+		q := &Queue{ID: d.string(), FencingToken: d.uvarint(), Config: decodeQueueConfig(d), Index: d.uvarint()}
+		n := d.uvarint()
+		if n > uint64(len(d.buf)) {
+			d.fail(errShort)
+			return nil
+		}
+		q.Members = make([]*Ticket, n)
+		for i := range q.Members {
+			q.Members[i] = decodeTicket(d)
+		}
+		return q
+	case valItems:
+		return &ItemsAdded{Added: d.varint(), Duplicates: d.varint(), Index: d.uvarint()}
+	case valDoc:
+		doc := &Document{Name: d.string(), Version: d.uvarint()}
+		present := d.bool()
+		if v := d.bytes(); present {
+			doc.Value = bytes.Clone(v)
+		}
+		doc.Index = d.uvarint()
+		return doc
 	default:
 		d.fail(fmt.Errorf("unknown result tag %d", tag))
 		return nil
@@ -299,4 +471,181 @@ func (sn *Snapshot) Equal(other *Snapshot) bool {
 		return false
 	}
 	return bytes.Equal(a.Bytes(), b.Bytes())
+}
+
+func encodeQueueConfig(e *encoder, c QueueConfig) {
+	e.varint(c.Min)
+	e.varint(c.Max)
+	e.bool(c.Reuse)
+}
+
+func decodeQueueConfig(d *decoder) QueueConfig {
+	return QueueConfig{Min: d.varint(), Max: d.varint(), Reuse: d.bool()}
+}
+
+func encodeTicket(e *encoder, t *Ticket) {
+	e.string(t.Queue)
+	e.string(t.ProcessID)
+	e.varint(t.Counter)
+	e.uvarint(uint64(t.Position))
+	encodeTags(e, t.Tags)
+	e.uvarint(t.FencingToken)
+	e.uvarint(t.Index)
+}
+
+func decodeTicket(d *decoder) *Ticket {
+	return &Ticket{Queue: d.string(), ProcessID: d.string(), Counter: d.varint(), Position: int(d.uvarint()),
+		Tags: decodeTags(d), FencingToken: d.uvarint(), Index: d.uvarint()}
+}
+
+func encodeQueue(e *encoder, c *queueCopy) {
+	e.string(c.name)
+	encodeQueueConfig(e, c.q.cfg)
+	e.uvarint(c.q.token)
+	e.varint(c.q.high)
+	e.uvarint(c.q.index)
+	e.uvarint(uint64(len(c.q.members)))
+	for _, m := range c.q.members {
+		e.string(m.process)
+		e.varint(m.counter)
+		encodeTags(e, m.tags)
+		e.uvarint(m.token)
+		e.uvarint(m.index)
+	}
+}
+
+func decodeQueue(d *decoder) (string, *queue) {
+	name := d.string()
+	q := newQueue()
+	q.cfg = decodeQueueConfig(d)
+	q.token = d.uvarint()
+	q.high = d.varint()
+	q.index = d.uvarint()
+	n := d.uvarint()
+	if n > uint64(len(d.buf)) {
+		d.fail(errShort)
+		return name, q
+	}
+	for range n {
+		m := &member{process: d.string(), counter: d.varint(), tags: decodeTags(d), token: d.uvarint(), index: d.uvarint()}
+		q.members = append(q.members, m)
+		q.byProc[m.process] = m
+	}
+	return name, q
+}
+
+// checkRestoredQueue holds a restored queue to the invariants Apply keeps:
+// counters unique and sorted, none above the high-water mark, one ticket
+// per process.
+func checkRestoredQueue(st *State, name string, q *queue) error {
+	if err := CheckName("queue name", name); err != nil {
+		return err
+	}
+	if _, dup := st.objects[name]; dup {
+		return fmt.Errorf("queue %s appears twice", name)
+	}
+	if q.cfg.Min < 0 || q.cfg.Min > q.cfg.Max {
+		return fmt.Errorf("queue %s has range %d…%d", name, q.cfg.Min, q.cfg.Max)
+	}
+	if len(q.byProc) != len(q.members) {
+		return fmt.Errorf("queue %s lists a process twice", name)
+	}
+	for i, m := range q.members {
+		if err := CheckName("process id", m.process); err != nil {
+			return fmt.Errorf("queue %s: %w", name, err)
+		}
+		if i > 0 && m.counter <= q.members[i-1].counter {
+			return fmt.Errorf("queue %s: member counters are not unique and sorted", name)
+		}
+		if m.counter > q.high {
+			return fmt.Errorf("queue %s: counter %d is above the high-water mark %d", name, m.counter, q.high)
+		}
+	}
+	return nil
+}
+
+// decodeTenant adds one record's item IDs to its tenant; a tenant spans
+// several records when it holds many items.
+func decodeTenant(d *decoder, st *State) error {
+	name, index, n := d.string(), d.uvarint(), d.uvarint()
+	if d.err != nil {
+		return d.err
+	}
+	if err := CheckName("tenant", name); err != nil {
+		return err
+	}
+	if n > uint64(len(d.buf)) {
+		return errShort
+	}
+	t := st.tenants[name]
+	if t == nil {
+		t = &tenant{items: make(map[string]struct{}, n)}
+		st.tenants[name] = t
+	}
+	t.index = index
+	for range n {
+		id := d.string()
+		if d.err != nil {
+			return d.err
+		}
+		if _, dup := t.items[id]; dup {
+			return fmt.Errorf("tenant %s lists item %q twice", name, id)
+		}
+		t.items[id] = struct{}{}
+	}
+	return nil
+}
+
+func encodeDoc(e *encoder, c *docCopy) {
+	e.string(c.name)
+	e.uvarint(c.d.version)
+	e.uvarint(c.d.index)
+	e.bool(c.d.fields != nil)
+	keys := sortedKeys(c.d.fields)
+	e.uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		e.string(k)
+		e.bytes(c.d.fields[k])
+	}
+}
+
+func decodeDoc(d *decoder) (string, *document) {
+	name := d.string()
+	doc := &document{version: d.uvarint(), index: d.uvarint()}
+	present := d.bool()
+	n := d.uvarint()
+	if n > uint64(len(d.buf)) {
+		d.fail(errShort)
+		return name, doc
+	}
+	if present {
+		doc.fields = make(map[string][]byte, n)
+	}
+	for range n {
+		k, v := d.string(), bytes.Clone(d.bytes())
+		if doc.fields != nil {
+			doc.fields[k] = v
+		}
+	}
+	return name, doc
+}
+
+// checkRestoredDoc refuses a document whose values would not parse: a later
+// merge patch decodes them and must not fail on a replica.
+func checkRestoredDoc(st *State, name string, doc *document) error {
+	if err := CheckName("document name", name); err != nil {
+		return err
+	}
+	if _, dup := st.docs[name]; dup {
+		return fmt.Errorf("document %s appears twice", name)
+	}
+	if doc.fields != nil && doc.version == 0 {
+		return fmt.Errorf("document %s exists at version 0", name)
+	}
+	for k, v := range doc.fields {
+		if !json.Valid(v) {
+			return fmt.Errorf("document %s: key %q holds invalid JSON", name, k)
+		}
+	}
+	return nil
 }

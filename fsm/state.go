@@ -18,13 +18,15 @@ import (
 
 // Kind is the type of a named object. Counters and queues share one name
 // space, so an operation on a name holding the other kind fails with
-// wrong_type.
+// wrong_type; documents and item tenants each have their own.
 type Kind uint8
 
 // Object kinds. Values are persisted in snapshots; do not renumber.
 const (
-	KindCounter Kind = 1
-	KindQueue   Kind = 2
+	KindCounter  Kind = 1
+	KindQueue    Kind = 2
+	KindDocument Kind = 3
+	KindTenant   Kind = 4
 )
 
 func (k Kind) String() string {
@@ -33,8 +35,36 @@ func (k Kind) String() string {
 		return "counter"
 	case KindQueue:
 		return "queue"
+	case KindDocument:
+		return "document"
+	case KindTenant:
+		return "tenant"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Key names one object for change notifications.
+type Key struct {
+	Kind Kind
+	Name string
+}
+
+// DefaultWatchHistory is how many versions of changes each document keeps
+// for watchers unless Options says otherwise.
+const DefaultWatchHistory = 1000
+
+// Options tune a State. The zero value is the defaults.
+type Options struct {
+	// WatchHistory is how many versions of changes each document keeps for
+	// watchers that resume; an older resume point gets a reset. It only
+	// shapes what watchers are told, never a command's result, so replicas
+	// may differ in it.
+	WatchHistory int
+	// OnChange, when set, is called after each Apply, ApplyBatch or Restore
+	// that changed a queue or a document, outside the state's lock, with the
+	// keys that changed (nil after a restore: anything may have changed). It
+	// runs on the applying goroutine, so it must not block.
+	OnChange func(keys []Key)
 }
 
 type object interface{ kind() Kind }
@@ -48,13 +78,55 @@ func wrongType(name string, have, want Kind) *Error {
 type State struct {
 	mu      sync.RWMutex
 	applied uint64
-	objects map[string]object
+	objects map[string]object // counters and queues
+	tenants map[string]*tenant
+	docs    map[string]*document
 	idem    idemTable
+
+	history  int
+	onChange func([]Key)
+	touched  []Key // keys changed by the apply in progress, for onChange
 }
 
-// New returns an empty state.
-func New() *State {
-	return &State{objects: make(map[string]object), idem: newIdemTable()}
+// New returns an empty state with default options.
+func New() *State { return NewWithOptions(Options{}) }
+
+// NewWithOptions returns an empty state.
+func NewWithOptions(o Options) *State {
+	if o.WatchHistory <= 0 {
+		o.WatchHistory = DefaultWatchHistory
+	}
+	s := empty()
+	s.history, s.onChange = o.WatchHistory, o.OnChange
+	return s
+}
+
+func empty() *State {
+	return &State{
+		objects: make(map[string]object),
+		tenants: make(map[string]*tenant),
+		docs:    make(map[string]*document),
+		idem:    newIdemTable(),
+		history: DefaultWatchHistory,
+	}
+}
+
+// touch records that an object changed, for OnChange.
+func (s *State) touch(k Kind, name string) {
+	if s.onChange != nil {
+		s.touched = append(s.touched, Key{Kind: k, Name: name})
+	}
+}
+
+// unlockAndNotify releases the write lock and then reports what changed, so
+// a notified reader never waits for the lock it was woken to take.
+func (s *State) unlockAndNotify() {
+	keys := s.touched
+	s.touched = nil
+	s.mu.Unlock()
+	if len(keys) > 0 {
+		s.onChange(keys)
+	}
 }
 
 // Result is what applying one command produced.
@@ -62,7 +134,8 @@ type Result struct {
 	// Index is the log index of the command that produced Value and Err. For
 	// a replayed idempotent command it is the original command's index.
 	Index uint64
-	// Value is the command's output: *Counter, *Mint, or nil (a delete).
+	// Value is the command's output: *Counter, *Mint, *Ticket, *Leave,
+	// *Queue, *ItemsAdded, *Document, or nil (a delete).
 	Value any
 	// Err is a *Error when a rule refused the command; nothing changed then.
 	Err error
@@ -81,7 +154,7 @@ type Entry struct {
 // Apply applies one committed log entry and returns its result.
 func (s *State) Apply(index uint64, data []byte) Result {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlockAndNotify()
 	return s.applyLocked(index, data)
 }
 
@@ -90,7 +163,7 @@ func (s *State) Apply(index uint64, data []byte) Result {
 func (s *State) ApplyBatch(entries []Entry) []Result {
 	out := make([]Result, len(entries))
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlockAndNotify()
 	for i, e := range entries {
 		if e.Data == nil {
 			s.applied = e.Index

@@ -1,0 +1,454 @@
+package fsm
+
+// Documents: versioned JSON objects with compare-and-set writes, RFC 7386
+// merge patches and a bounded history of changes per version, from which
+// watchers on any replica resume. Values are kept canonical (object keys
+// sorted, numbers as written, no HTML escaping) so that "modified" means the
+// value changed, not its spelling, and every replica stores the same bytes.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+)
+
+// ChangeType says what happened to a top-level key in one version.
+type ChangeType string
+
+// Change types, as the zkstruct seed names them.
+const (
+	Added    ChangeType = "added"
+	Modified ChangeType = "modified"
+	Removed  ChangeType = "removed"
+)
+
+// Document is a document as reads and writes return it.
+type Document struct {
+	Name string
+	// Version counts the document's writes, deletes included: it never
+	// repeats for a name. 0 for a name never written.
+	Version uint64
+	// Value is the canonical JSON object, nil when the document is absent
+	// (never written, or deleted).
+	Value []byte
+	// Index is the log index of the last write, 0 if never written.
+	Index uint64
+}
+
+// Change is one version of a document as a watcher sees it.
+type Change struct {
+	Version uint64
+	Index   uint64
+	// Keys holds one entry per changed top-level key, sorted by key.
+	Keys []KeyChange
+}
+
+// KeyChange is what one version did to one top-level key. Old is nil for
+// Added, New is nil for Removed.
+type KeyChange struct {
+	Type ChangeType
+	Key  string
+	Old  []byte
+	New  []byte
+}
+
+// document is the stored form. A deleted document stays as a tombstone so
+// that its versions continue when it is created again.
+type document struct {
+	version uint64
+	index   uint64
+	fields  map[string][]byte // canonical JSON per top-level key; nil when absent
+	history []*Change         // oldest first, at most State.history long
+}
+
+func (d *document) view(name string) *Document {
+	out := &Document{Name: name, Version: d.version, Index: d.index}
+	if d.fields != nil {
+		out.Value = objectBytes(d.fields)
+	}
+	return out
+}
+
+// Document reads one document and the applied index the read reflects. An
+// absent document has a nil Value and the version of its last delete (0 if
+// never written).
+func (s *State) Document(name string) (*Document, uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if d := s.docs[name]; d != nil {
+		return d.view(name), s.applied
+	}
+	return &Document{Name: name}, s.applied
+}
+
+// DocumentSince returns what a watcher that has seen version since needs
+// next: the changes after it, oldest first — or, when they are no longer all
+// kept or since is ahead of the document (a restore moved it back), a reset
+// carrying the current document. Both nil means nothing new yet.
+func (s *State) DocumentSince(name string, since uint64) (reset *Document, changes []*Change, applied uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d := s.docs[name]
+	var version uint64
+	if d != nil {
+		version = d.version
+	}
+	switch {
+	case since == version:
+		return nil, nil, s.applied
+	case since > version:
+		return s.documentLocked(name), nil, s.applied
+	}
+	// Versions without history (a restore drops it) or past its bound send
+	// the watcher a reset.
+	if len(d.history) == 0 || d.history[0].Version > since+1 {
+		return d.view(name), nil, s.applied
+	}
+	i := sort.Search(len(d.history), func(i int) bool { return d.history[i].Version > since })
+	return nil, d.history[i:len(d.history):len(d.history)], s.applied
+}
+
+func (s *State) documentLocked(name string) *Document {
+	if d := s.docs[name]; d != nil {
+		return d.view(name)
+	}
+	return &Document{Name: name}
+}
+
+// Precondition is a document write's compare-and-set condition.
+type Precondition struct {
+	// IfMatch, when set, requires the document to exist at this version; 0
+	// means any version ("If-Match: *").
+	IfMatch *uint64
+	// IfNoneMatch requires the document to be absent ("If-None-Match: *").
+	IfNoneMatch bool
+}
+
+func (p Precondition) encode(e *encoder) {
+	if p.IfMatch == nil {
+		e.varint(-1)
+	} else {
+		e.varint(int64(*p.IfMatch))
+	}
+	e.bool(p.IfNoneMatch)
+}
+
+func decodePrecondition(d *decoder) Precondition {
+	var p Precondition
+	if v := d.varint(); v >= 0 {
+		u := uint64(v)
+		p.IfMatch = &u
+	}
+	p.IfNoneMatch = d.bool()
+	return p
+}
+
+func (p Precondition) validate() error {
+	if p.IfMatch != nil && *p.IfMatch > 1<<62 {
+		return errorf(CodeBadRequest, "If-Match version %d is out of range", *p.IfMatch)
+	}
+	if p.IfMatch != nil && p.IfNoneMatch {
+		return errorf(CodeBadRequest, "If-Match and If-None-Match cannot be combined")
+	}
+	return nil
+}
+
+func (p Precondition) check(name string, d *document) error {
+	exists := d != nil && d.fields != nil
+	switch {
+	case p.IfNoneMatch && exists:
+		return errorf(CodePreconditionFailed, "document %s exists (version %d); If-None-Match: * wants it absent", name, d.version)
+	case p.IfMatch != nil && !exists:
+		return errorf(CodePreconditionFailed, "document %s does not exist; If-Match wants it present", name)
+	case p.IfMatch != nil && *p.IfMatch != 0 && *p.IfMatch != d.version:
+		return errorf(CodePreconditionFailed, "document %s is at version %d, not %d", name, d.version, *p.IfMatch)
+	}
+	return nil
+}
+
+// DocPut replaces a document with Value, which must be a JSON object.
+type DocPut struct {
+	Name  string
+	Value []byte
+	Precondition
+}
+
+// Op implements Payload.
+func (DocPut) Op() Op { return OpDocPut }
+
+// Validate implements Payload.
+func (p DocPut) Validate() error {
+	if err := CheckName("document name", p.Name); err != nil {
+		return err
+	}
+	if err := p.validate(); err != nil {
+		return err
+	}
+	_, err := parseObject(p.Value, "a document")
+	return err
+}
+
+func (p DocPut) encode(e *encoder) { e.string(p.Name); p.Precondition.encode(e); e.bytes(p.Value) }
+
+func (p DocPut) apply(s *State, index uint64) (any, error) {
+	d := s.docs[p.Name]
+	if err := p.check(p.Name, d); err != nil {
+		return nil, err
+	}
+	obj, err := parseObject(p.Value, "a document")
+	if err != nil {
+		return nil, err
+	}
+	fields := make(map[string][]byte, len(obj))
+	for k, v := range obj {
+		fields[k] = canonical(v)
+	}
+	return s.writeDocument(p.Name, d, fields, index), nil
+}
+
+// DocPatch applies an RFC 7386 merge patch; an absent document is patched
+// from {}.
+type DocPatch struct {
+	Name  string
+	Patch []byte
+	Precondition
+}
+
+// Op implements Payload.
+func (DocPatch) Op() Op { return OpDocPatch }
+
+// Validate implements Payload.
+func (p DocPatch) Validate() error {
+	if err := CheckName("document name", p.Name); err != nil {
+		return err
+	}
+	if err := p.validate(); err != nil {
+		return err
+	}
+	_, err := parseObject(p.Patch, "a merge patch of a document")
+	return err
+}
+
+func (p DocPatch) encode(e *encoder) { e.string(p.Name); p.Precondition.encode(e); e.bytes(p.Patch) }
+
+func (p DocPatch) apply(s *State, index uint64) (any, error) {
+	d := s.docs[p.Name]
+	if err := p.check(p.Name, d); err != nil {
+		return nil, err
+	}
+	patch, err := parseObject(p.Patch, "a merge patch of a document")
+	if err != nil {
+		return nil, err
+	}
+	fields := make(map[string][]byte)
+	if d != nil {
+		for k, v := range d.fields {
+			fields[k] = v
+		}
+	}
+	for k, pv := range patch {
+		switch pv := pv.(type) {
+		case nil:
+			delete(fields, k)
+		case map[string]any:
+			var cur any
+			if raw, ok := fields[k]; ok {
+				cur = mustParse(raw)
+			}
+			fields[k] = canonical(mergePatch(cur, pv))
+		default:
+			fields[k] = canonical(mergePatch(nil, pv))
+		}
+	}
+	return s.writeDocument(p.Name, d, fields, index), nil
+}
+
+// mergePatch is RFC 7386's MergePatch(target, patch), on values decoded with
+// UseNumber so that large integers pass through exactly.
+func mergePatch(target, patch any) any {
+	p, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	t, ok := target.(map[string]any)
+	if !ok {
+		t = make(map[string]any, len(p))
+	}
+	for k, v := range p {
+		if v == nil {
+			delete(t, k)
+		} else {
+			t[k] = mergePatch(t[k], v)
+		}
+	}
+	return t
+}
+
+// DocDelete deletes a document. Deleting an existing document is a version
+// that removes every key; deleting an absent one changes nothing.
+type DocDelete struct {
+	Name string
+	Precondition
+}
+
+// Op implements Payload.
+func (DocDelete) Op() Op { return OpDocDelete }
+
+// Validate implements Payload.
+func (p DocDelete) Validate() error {
+	if err := CheckName("document name", p.Name); err != nil {
+		return err
+	}
+	if p.IfNoneMatch {
+		return errorf(CodeBadRequest, "If-None-Match does not apply to a delete")
+	}
+	return p.validate()
+}
+
+func (p DocDelete) encode(e *encoder) { e.string(p.Name); p.Precondition.encode(e) }
+
+func (p DocDelete) apply(s *State, index uint64) (any, error) {
+	d := s.docs[p.Name]
+	if err := p.check(p.Name, d); err != nil {
+		return nil, err
+	}
+	if d == nil || d.fields == nil {
+		return nil, nil
+	}
+	s.writeDocument(p.Name, d, nil, index)
+	return nil, nil
+}
+
+// writeDocument makes fields (nil: absent) the document's next version and
+// records the change for watchers.
+func (s *State) writeDocument(name string, d *document, fields map[string][]byte, index uint64) *Document {
+	if d == nil {
+		d = &document{}
+		s.docs[name] = d
+	}
+	ch := &Change{Version: d.version + 1, Index: index, Keys: diffFields(d.fields, fields)}
+	d.version, d.index, d.fields = ch.Version, index, fields
+	for len(d.history) >= s.history {
+		// Drop from the front; append copies only the live tail when it
+		// next grows the array, so the cost stays O(1) per write.
+		d.history[0] = nil
+		d.history = d.history[1:]
+	}
+	d.history = append(d.history, ch)
+	s.touch(KindDocument, name)
+	return d.view(name)
+}
+
+func diffFields(old, cur map[string][]byte) []KeyChange {
+	var out []KeyChange
+	for k, ov := range old {
+		nv, ok := cur[k]
+		switch {
+		case !ok:
+			out = append(out, KeyChange{Type: Removed, Key: k, Old: ov})
+		case !bytes.Equal(ov, nv):
+			out = append(out, KeyChange{Type: Modified, Key: k, Old: ov, New: nv})
+		}
+	}
+	for k, nv := range cur {
+		if _, ok := old[k]; !ok {
+			out = append(out, KeyChange{Type: Added, Key: k, New: nv})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// parseObject decodes raw as one JSON object, numbers kept as written.
+func parseObject(raw []byte, what string) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, errorf(CodeBadRequest, "%s must be valid JSON: %v", what, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errorf(CodeBadRequest, "%s must be one JSON value, but more follows it", what)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, errorf(CodeBadRequest, "%s must be a JSON object, got %s", what, jsonKind(v))
+	}
+	return obj, nil
+}
+
+// mustParse decodes a value this package canonicalised itself.
+func mustParse(raw []byte) any {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		panic(fmt.Sprintf("fsm: stored document value does not parse: %v", err))
+	}
+	return v
+}
+
+// canonical encodes a decoded value with sorted object keys and no HTML
+// escaping.
+func canonical(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic(fmt.Sprintf("fsm: cannot encode a decoded JSON value: %v", err))
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// objectBytes joins canonical fields into one JSON object, keys sorted.
+func objectBytes(fields map[string][]byte) []byte {
+	keys := make([]string, 0, len(fields))
+	n := 2
+	for k, v := range fields {
+		keys = append(keys, k)
+		n += len(k) + len(v) + 4
+	}
+	sort.Strings(keys)
+	b := make([]byte, 0, n)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, canonical(k)...)
+		b = append(b, ':')
+		b = append(b, fields[k]...)
+	}
+	return append(b, '}')
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case json.Number:
+		return "a number"
+	case string:
+		return "a string"
+	case []any:
+		return "an array"
+	}
+	return "an object"
+}
+
+func init() {
+	register(OpDocPut, "doc.put", func(d *decoder) Payload {
+		return DocPut{Name: d.string(), Precondition: decodePrecondition(d), Value: d.bytes()}
+	})
+	register(OpDocPatch, "doc.patch", func(d *decoder) Payload {
+		return DocPatch{Name: d.string(), Precondition: decodePrecondition(d), Patch: d.bytes()}
+	})
+	register(OpDocDelete, "doc.delete", func(d *decoder) Payload {
+		return DocDelete{Name: d.string(), Precondition: decodePrecondition(d)}
+	})
+}
