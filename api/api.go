@@ -2,6 +2,8 @@
 // shared by the HTTP server and the Go client. It has no logic.
 package api
 
+import "encoding/json"
+
 // Header names.
 const (
 	// HeaderIndex is the Raft index a response reflects: the write's index,
@@ -39,6 +41,9 @@ const (
 	CodeNotLeader           Code = "not_leader"
 	CodeNoLeader            Code = "no_leader"
 	CodeInternal            Code = "internal"
+	// CodeTooManyWatchers is a 503: the node holds as many blocking
+	// queries and watches as it allows; retry later or on another node.
+	CodeTooManyWatchers Code = "too_many_watchers"
 )
 
 // Error is the body of every error response.
@@ -98,6 +103,134 @@ type SetRequest struct {
 	Monotonic *bool  `json:"monotonic,omitempty"`
 	IfValue   *int64 `json:"if_value,omitempty"`
 }
+
+// QueueConfig is a queue's counter range.
+type QueueConfig struct {
+	Min   int64 `json:"min"`
+	Max   int64 `json:"max"`
+	Reuse bool  `json:"reuse"`
+}
+
+// QueueConfigRequest is the body of PUT /v1/queues/{id}; every field is
+// optional.
+type QueueConfigRequest struct {
+	Min   *int64 `json:"min,omitempty"`
+	Max   *int64 `json:"max,omitempty"`
+	Reuse *bool  `json:"reuse,omitempty"`
+}
+
+// Ticket is one queue member.
+type Ticket struct {
+	// ID is the queue's name.
+	ID        string `json:"id"`
+	ProcessID string `json:"process_id"`
+	// Counter is unique among the queue's members and never changes.
+	Counter int64 `json:"counter"`
+	// Position is the 0-based rank by counter.
+	Position int               `json:"position"`
+	Tags     map[string]string `json:"tags"`
+	// FencingToken is the queue's token after this member joined (on a
+	// join's answer, the queue's current token).
+	FencingToken uint64 `json:"fencing_token"`
+	// Index is the log index of the join that made this membership.
+	Index uint64 `json:"index"`
+}
+
+// Queue is the body of GET /v1/queues/{id} and PUT's answer.
+type Queue struct {
+	ID           string      `json:"id"`
+	FencingToken uint64      `json:"fencing_token"`
+	Config       QueueConfig `json:"config"`
+	// Members are ordered by counter; never null.
+	Members []Ticket `json:"members"`
+	// Index is the log index of the queue's last write.
+	Index uint64 `json:"index"`
+}
+
+// JoinRequest is the body of POST /v1/queues/{id}/join.
+type JoinRequest struct {
+	ProcessID string            `json:"process_id"`
+	Tags      map[string]string `json:"tags,omitempty"`
+}
+
+// LeaveRequest is the body of POST /v1/queues/{id}/leave.
+type LeaveRequest struct {
+	ProcessID string `json:"process_id"`
+}
+
+// LeaveResult is the answer to a leave.
+type LeaveResult struct {
+	ID           string `json:"id"`
+	FencingToken uint64 `json:"fencing_token"`
+	Index        uint64 `json:"index"`
+}
+
+// Item is one element of POST /v1/items.
+type Item struct {
+	ID     string `json:"id"`
+	Tenant string `json:"tenant"`
+}
+
+// ItemsResult is the answer to POST /v1/items.
+type ItemsResult struct {
+	Added      int64  `json:"added"`
+	Duplicates int64  `json:"duplicates"`
+	Index      uint64 `json:"index"`
+}
+
+// TenantCount is the body of GET /v1/items/{tenant}/count.
+type TenantCount struct {
+	Tenant string `json:"tenant"`
+	Count  int64  `json:"count"`
+	// Index is the log index of the last batch that added to the tenant.
+	Index uint64 `json:"index"`
+}
+
+// Document is a versioned JSON document.
+type Document struct {
+	Name    string `json:"name"`
+	Version uint64 `json:"version"`
+	// Value is the JSON object; null in a reset of an absent document.
+	Value json.RawMessage `json:"value"`
+	Index uint64          `json:"index"`
+}
+
+// Change types in a document change event.
+const (
+	ChangeAdded    = "added"
+	ChangeModified = "modified"
+	ChangeRemoved  = "removed"
+)
+
+// KeyChange is what one version did to one top-level key: added has New,
+// removed has Old, modified has both.
+type KeyChange struct {
+	Type string          `json:"type"`
+	Key  string          `json:"key"`
+	Old  json.RawMessage `json:"old,omitempty"`
+	New  json.RawMessage `json:"new,omitempty"`
+}
+
+// DocChange is the data of an SSE "change" event: one version.
+type DocChange struct {
+	Version uint64      `json:"version"`
+	Index   uint64      `json:"index"`
+	Changes []KeyChange `json:"changes"`
+}
+
+// DocReset is the data of an SSE "reset" event: the whole document, after
+// which changes continue from its version.
+type DocReset struct {
+	Version uint64          `json:"version"`
+	Index   uint64          `json:"index"`
+	Value   json.RawMessage `json:"value"`
+}
+
+// SSE event names of a document watch.
+const (
+	EventChange = "change"
+	EventReset  = "reset"
+)
 
 // Cluster is the body of GET /v1/cluster.
 type Cluster struct {
