@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,7 +31,10 @@ import (
 const (
 	DefaultAttemptTimeout = time.Second
 	DefaultMaxBackoff     = 200 * time.Millisecond
-	maxRedirects          = 5
+	// DefaultWatchIdleTimeout must exceed the interval of the server's
+	// keepalive comments on a document watch.
+	DefaultWatchIdleTimeout = 45 * time.Second
+	maxRedirects            = 5
 )
 
 // Config configures a Client.
@@ -46,6 +50,11 @@ type Config struct {
 	AttemptTimeout time.Duration
 	// MaxBackoff caps the wait between retries.
 	MaxBackoff time.Duration
+	// WatchIdleTimeout is how long a document watch waits for any byte
+	// (an event or a keepalive comment) before it takes the connection
+	// for dead and resumes on another node. It must exceed the server's
+	// keepalive interval; a smaller value only causes needless reconnects.
+	WatchIdleTimeout time.Duration
 	// OnRetry, if set, is told about each retry (for diagnostics).
 	OnRetry func(RetryInfo)
 }
@@ -80,6 +89,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.WatchIdleTimeout <= 0 {
+		cfg.WatchIdleTimeout = DefaultWatchIdleTimeout
 	}
 	hc := &http.Client{}
 	if cfg.HTTPClient != nil {
@@ -169,6 +181,10 @@ type CallOption func(*callOpts)
 type callOpts struct {
 	key   string
 	stale bool
+	// ifMatch and ifNoneMatch are document preconditions, already in
+	// header form ("\"3\"" or "*").
+	ifMatch     string
+	ifNoneMatch string
 }
 
 // WithIdempotencyKey makes a write use key instead of a fresh random one.
@@ -188,9 +204,16 @@ func NewIdempotencyKey() string {
 type request struct {
 	method string
 	path   string // with query
-	body   []byte
+	body   []byte // sent as is; the caller marshals JSON or passes raw bytes
 	write  bool
 	key    string
+	// contentType overrides application/json for a body (merge patches).
+	contentType string
+	// header holds extra request headers (If-Match, If-None-Match).
+	header http.Header
+	// timeout overrides Config.AttemptTimeout for each attempt: a blocking
+	// read legitimately takes as long as its wait.
+	timeout time.Duration
 }
 
 type response struct {
@@ -303,7 +326,11 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 func (c *Client) attempt(ctx context.Context, base string, req request) (*response, error) {
-	actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+	timeout := c.cfg.AttemptTimeout
+	if req.timeout > 0 {
+		timeout = req.timeout
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var body io.Reader
 	if req.body != nil {
@@ -313,8 +340,15 @@ func (c *Client) attempt(ctx context.Context, base string, req request) (*respon
 	if err != nil {
 		return nil, err
 	}
+	for k, vs := range req.header {
+		hr.Header[k] = append([]string(nil), vs...)
+	}
 	if req.body != nil {
-		hr.Header.Set("Content-Type", "application/json")
+		ct := req.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		hr.Header.Set("Content-Type", ct)
 	}
 	if req.key != "" {
 		hr.Header.Set(api.HeaderIdempotencyKey, req.key)
@@ -426,20 +460,42 @@ func errorFrom(resp *response) *Error {
 
 // call runs req and decodes a 2xx body into out (unless out is nil).
 func (c *Client) call(ctx context.Context, req request, out any) error {
+	_, err := c.callResp(ctx, req, out)
+	return err
+}
+
+// callIndex is call that also returns the response's X-Countd-Index, which
+// a blocking query needs to ask for the next change.
+func (c *Client) callIndex(ctx context.Context, req request, out any) (uint64, error) {
+	resp, err := c.callResp(ctx, req, out)
+	if err != nil {
+		return 0, err
+	}
+	raw := resp.header.Get(api.HeaderIndex)
+	index, err := strconv.ParseUint(raw, 10, 64)
+	if err != nil {
+		// Every /v1 response carries it (SPEC §6); guessing one would make
+		// a blocking loop spin or stall, so say what is wrong instead.
+		return 0, fmt.Errorf("response from %s has no valid %s header (%q)", resp.node, api.HeaderIndex, raw)
+	}
+	return index, nil
+}
+
+func (c *Client) callResp(ctx context.Context, req request, out any) (*response, error) {
 	resp, err := c.do(ctx, req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.status < 200 || resp.status > 299 {
-		return errorFrom(resp)
+		return nil, errorFrom(resp)
 	}
 	if out == nil || resp.status == http.StatusNoContent {
-		return nil
+		return resp, nil
 	}
 	if err := json.Unmarshal(resp.body, out); err != nil {
-		return fmt.Errorf("decode response from %s: %w", resp.node, err)
+		return nil, fmt.Errorf("decode response from %s: %w", resp.node, err)
 	}
-	return nil
+	return resp, nil
 }
 
 func applyOpts(opts []CallOption) callOpts {
