@@ -7,6 +7,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/countd/countd/fsm"
 )
 
@@ -69,6 +71,10 @@ type Config struct {
 	MaxWatchers int
 
 	Logger *slog.Logger
+
+	// tweakRaft lets tests in this package adjust raft's config (for
+	// example, to compact the log right after a snapshot).
+	tweakRaft func(*raft.Config)
 }
 
 func (c *Config) setDefaults() {

@@ -102,6 +102,9 @@ func (n *Node) startRaft() error {
 	rc.NotifyCh = n.notifyCh
 	rc.Logger = newHclog(cfg.Logger, "raft")
 	rc.NoLegacyTelemetry = true
+	if cfg.tweakRaft != nil {
+		cfg.tweakRaft(rc)
+	}
 
 	var (
 		logs   raft.LogStore
