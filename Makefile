@@ -6,7 +6,11 @@ BIN         := $(CURDIR)/bin
 STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build run test lint unit bench clean
+.PHONY: all build run test lint unit bench clean deps
+
+# The ZooKeeper end-to-end test runs the Debian package's servers.
+ZK_SERVER := /usr/share/zookeeper/bin/zkServer.sh
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
 all: build
 
@@ -21,8 +25,17 @@ run: build
 ## test: formatting, vet, staticcheck, then every test with the race detector
 test: lint unit
 
-unit:
-	$(GO) test -race -count=1 -timeout 15m ./...
+# COUNTD_REQUIRE_ZK turns "ZooKeeper is not installed" from a skip into a
+# failure, so `make test` can never pass without the ZooKeeper test.
+unit: deps
+	COUNTD_REQUIRE_ZK=1 $(GO) test -race -count=1 -timeout 15m ./...
+
+## deps: Debian packages the tests need (ZooKeeper and its Java runtime)
+deps: $(ZK_SERVER)
+
+$(ZK_SERVER):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends zookeeper || \
+	  { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends zookeeper; }
 
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -7,6 +7,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/countd/countd/fsm"
 )
 
@@ -61,8 +63,18 @@ type Config struct {
 	IdempotencyWindow time.Duration
 	// ApplyTimeout bounds a write when the caller's context has no deadline.
 	ApplyTimeout time.Duration
+	// WatchHistory is how many versions of changes each document keeps for
+	// watchers that resume (default fsm.DefaultWatchHistory).
+	WatchHistory int
+	// MaxWatchers bounds concurrent blocking queries and watches (default
+	// DefaultMaxWatchers).
+	MaxWatchers int
 
 	Logger *slog.Logger
+
+	// tweakRaft lets tests in this package adjust raft's config (for
+	// example, to compact the log right after a snapshot).
+	tweakRaft func(*raft.Config)
 }
 
 func (c *Config) setDefaults() {
@@ -83,6 +95,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.ApplyTimeout == 0 {
 		c.ApplyTimeout = DefaultApplyTimeout
+	}
+	if c.WatchHistory == 0 {
+		c.WatchHistory = fsm.DefaultWatchHistory
+	}
+	if c.MaxWatchers == 0 {
+		c.MaxWatchers = DefaultMaxWatchers
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -117,6 +135,12 @@ func (c *Config) validate() error {
 	}
 	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
 		errs = append(errs, fmt.Errorf("leader lease timeout %s must not exceed the heartbeat timeout %s", c.LeaderLeaseTimeout, c.HeartbeatTimeout))
+	}
+	if c.WatchHistory < 0 {
+		errs = append(errs, fmt.Errorf("watch history must not be negative, got %d", c.WatchHistory))
+	}
+	if c.MaxWatchers < 0 {
+		errs = append(errs, fmt.Errorf("max watchers must not be negative, got %d", c.MaxWatchers))
 	}
 	if c.IdempotencyWindow < 0 {
 		errs = append(errs, fmt.Errorf("idempotency window must not be negative, got %s", c.IdempotencyWindow))

@@ -35,6 +35,9 @@ type Node struct {
 
 	raftAddr string // actual Raft address after binding
 
+	watches  *watchHub
+	stopping chan struct{} // closed when shutdown begins
+
 	notifyCh    chan bool
 	stop        chan struct{}
 	raftStopped chan struct{} // closed once raft.Shutdown has returned
@@ -62,12 +65,14 @@ func Start(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg:         cfg,
 		logger:      cfg.Logger.With("node", cfg.NodeID),
-		state:       fsm.New(),
+		watches:     newWatchHub(cfg.MaxWatchers),
+		stopping:    make(chan struct{}),
 		notifyCh:    make(chan bool, 16),
 		stop:        make(chan struct{}),
 		raftStopped: make(chan struct{}),
 		readyWake:   make(chan struct{}),
 	}
+	n.state = fsm.NewWithOptions(fsm.Options{WatchHistory: cfg.WatchHistory, OnChange: n.watches.changed})
 	if err := n.startRaft(); err != nil {
 		return nil, err
 	}
@@ -97,6 +102,9 @@ func (n *Node) startRaft() error {
 	rc.NotifyCh = n.notifyCh
 	rc.Logger = newHclog(cfg.Logger, "raft")
 	rc.NoLegacyTelemetry = true
+	if cfg.tweakRaft != nil {
+		cfg.tweakRaft(rc)
+	}
 
 	var (
 		logs   raft.LogStore
@@ -554,6 +562,8 @@ func (n *Node) PrepareShutdown() {
 // same data dir rejoins.
 func (n *Node) Shutdown() error {
 	n.shutdownOnce.Do(func() {
+		close(n.stopping)
+		n.watches.close()
 		n.PrepareShutdown()
 		n.isShutdown.Store(true)
 		var errs []error

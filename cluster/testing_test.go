@@ -99,15 +99,22 @@ func voters(t *testing.T, n *Node) int {
 
 // startCluster starts n nodes at the same moment with bootstrap-expect n, all
 // joining the first one's gossip address.
-func startCluster(t *testing.T, size int) []*Node {
+func startCluster(t *testing.T, size int, tweaks ...func(*Config)) []*Node {
 	t.Helper()
 	dir := t.TempDir()
-	first := testNodeConfig(t, "n1", dir)
+	config := func(id string) Config {
+		cfg := testNodeConfig(t, id, dir)
+		for _, f := range tweaks {
+			f(&cfg)
+		}
+		return cfg
+	}
+	first := config("n1")
 	first.BootstrapExpect = size
 	nodes := []*Node{mustStart(t, first)}
 	seed := nodes[0].GossipAddr()
 	for i := 2; i <= size; i++ {
-		cfg := testNodeConfig(t, fmt.Sprintf("n%d", i), dir)
+		cfg := config(fmt.Sprintf("n%d", i))
 		cfg.BootstrapExpect = size
 		cfg.Join = []string{seed}
 		nodes = append(nodes, mustStart(t, cfg))

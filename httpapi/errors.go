@@ -99,6 +99,8 @@ func (s *Server) errorBody(err error) (int, api.Error) {
 			Error: "leadership changed before the write was confirmed; it may or may not have been applied, so retry with the same Idempotency-Key",
 			Code:  api.CodeNoLeader,
 		}
+	case errors.Is(err, cluster.ErrTooManyWatchers):
+		return http.StatusServiceUnavailable, api.Error{Error: err.Error(), Code: api.CodeTooManyWatchers}
 	case errors.Is(err, cluster.ErrUnavailable):
 		return http.StatusServiceUnavailable, api.Error{Error: "the node cannot take writes right now (" + err.Error() + "); retry shortly", Code: api.CodeNoLeader}
 	case errors.As(err, &mbe):

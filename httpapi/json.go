@@ -21,14 +21,10 @@ import (
 func decodeJSON(c echo.Context, v any) error {
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return badRequest("could not read the request body: %v", err)
+		return bodyError(err)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return badRequest("the request body must be a JSON object")
+		return badRequest("the request body must not be empty")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -39,6 +35,16 @@ func decodeJSON(c echo.Context, v any) error {
 		return badRequest("invalid JSON body: unexpected data after the object")
 	}
 	return nil
+}
+
+// bodyError turns a failed body read into a 413 when the limit was hit and
+// a 400 otherwise.
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	return badRequest("could not read the request body: %v", err)
 }
 
 func jsonErrorText(err error) string {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -38,6 +39,12 @@ type Node interface {
 	ClusterName() string
 	// Ready reports whether the node knows a leader and has caught up.
 	Ready() (bool, string)
+	// Changed returns a channel closed at the next change to key.
+	Changed(key fsm.Key) <-chan struct{}
+	// AcquireWatch reserves a slot for a blocking query or watch.
+	AcquireWatch() (release func(), err error)
+	// Stopping is closed when the node begins to shut down.
+	Stopping() <-chan struct{}
 }
 
 // DefaultMaxBody is the default request body limit.
@@ -47,7 +54,9 @@ const DefaultMaxBody = 4 << 20
 type Config struct {
 	// MaxBody is the largest request body accepted; larger gets 413.
 	MaxBody int64
-	Logger  *slog.Logger
+	// MaxBatch is the most items one POST /v1/items may carry; more gets 413.
+	MaxBatch int
+	Logger   *slog.Logger
 }
 
 // Server is countd's HTTP API.
@@ -56,6 +65,9 @@ type Server struct {
 	cfg    Config
 	logger *slog.Logger
 	echo   *echo.Echo
+
+	closing   chan struct{} // closed by CloseStreams
+	closeOnce sync.Once
 }
 
 // New builds the API for node.
@@ -63,10 +75,13 @@ func New(node Node, cfg Config) *Server {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{node: node, cfg: cfg, logger: cfg.Logger.With("component", "http")}
+	s := &Server{node: node, cfg: cfg, logger: cfg.Logger.With("component", "http"), closing: make(chan struct{})}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -78,6 +93,9 @@ func New(node Node, cfg Config) *Server {
 	v1 := e.Group("/v1")
 	v1.GET("/cluster", s.clusterStatus)
 	s.counterRoutes(v1)
+	s.queueRoutes(v1)
+	s.itemRoutes(v1, e.Group(""))
+	s.docRoutes(v1)
 
 	e.RouteNotFound("/*", func(c echo.Context) error {
 		return &fsm.Error{Code: fsm.CodeNotFound, Message: "no such endpoint: " + c.Request().Method + " " + c.Request().URL.Path}
@@ -85,6 +103,12 @@ func New(node Node, cfg Config) *Server {
 	s.echo = e
 	return s
 }
+
+// CloseStreams ends every blocking query and watch stream, so that
+// http.Server.Shutdown does not wait for them: register it with
+// RegisterOnShutdown. A blocking query answers with the current state; a
+// watch stream ends and its client reconnects elsewhere.
+func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.closing) }) }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/countd/countd/cluster"
+	"github.com/countd/countd/fsm"
 	"github.com/countd/countd/httpapi"
 )
 
@@ -29,6 +30,9 @@ type options struct {
 
 	idempotencyWindow  time.Duration
 	maxBody            byteSize
+	maxBatch           int
+	watchHistory       int
+	maxWatchers        int
 	heartbeatTimeout   time.Duration
 	electionTimeout    time.Duration
 	leaderLeaseTimeout time.Duration
@@ -57,6 +61,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.BoolVar(&o.dev, "dev", false, "run one in-memory node on 127.0.0.1:8080 for trying things out (nothing is kept)")
 	fs.DurationVar(&o.idempotencyWindow, "idempotency-window", cluster.DefaultIdempotencyWindow, "how long an Idempotency-Key is remembered")
 	fs.Var(&o.maxBody, "max-body", "largest request body accepted (bytes, or with KiB/MiB/GiB)")
+	fs.IntVar(&o.maxBatch, "max-batch", httpapi.DefaultMaxBatch, "most items one POST /v1/items may carry")
+	fs.IntVar(&o.watchHistory, "watch-history", fsm.DefaultWatchHistory, "versions of changes kept per document for watchers that resume; older resume points get a reset")
+	fs.IntVar(&o.maxWatchers, "max-watchers", cluster.DefaultMaxWatchers, "most blocking queries and document watches this node serves at once")
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", cluster.DefaultHeartbeatTimeout, "Raft heartbeat timeout: followers call an election after 1-2x this without the leader")
 	fs.DurationVar(&o.electionTimeout, "election-timeout", cluster.DefaultElectionTimeout, "Raft election timeout: a candidate retries after 1-2x this")
 	fs.DurationVar(&o.leaderLeaseTimeout, "leader-lease-timeout", cluster.DefaultLeaderLeaseTimeout, "a leader that cannot reach a quorum for this long steps down (at most the heartbeat timeout)")
@@ -81,6 +88,17 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"max-batch", o.maxBatch}, {"watch-history", o.watchHistory}, {"max-watchers", o.maxWatchers}} {
+		if f.v < 1 {
+			return nil, fmt.Errorf("-%s must be at least 1, got %d", f.name, f.v)
+		}
+	}
+	if o.maxBatch > fsm.MaxItemBatch {
+		return nil, fmt.Errorf("-max-batch must be at most %d, got %d", fsm.MaxItemBatch, o.maxBatch)
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return nil, fmt.Errorf("-log-format must be text or json, got %q", o.logFormat)

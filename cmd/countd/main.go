@@ -73,12 +73,15 @@ func run(o *options, logger *slog.Logger) error {
 		ln.Close()
 		return err
 	}
+	handler := httpapi.New(node, httpapi.Config{MaxBody: int64(o.maxBody), MaxBatch: o.maxBatch, Logger: logger})
 	srv := &http.Server{
-		Handler:           httpapi.New(node, httpapi.Config{MaxBody: int64(o.maxBody), Logger: logger}),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
+	// Blocking queries and watches would hold Shutdown until its timeout.
+	srv.RegisterOnShutdown(handler.CloseStreams)
 	if o.pprofAddr != "" {
 		go servePprof(o.pprofAddr, logger)
 	}
@@ -139,6 +142,8 @@ func nodeConfig(o *options, logger *slog.Logger) cluster.Config {
 		ElectionTimeout:    o.electionTimeout,
 		LeaderLeaseTimeout: o.leaderLeaseTimeout,
 		IdempotencyWindow:  o.idempotencyWindow,
+		WatchHistory:       o.watchHistory,
+		MaxWatchers:        o.maxWatchers,
 		Logger:             logger,
 	}
 	if o.dev {

@@ -1,0 +1,249 @@
+package httpapi
+
+// Documents: versioned JSON objects with ETag preconditions, merge patch,
+// and a Server-Sent Events watch served from the local state machine, so a
+// watch works on any node and outlives leader changes.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/countd/countd/api"
+	"github.com/countd/countd/fsm"
+)
+
+// keepAliveEvery is how often an idle watch stream sends an SSE comment, so
+// proxies keep it open and a vanished client is noticed.
+const keepAliveEvery = 15 * time.Second
+
+func (s *Server) docRoutes(g *echo.Group) {
+	g.GET("/docs/:name", s.getDoc)
+	g.PUT("/docs/:name", s.putDoc)
+	g.PATCH("/docs/:name", s.patchDoc)
+	g.DELETE("/docs/:name", s.deleteDoc)
+	g.GET("/docs/:name/watch", s.watchDoc)
+}
+
+func docName(c echo.Context) (string, error) { return nameParam(c, "name", "document name") }
+
+func docJSON(d *fsm.Document) api.Document {
+	return api.Document{Name: d.Name, Version: d.Version, Value: d.Value, Index: d.Index}
+}
+
+func etag(version uint64) string { return `"` + strconv.FormatUint(version, 10) + `"` }
+
+func (s *Server) getDoc(c echo.Context) error {
+	name, err := docName(c)
+	if err != nil {
+		return err
+	}
+	if err := s.read(c); err != nil {
+		return err
+	}
+	d, applied := s.node.State().Document(name)
+	setIndex(c, applied)
+	if d.Value == nil {
+		return &fsm.Error{Code: fsm.CodeNotFound, Message: fmt.Sprintf("document %s does not exist", name)}
+	}
+	c.Response().Header().Set("ETag", etag(d.Version))
+	return c.JSON(http.StatusOK, docJSON(d))
+}
+
+func (s *Server) putDoc(c echo.Context) error {
+	return s.writeDoc(c, func(name string, body []byte, pre fsm.Precondition) fsm.Payload {
+		return fsm.DocPut{Name: name, Value: body, Precondition: pre}
+	})
+}
+
+func (s *Server) patchDoc(c echo.Context) error {
+	// A JSON Patch (RFC 6902) is a different language; applying it as a
+	// merge patch would do something the caller did not ask for.
+	if ct := c.Request().Header.Get("Content-Type"); strings.HasPrefix(ct, "application/json-patch+json") {
+		return badRequest("PATCH takes a JSON merge patch (application/merge-patch+json), not a JSON Patch")
+	}
+	return s.writeDoc(c, func(name string, body []byte, pre fsm.Precondition) fsm.Payload {
+		return fsm.DocPatch{Name: name, Patch: body, Precondition: pre}
+	})
+}
+
+func (s *Server) writeDoc(c echo.Context, payload func(string, []byte, fsm.Precondition) fsm.Payload) error {
+	name, err := docName(c)
+	if err != nil {
+		return err
+	}
+	pre, err := preconditions(c)
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return bodyError(err)
+	}
+	res, err := s.apply(c, payload(name, body, pre))
+	if err != nil {
+		return err
+	}
+	d := res.Value.(*fsm.Document)
+	c.Response().Header().Set("ETag", etag(d.Version))
+	return c.JSON(http.StatusOK, docJSON(d))
+}
+
+func (s *Server) deleteDoc(c echo.Context) error {
+	name, err := docName(c)
+	if err != nil {
+		return err
+	}
+	pre, err := preconditions(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.apply(c, fsm.DocDelete{Name: name, Precondition: pre}); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// preconditions reads If-Match ("<version>", W/"<version>" or *) and
+// If-None-Match (only *).
+func preconditions(c echo.Context) (fsm.Precondition, error) {
+	var p fsm.Precondition
+	if v := strings.TrimSpace(c.Request().Header.Get("If-Match")); v != "" {
+		if v == "*" {
+			var anyVersion uint64 // 0: any existing version
+			p.IfMatch = &anyVersion
+		} else {
+			tag := strings.Trim(strings.TrimPrefix(v, "W/"), `"`)
+			version, err := strconv.ParseUint(tag, 10, 64)
+			if err != nil {
+				return p, badRequest("If-Match must be a document version such as \"3\", or *; got %s", v)
+			}
+			if version == 0 {
+				// No document is ever at version 0, and 0 means "any"
+				// inside the state machine.
+				return p, &fsm.Error{Code: fsm.CodePreconditionFailed, Message: "no document is ever at version 0"}
+			}
+			p.IfMatch = &version
+		}
+	}
+	if v := strings.TrimSpace(c.Request().Header.Get("If-None-Match")); v != "" {
+		if v != "*" {
+			return p, badRequest("only If-None-Match: * is supported, got %s", v)
+		}
+		p.IfNoneMatch = true
+	}
+	return p, nil
+}
+
+// watchDoc streams a document's versions as Server-Sent Events from this
+// node's state. It resumes after ?since= or Last-Event-ID; a resume point
+// the node no longer has the history for gets a reset first.
+func (s *Server) watchDoc(c echo.Context) error {
+	name, err := docName(c)
+	if err != nil {
+		return err
+	}
+	since, resume, err := uintParam(c, "since")
+	if err != nil {
+		return err
+	}
+	// A reconnecting EventSource keeps the original URL and reports how far
+	// it got in Last-Event-ID, so the header wins.
+	if v := c.Request().Header.Get("Last-Event-ID"); v != "" {
+		id, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return badRequest("Last-Event-ID must be a document version, got %q", v)
+		}
+		since, resume = id, true
+	}
+	release, err := s.node.AcquireWatch()
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	st := s.node.State()
+	w := c.Response()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	setIndex(c, st.AppliedIndex())
+	w.WriteHeader(http.StatusOK)
+
+	if !resume {
+		d, _ := st.Document(name)
+		if err := sendReset(w, d); err != nil {
+			return nil
+		}
+		since = d.Version
+	}
+	w.Flush()
+	key := fsm.Key{Kind: fsm.KindDocument, Name: name}
+	keepAlive := time.NewTicker(keepAliveEvery)
+	defer keepAlive.Stop()
+	ctx := c.Request().Context()
+	for {
+		changed := s.node.Changed(key)
+		reset, changes, _ := st.DocumentSince(name, since)
+		if reset != nil {
+			if err := sendReset(w, reset); err != nil {
+				return nil
+			}
+			since = reset.Version
+		}
+		for _, ch := range changes {
+			if err := sendChange(w, ch); err != nil {
+				return nil
+			}
+			since = ch.Version
+		}
+		if reset != nil || len(changes) > 0 {
+			w.Flush()
+			continue
+		}
+		select {
+		case <-changed:
+		case <-keepAlive.C:
+			if _, err := io.WriteString(w, ": keepalive\n\n"); err != nil {
+				return nil
+			}
+			w.Flush()
+		case <-ctx.Done():
+			return nil
+		case <-s.closing:
+			return nil
+		case <-s.node.Stopping():
+			return nil
+		}
+	}
+}
+
+func sendReset(w io.Writer, d *fsm.Document) error {
+	return sendEvent(w, d.Version, api.EventReset, api.DocReset{Version: d.Version, Index: d.Index, Value: d.Value})
+}
+
+func sendChange(w io.Writer, ch *fsm.Change) error {
+	ev := api.DocChange{Version: ch.Version, Index: ch.Index, Changes: make([]api.KeyChange, len(ch.Keys))}
+	for i, k := range ch.Keys {
+		ev.Changes[i] = api.KeyChange{Type: string(k.Type), Key: k.Key, Old: k.Old, New: k.New}
+	}
+	return sendEvent(w, ch.Version, api.EventChange, ev)
+}
+
+// sendEvent writes one SSE frame. JSON from encoding/json holds no raw
+// newlines, so the data fits on one line.
+func sendEvent(w io.Writer, version uint64, event string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("encode %s event: %w", event, err)
+	}
+	_, err = fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", version, event, b)
+	return err
+}

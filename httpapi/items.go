@@ -1,0 +1,56 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/countd/countd/api"
+	"github.com/countd/countd/fsm"
+)
+
+// DefaultMaxBatch is the default limit on items in one POST /v1/items.
+const DefaultMaxBatch = 10_000
+
+// itemRoutes serves the item counts under /v1 and, for clients of the
+// distributed-counter seed, under their original paths.
+func (s *Server) itemRoutes(groups ...*echo.Group) {
+	for _, g := range groups {
+		g.POST("/items", s.addItems)
+		g.GET("/items/:tenant/count", s.countItems)
+	}
+}
+
+func (s *Server) addItems(c echo.Context) error {
+	var items []api.Item
+	if err := decodeJSON(c, &items); err != nil {
+		return err
+	}
+	if len(items) > s.cfg.MaxBatch {
+		return &fsm.Error{Code: fsm.CodeTooLarge, Message: fmt.Sprintf("a batch may hold at most %d items, got %d", s.cfg.MaxBatch, len(items))}
+	}
+	p := fsm.ItemsAdd{Items: make([]fsm.Item, len(items))}
+	for i, it := range items {
+		p.Items[i] = fsm.Item{Tenant: it.Tenant, ID: it.ID}
+	}
+	res, err := s.apply(c, p)
+	if err != nil {
+		return err
+	}
+	r := res.Value.(*fsm.ItemsAdded)
+	return c.JSON(http.StatusOK, api.ItemsResult{Added: r.Added, Duplicates: r.Duplicates, Index: r.Index})
+}
+
+func (s *Server) countItems(c echo.Context) error {
+	tenant, err := nameParam(c, "tenant", "tenant")
+	if err != nil {
+		return err
+	}
+	if err := s.read(c); err != nil {
+		return err
+	}
+	n, applied := s.node.State().TenantCount(tenant)
+	setIndex(c, applied)
+	return c.JSON(http.StatusOK, api.TenantCount{Tenant: n.Tenant, Count: n.Count, Index: n.Index})
+}

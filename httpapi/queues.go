@@ -1,0 +1,217 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/countd/countd/api"
+	"github.com/countd/countd/fsm"
+)
+
+// Blocking query limits: a wait without ?wait= lasts DefaultWait, and no
+// wait lasts longer than MaxWait (longer requests are cut to it, as Consul
+// does).
+const (
+	DefaultWait = 5 * time.Minute
+	MaxWait     = 10 * time.Minute
+)
+
+func (s *Server) queueRoutes(g *echo.Group) {
+	g.GET("/queues/:id", s.getQueue)
+	g.GET("/queues/:id/members/:process", s.getQueueMember)
+	g.POST("/queues/:id/join", s.joinQueue)
+	g.POST("/queues/:id/leave", s.leaveQueue)
+	g.PUT("/queues/:id", s.configureQueue)
+	g.DELETE("/queues/:id", s.deleteQueue)
+}
+
+func queueID(c echo.Context) (string, error) { return nameParam(c, "id", "queue name") }
+
+func ticketJSON(t *fsm.Ticket) api.Ticket {
+	tags := t.Tags
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	return api.Ticket{ID: t.Queue, ProcessID: t.ProcessID, Counter: t.Counter, Position: t.Position, Tags: tags, FencingToken: t.FencingToken, Index: t.Index}
+}
+
+func queueJSON(q *fsm.Queue) api.Queue {
+	out := api.Queue{
+		ID: q.ID, FencingToken: q.FencingToken, Index: q.Index,
+		Config:  api.QueueConfig{Min: q.Config.Min, Max: q.Config.Max, Reuse: q.Config.Reuse},
+		Members: make([]api.Ticket, len(q.Members)),
+	}
+	for i, t := range q.Members {
+		out.Members[i] = ticketJSON(t)
+	}
+	return out
+}
+
+// getQueue reads a queue; with ?index=N it is a blocking query that answers
+// once the queue's last write index passes N, or when the wait runs out.
+func (s *Server) getQueue(c echo.Context) error {
+	id, err := queueID(c)
+	if err != nil {
+		return err
+	}
+	after, blocking, err := uintParam(c, "index")
+	if err != nil {
+		return err
+	}
+	wait, err := waitParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.read(c); err != nil {
+		return err
+	}
+	if !blocking {
+		q, applied, err := s.node.State().Queue(id)
+		setIndex(c, applied)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, queueJSON(q))
+	}
+	release, err := s.node.AcquireWatch()
+	if err != nil {
+		return err
+	}
+	defer release()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	key := fsm.Key{Kind: fsm.KindQueue, Name: id}
+	for woken := false; ; {
+		// Take the channel before reading, so a write between the read and
+		// the wait still wakes us.
+		changed := s.node.Changed(key)
+		q, applied, err := s.node.State().Queue(id)
+		setIndex(c, applied)
+		if err != nil {
+			return err
+		}
+		if woken || q.Index > after {
+			return c.JSON(http.StatusOK, queueJSON(q))
+		}
+		select {
+		case <-changed:
+			woken = true // a write to this queue, even a delete, is an answer
+		case <-timer.C:
+			woken = true
+		case <-s.closing:
+			woken = true
+		case <-c.Request().Context().Done():
+			return c.Request().Context().Err()
+		}
+	}
+}
+
+func (s *Server) getQueueMember(c echo.Context) error {
+	id, err := queueID(c)
+	if err != nil {
+		return err
+	}
+	process, err := nameParam(c, "process", "process id")
+	if err != nil {
+		return err
+	}
+	if err := s.read(c); err != nil {
+		return err
+	}
+	t, applied, err := s.node.State().QueueMember(id, process)
+	setIndex(c, applied)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ticketJSON(t))
+}
+
+func (s *Server) joinQueue(c echo.Context) error {
+	id, err := queueID(c)
+	if err != nil {
+		return err
+	}
+	var req api.JoinRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	res, err := s.apply(c, fsm.QueueJoin{ID: id, ProcessID: req.ProcessID, Tags: req.Tags})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ticketJSON(res.Value.(*fsm.Ticket)))
+}
+
+func (s *Server) leaveQueue(c echo.Context) error {
+	id, err := queueID(c)
+	if err != nil {
+		return err
+	}
+	var req api.LeaveRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	res, err := s.apply(c, fsm.QueueLeave{ID: id, ProcessID: req.ProcessID})
+	if err != nil {
+		return err
+	}
+	l := res.Value.(*fsm.Leave)
+	return c.JSON(http.StatusOK, api.LeaveResult{ID: l.Queue, FencingToken: l.FencingToken, Index: l.Index})
+}
+
+func (s *Server) configureQueue(c echo.Context) error {
+	id, err := queueID(c)
+	if err != nil {
+		return err
+	}
+	var req api.QueueConfigRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	res, err := s.apply(c, fsm.QueueConfigure{ID: id, Min: req.Min, Max: req.Max, Reuse: req.Reuse})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, queueJSON(res.Value.(*fsm.Queue)))
+}
+
+func (s *Server) deleteQueue(c echo.Context) error {
+	id, err := queueID(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.apply(c, fsm.QueueDelete{ID: id}); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// uintParam parses an optional unsigned query parameter and says whether it
+// was given.
+func uintParam(c echo.Context, name string) (uint64, bool, error) {
+	s := c.QueryParam(name)
+	if s == "" {
+		return 0, false, nil
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, false, badRequest("query parameter %s must be a non-negative integer, got %q", name, s)
+	}
+	return v, true, nil
+}
+
+// waitParam parses ?wait= as a Go duration, capped at MaxWait.
+func waitParam(c echo.Context) (time.Duration, error) {
+	s := c.QueryParam("wait")
+	if s == "" {
+		return DefaultWait, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, badRequest("query parameter wait must be a duration such as 30s or 5m, got %q", s)
+	}
+	return min(d, MaxWait), nil
+}
