@@ -119,12 +119,15 @@ func equalU64(a, b []uint64) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
 
 func TestWatchResumesOnNextNode(t *testing.T) {
 	// n1 sends the reset and one change, then drops the connection (its
-	// node died); n2 repeats version 4, which the caller must not see twice.
+	// node died). n2 lags behind: as countd does for a resume point ahead
+	// of its state, it sends a reset to its older version 2, then catches
+	// up through 3 and 4. The caller must see neither going back nor a
+	// version twice.
 	n1 := newFakeNode(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
 		startStream(w, ": keepalive\n\n", reset(3, `{"a":1}`), change(4))
 	})
 	n2 := newFakeNode(t, func(_ int, w http.ResponseWriter, r *http.Request) {
-		startStream(w, change(4), change(5))
+		startStream(w, reset(2, `{"old":true}`), change(3), change(4), change(5))
 		<-r.Context().Done()
 	})
 	var retries []client.RetryInfo
