@@ -55,7 +55,7 @@ func ctlEnv(t *testing.T, getenv func(string) string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out, errb syncBuffer
-	code := run(ctx, args, &out, &errb, getenv)
+	code := run(ctx, args, strings.NewReader(""), &out, &errb, getenv)
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
 
@@ -124,6 +124,35 @@ func TestUsageErrors(t *testing.T) {
 		{"-i", "c", "--timeout", "soon", "counter", "get"},
 		{"-i", "c", "--timeout", "0s", "counter", "get"},
 		{"-i", "c", "counter", "get", "--timeout"},
+
+		{"-i", "q", "queue"},
+		{"-i", "q", "queue", "bogus"},
+		{"-i", "q", "queue", "join"},
+		{"queue", "-p", "me", "join"},
+		{"-i", "q", "queue", "-p", "me", "join", "extra"},
+		{"-i", "q", "queue", "-p", "me", "join", "--tag", "novalue"},
+		{"-i", "q", "queue", "-p", "me", "join", "--tag", "=v"},
+		{"-i", "q", "queue", "-p", "me", "join", "--tag", "a=1", "--tag", "a=2"},
+		{"-i", "q", "queue", "-p", "me", "join", "--myid-file"},
+		{"-i", "q", "queue", "leave"},
+		{"-i", "q", "queue", "get"},
+		{"queue", "list"},
+		{"queue", "rm"},
+		{"-i", "q", "queue", "list", "extra"},
+		{"-i", "q", "queue", "config"},
+		{"-i", "q", "queue", "config", "--min", "x"},
+		{"-i", "q", "queue", "config", "--max", "1.5"},
+		{"-i", "q", "queue", "config", "--reuse=maybe"},
+		{"-i", "q", "queue", "wait"},
+		{"-i", "q", "queue", "wait", "--members", "x"},
+		{"-i", "q", "queue", "wait", "--members", "-1"},
+		{"-i", "q", "queue", "zk-config", "--ports", "2888"},
+		{"-i", "q", "queue", "zk-config", "--ports", "a:b"},
+		{"-i", "q", "queue", "zk-config", "--ports", "0:3888"},
+		{"-i", "q", "queue", "zk-config", "--ports", "2888:70000"},
+		{"-i", "q", "queue", "zk-config", "--ports", "2888:3888:1"},
+		{"-i", "q", "queue", "zk-config", "--client-port", "0"},
+		{"-i", "q", "queue", "zk-config", "--client-port", "x"},
 	} {
 		full := append([]string{"-a", dead}, args...)
 		wantFailure(t, ctlEnv(t, env(), full...), 2, full)
@@ -291,7 +320,7 @@ func TestContinuous(t *testing.T) {
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"-a", n.URL, "-i", "cont", "counter", "next", "--continuous"}, &out, &errb, env())
+		done <- run(ctx, []string{"-a", n.URL, "-i", "cont", "counter", "next", "--continuous"}, strings.NewReader(""), &out, &errb, env())
 	}()
 	testnode.WaitFor(t, 20*time.Second, "continuous minting to print 20 lines", func() bool {
 		return strings.Count(out.String(), "\n") >= 20

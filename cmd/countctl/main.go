@@ -40,10 +40,12 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 type app struct {
 	addrs   string
 	id      string
+	process string
 	output  string
 	timeout time.Duration
 	verbose bool
 
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 	ctx    context.Context
@@ -52,12 +54,12 @@ type app struct {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
 }
 
 // run executes countctl with args and returns the exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	a := &app{stdout: stdout, stderr: stderr, ctx: ctx}
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, ctx: ctx}
 	root := a.rootCommand(getenv)
 	root.SetArgs(negativeNumbersAsArgs(root, args))
 	root.SetOut(stdout)
@@ -125,15 +127,16 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 	pf.StringVarP(&a.addrs, "addr", "a", defAddr, "comma-separated node URLs (env COUNTD_ADDR)")
 	pf.StringVarP(&a.id, "id", "i", "", "object ID (counter or queue name)")
 	pf.StringVarP(&a.output, "output", "o", "json", "output format: json or text")
-	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "deadline for the whole command (per request for --continuous)")
+	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "deadline for the whole command (per request for --continuous, queue wait and doc watch)")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "note retries on stderr")
-	root.AddCommand(a.counterCommand(), a.clusterCommand())
+	root.AddCommand(a.counterCommand(), a.queueCommand(getenv), a.clusterCommand())
 	argErrorsAreUsage(root)
 	return root
 }
 
-// client builds a client for the -a nodes. notes turns on retry notes.
-func (a *app) client(notes bool) (*client.Client, error) {
+// client builds a client for the -a nodes. notes turns on retry notes;
+// adjust may change the rest of the configuration.
+func (a *app) client(notes bool, adjust ...func(*client.Config)) (*client.Client, error) {
 	var addrs []string
 	for _, s := range strings.Split(a.addrs, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -145,6 +148,9 @@ func (a *app) client(notes bool) (*client.Client, error) {
 		cfg.OnRetry = func(r client.RetryInfo) {
 			fmt.Fprintf(a.stderr, "countctl: retrying (attempt %d): %v\n", r.Attempt, r.Err)
 		}
+	}
+	for _, f := range adjust {
+		f(&cfg)
 	}
 	c, err := client.New(cfg)
 	if err != nil {
