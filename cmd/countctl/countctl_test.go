@@ -153,6 +153,13 @@ func TestUsageErrors(t *testing.T) {
 		{"-i", "q", "queue", "zk-config", "--ports", "2888:3888:1"},
 		{"-i", "q", "queue", "zk-config", "--client-port", "0"},
 		{"-i", "q", "queue", "zk-config", "--client-port", "x"},
+
+		{"items"},
+		{"items", "bogus"},
+		{"items", "add"},
+		{"items", "add", "tenant"},
+		{"items", "count"},
+		{"items", "count", "a", "b"},
 	} {
 		full := append([]string{"-a", dead}, args...)
 		wantFailure(t, ctlEnv(t, env(), full...), 2, full)
