@@ -160,6 +160,22 @@ func TestUsageErrors(t *testing.T) {
 		{"items", "add", "tenant"},
 		{"items", "count"},
 		{"items", "count", "a", "b"},
+
+		{"doc"},
+		{"doc", "get"},
+		{"doc", "get", "a", "b"},
+		{"doc", "put", "d", "--value", "{bad"},
+		{"doc", "put", "d", "--value", ""},
+		{"doc", "put", "d", "--value", "{}", "-f", "x.json"},
+		{"doc", "put", "d", "--value", "{}", "--if-match", "x"},
+		{"doc", "put", "d", "--value", "{}", "--if-match", "-3"},
+		{"doc", "put", "d", "--value", "{}", "--if-match", "1", "--if-absent"},
+		{"doc", "patch", "d", "--value", "{}", "--if-absent"},
+		{"doc", "patch"},
+		{"doc", "rm", "d", "--if-match", "v1"},
+		{"doc", "watch"},
+		{"doc", "watch", "d", "--since", "x"},
+		{"doc", "watch", "d", "--since", "-1"},
 	} {
 		full := append([]string{"-a", dead}, args...)
 		wantFailure(t, ctlEnv(t, env(), full...), 2, full)
