@@ -134,10 +134,14 @@ func (e redirectError) Error() string { return "redirected to " + e.leader }
 // watch resumes on the next known node with Last-Event-ID set to the last
 // version delivered, after a backoff, and keeps trying until ctx ends; the
 // server answers a resume whose version it no longer holds with a reset.
-// A node that is behind holds the stream until it catches up, and events
-// at or below the last delivered version are dropped, so fn never sees a
-// version twice or going backwards. Errors that retrying cannot fix (a 4xx
-// such as an invalid name, or an event that does not decode) end the watch.
+// Events at or below the last delivered version (or since) are dropped, so
+// fn never sees a version twice or going backwards. That includes a reset
+// to an older version, which countd sends when the resume point is ahead of
+// the node: a node that is behind then catches up and the watch continues
+// from where it was. (After a forced snapshot restore moved a document
+// back, the watch stays silent until the document passes its old version.)
+// Errors that retrying cannot fix (a 4xx such as an invalid name, or an
+// event that does not decode) end the watch.
 func (c *Client) WatchDoc(ctx context.Context, name string, since *uint64, fn func(DocEvent) error) error {
 	w := &docWatch{c: c, name: name, fn: fn}
 	if since != nil {

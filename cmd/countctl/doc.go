@@ -133,6 +133,8 @@ func (v *valueFlags) read(cmd *cobra.Command, stdin io.Reader) (json.RawMessage,
 	return raw, nil
 }
 
+// isTerminal reports whether r is a character device: a terminal, or
+// /dev/null, which holds no value either, so both get the usage message.
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
 	if !ok {
