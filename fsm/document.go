@@ -333,8 +333,9 @@ func (s *State) writeDocument(name string, d *document, fields map[string][]byte
 	d.version, d.index, d.fields = ch.Version, index, fields
 	for len(d.history) >= s.history {
 		// Drop from the front; append copies only the live tail when it
-		// next grows the array, so the cost stays O(1) per write.
-		d.history[0] = nil
+		// next grows the array, so the cost stays O(1) per write. The
+		// dropped slot is not cleared: a watcher may still hold a slice of
+		// this array from DocumentSince, outside the lock.
 		d.history = d.history[1:]
 	}
 	d.history = append(d.history, ch)

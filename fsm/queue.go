@@ -100,7 +100,9 @@ func (q *queue) position(counter int64) int {
 }
 
 func (q *queue) ticket(id string, m *member, pos int) *Ticket {
-	return &Ticket{Queue: id, ProcessID: m.process, Counter: m.counter, Position: pos, Tags: m.tags, FencingToken: m.token, Index: m.index}
+	// The tags are copied: a caller changing its ticket must not change the
+	// replicated state.
+	return &Ticket{Queue: id, ProcessID: m.process, Counter: m.counter, Position: pos, Tags: maps.Clone(m.tags), FencingToken: m.token, Index: m.index}
 }
 
 func (q *queue) view(id string) *Queue {
