@@ -134,12 +134,11 @@ func (e redirectError) Error() string { return "redirected to " + e.leader }
 // watch resumes on the next known node with Last-Event-ID set to the last
 // version delivered, after a backoff, and keeps trying until ctx ends; the
 // server answers a resume whose version it no longer holds with a reset.
-// Events at or below the last delivered version (or since) are dropped, so
-// fn never sees a version twice or going backwards. That includes a reset
-// to an older version, which countd sends when the resume point is ahead of
-// the node: a node that is behind then catches up and the watch continues
-// from where it was. (After a forced snapshot restore moved a document
-// back, the watch stays silent until the document passes its old version.)
+// Changes at or below the last delivered version (or since) are dropped, so
+// fn never sees a change twice. A reset is always delivered: the server
+// sends one at or below the last version only when the document really went
+// back (a forced snapshot restore) — a node that is merely behind the
+// watcher first waits to catch up.
 // Errors that retrying cannot fix (a 4xx such as an invalid name, or an
 // event that does not decode) end the watch.
 func (c *Client) WatchDoc(ctx context.Context, name string, since *uint64, fn func(DocEvent) error) error {
@@ -267,8 +266,8 @@ func (w *docWatch) stream(ctx context.Context, base string) (progressed bool, er
 			// retry would read the same bytes again.
 			return progressed, permanentError{fmt.Errorf("%s: bad %q event: %w", base, ev.Event, err)}
 		}
-		if !ok || (w.haveLast && de.Version <= w.last) {
-			continue // an event type this client does not know, or one already delivered
+		if !ok || (w.haveLast && de.Version <= w.last && de.Type != api.EventReset) {
+			continue // an event type this client does not know, or a change already delivered
 		}
 		w.last, w.haveLast = de.Version, true
 		if err := w.fn(de); err != nil {

@@ -78,11 +78,13 @@ func reset(v uint64, value string) string {
 	return fmt.Sprintf("id: %d\nevent: reset\ndata: {\"version\":%d,\"index\":%d,\"value\":%s}\n\n", v, v, 100+v, value)
 }
 
-// collector gathers events and stops the watch at version stopAt.
+// collector gathers events and stops the watch at version stopAt, or after
+// stopAfter events when that is set.
 type collector struct {
-	mu     sync.Mutex
-	events []client.DocEvent
-	stopAt uint64
+	mu        sync.Mutex
+	events    []client.DocEvent
+	stopAt    uint64
+	stopAfter int
 }
 
 var errStop = errors.New("stop")
@@ -91,6 +93,12 @@ func (c *collector) fn(ev client.DocEvent) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.events = append(c.events, ev)
+	if c.stopAfter > 0 {
+		if len(c.events) >= c.stopAfter {
+			return errStop
+		}
+		return nil
+	}
 	if ev.Version >= c.stopAt {
 		return errStop
 	}
@@ -117,17 +125,42 @@ func watchClient(t *testing.T, idle time.Duration, onRetry func(client.RetryInfo
 
 func equalU64(a, b []uint64) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
 
+func TestWatchDeliversResetThatGoesBack(t *testing.T) {
+	// countd sends a reset below the watcher's version only when the
+	// document really went back (a forced snapshot restore): the caller
+	// must see it, and the changes after it.
+	n1 := newFakeNode(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		startStream(w, reset(3, `{"a":1}`), change(4))
+	})
+	n2 := newFakeNode(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		startStream(w, reset(2, `{"old":true}`), change(3))
+		<-r.Context().Done()
+	})
+	c := watchClient(t, 0, nil, n1, n2)
+	col := &collector{stopAfter: 4}
+	if err := c.WatchDoc(ctxFor(t, 10*time.Second), "d", nil, col.fn); err != errStop {
+		t.Fatalf("WatchDoc: %v", err)
+	}
+	if got := col.versions(); !equalU64(got, []uint64{3, 4, 2, 3}) {
+		t.Fatalf("versions delivered: %v, want [3 4 2 3]", got)
+	}
+	if col.events[2].Type != api.EventReset || string(col.events[2].Value) != `{"old":true}` {
+		t.Fatalf("third event %+v, want the reset to version 2", col.events[2])
+	}
+}
+
 func TestWatchResumesOnNextNode(t *testing.T) {
 	// n1 sends the reset and one change, then drops the connection (its
-	// node died). n2 lags behind: as countd does for a resume point ahead
-	// of its state, it sends a reset to its older version 2, then catches
-	// up through 3 and 4. The caller must see neither going back nor a
-	// version twice.
+	// node died). n2 resends version 4 (a node that answers from an older
+	// resume point) and then 5: the caller must not see a change twice.
 	n1 := newFakeNode(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
 		startStream(w, ": keepalive\n\n", reset(3, `{"a":1}`), change(4))
 	})
 	n2 := newFakeNode(t, func(_ int, w http.ResponseWriter, r *http.Request) {
-		startStream(w, reset(2, `{"old":true}`), change(3), change(4), change(5))
+		if got := r.Header.Get("Last-Event-ID"); got != "4" {
+			t.Errorf("resumed with Last-Event-ID %q, want 4", got)
+		}
+		startStream(w, change(4), change(5))
 		<-r.Context().Done()
 	})
 	var retries []client.RetryInfo

@@ -23,6 +23,14 @@ import (
 // proxies keep it open and a vanished client is noticed.
 const keepAliveEvery = 15 * time.Second
 
+// catchUpWait is how long a watch that resumes ahead of this node waits for
+// the node to catch up before it believes the document went back.
+const catchUpWait = 2 * time.Second
+
+// closedTimer marks a catch-up wait that has run out; receiving from it
+// blocks forever, like a timer that already fired.
+var closedTimer = make(<-chan time.Time)
+
 func (s *Server) docRoutes(g *echo.Group) {
 	g.GET("/docs/:name", s.getDoc)
 	g.PUT("/docs/:name", s.putDoc)
@@ -189,9 +197,23 @@ func (s *Server) watchDoc(c echo.Context) error {
 	keepAlive := time.NewTicker(keepAliveEvery)
 	defer keepAlive.Stop()
 	ctx := c.Request().Context()
+	// behind fires when this node has had long enough to reach a resume
+	// point that is ahead of it; nil until such a resume point is seen.
+	var behind <-chan time.Time
 	for {
 		changed := s.node.Changed(key)
 		reset, changes, _ := st.DocumentSince(name, since)
+		if reset != nil && reset.Version < since && behind != closedTimer {
+			// The watcher has seen versions this node has not applied yet:
+			// it came from a node further ahead. Wait for this one to catch
+			// up rather than send the document backwards; only if it does
+			// not is the document really older (a forced restore), and then
+			// the reset is the truth.
+			if behind == nil {
+				behind = time.After(catchUpWait)
+			}
+			reset = nil
+		}
 		if reset != nil {
 			if err := sendReset(w, reset); err != nil {
 				return nil
@@ -210,6 +232,8 @@ func (s *Server) watchDoc(c echo.Context) error {
 		}
 		select {
 		case <-changed:
+		case <-behind:
+			behind = closedTimer
 		case <-keepAlive.C:
 			if _, err := io.WriteString(w, ": keepalive\n\n"); err != nil {
 				return nil

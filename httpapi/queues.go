@@ -104,7 +104,7 @@ func (s *Server) getQueue(c echo.Context) error {
 		case <-s.closing:
 			woken = true
 		case <-c.Request().Context().Done():
-			return c.Request().Context().Err()
+			return nil // the client went away; nobody is left to answer
 		}
 	}
 }
