@@ -36,6 +36,11 @@ const (
 	recDoc     byte = 6
 )
 
+// maxRestoredCount bounds versions and fencing tokens in a snapshot: no
+// real history reaches it, and a larger one (a corrupt or hand-made
+// snapshot) could wrap around and repeat values that must never repeat.
+const maxRestoredCount = 1 << 62
+
 // tenantChunk is how many item IDs one tenant record holds at most, so a
 // tenant with millions of items does not make one huge record.
 const tenantChunk = 4096
@@ -544,6 +549,9 @@ func checkRestoredQueue(st *State, name string, q *queue) error {
 	if _, dup := st.objects[name]; dup {
 		return fmt.Errorf("queue %s appears twice", name)
 	}
+	if q.token > maxRestoredCount {
+		return fmt.Errorf("queue %s has fencing token %d, beyond any real history", name, q.token)
+	}
 	if q.cfg.Min < 0 || q.cfg.Min > q.cfg.Max {
 		return fmt.Errorf("queue %s has range %d…%d", name, q.cfg.Min, q.cfg.Max)
 	}
@@ -638,6 +646,9 @@ func checkRestoredDoc(st *State, name string, doc *document) error {
 	}
 	if _, dup := st.docs[name]; dup {
 		return fmt.Errorf("document %s appears twice", name)
+	}
+	if doc.version > maxRestoredCount {
+		return fmt.Errorf("document %s has version %d, beyond any real history", name, doc.version)
 	}
 	if doc.fields != nil && doc.version == 0 {
 		return fmt.Errorf("document %s exists at version 0", name)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -354,6 +355,7 @@ func TestRestoreRejectsBrokenKinds(t *testing.T) {
 		{"queue: counter above high-water mark", queueSnap(3, mem("a", 1), mem("b", 5)), false},
 		{"queue: members but no high-water mark", queueSnap(-1, mem("a", 1)), false},
 		{"queue: process twice", queueSnap(3, mem("a", 1), mem("a", 2)), false},
+		{"queue: token that would wrap", &Snapshot{applied: 1, queues: []queueCopy{{name: "q", q: queue{cfg: DefaultQueueConfig(), token: math.MaxUint64, high: -1}}}}, false},
 		{"queue: bad process id", queueSnap(3, mem("a/b", 1)), false},
 		{"queue: min above max", &Snapshot{applied: 1, queues: []queueCopy{{name: "q", q: queue{cfg: QueueConfig{Min: 5, Max: 4}, high: -1}}}}, false},
 		{"queue: negative min", &Snapshot{applied: 1, queues: []queueCopy{{name: "q", q: queue{cfg: QueueConfig{Min: -1, Max: 4}, high: -1}}}}, false},
@@ -367,6 +369,8 @@ func TestRestoreRejectsBrokenKinds(t *testing.T) {
 		{"doc: field with two values", docSnap(2, map[string][]byte{"a": []byte(`1 2`)}), false},
 		{"doc: empty field", docSnap(2, map[string][]byte{"a": {}}), false},
 		{"doc: present at version 0", docSnap(0, map[string][]byte{"a": []byte(`1`)}), false},
+		{"doc: version that would wrap", docSnap(math.MaxUint64, map[string][]byte{"a": []byte(`1`)}), false},
+		{"doc: highest version allowed", docSnap(1<<62, map[string][]byte{"a": []byte(`1`)}), true},
 		{"doc: bad name", &Snapshot{applied: 1, docs: []docCopy{{name: "", d: document{version: 1}}}}, false},
 
 		{"tenant: valid control", tenantSnap("a", "b/c"), true},
