@@ -434,7 +434,9 @@ func (m *propModel) apply(c Command, index uint64) (propResult, bool) {
 		outcome = string(r.code)
 	}
 	m.note(propOpName(c.Payload) + " " + outcome)
-	if c.IdempotencyKey != "" {
+	// A 400 decided in the log leaves the key unused, like one caught
+	// before the log.
+	if c.IdempotencyKey != "" && r.code != CodeBadRequest && r.code != CodeInvalidName && r.code != CodeTooLarge {
 		m.keys[c.IdempotencyKey] = propKey{payload: c.Payload, expires: c.Time + int64(c.KeyWindow), result: r}
 	}
 	return r, true

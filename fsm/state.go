@@ -204,7 +204,11 @@ func (s *State) applyLocked(index uint64, data []byte) Result {
 	} else {
 		res.Value, res.Err = cmd.Payload.apply(s, index)
 	}
-	if cmd.IdempotencyKey != "" {
+	// Bad input does not use the key, wherever it is caught: a 400 decided
+	// in the log (a partial queue config that crosses the stored bounds)
+	// leaves the key free for the corrected retry, as a 400 caught before
+	// the log does.
+	if cmd.IdempotencyKey != "" && !isInputError(res.Err) {
 		s.idem.put(&idemEntry{
 			key:     cmd.IdempotencyKey,
 			fp:      cmd.fingerprint,
@@ -233,4 +237,8 @@ func (s *State) sortedNames(k Kind, prefix string) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+func isInputError(err error) bool {
+	return errors.Is(err, ErrBadRequest) || errors.Is(err, ErrInvalidName) || errors.Is(err, ErrTooLarge)
 }

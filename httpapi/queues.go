@@ -84,7 +84,7 @@ func (s *Server) getQueue(c echo.Context) error {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	key := fsm.Key{Kind: fsm.KindQueue, Name: id}
-	for woken := false; ; {
+	for done, woken := false, false; ; {
 		// Take the channel before reading, so a write between the read and
 		// the wait still wakes us.
 		changed := s.node.Changed(key)
@@ -93,16 +93,20 @@ func (s *Server) getQueue(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if woken || q.Index > after {
+		// A delete leaves no index behind, so a wake that finds the queue
+		// gone is an answer. A wake that finds it at or below N is not: a
+		// follower behind the node that gave out N is catching up on
+		// writes the caller has already seen.
+		if done || q.Index > after || (woken && q.Index == 0) {
 			return c.JSON(http.StatusOK, queueJSON(q))
 		}
 		select {
 		case <-changed:
-			woken = true // a write to this queue, even a delete, is an answer
+			woken = true
 		case <-timer.C:
-			woken = true
+			done = true
 		case <-s.closing:
-			woken = true
+			done = true
 		case <-c.Request().Context().Done():
 			return nil // the client went away; nobody is left to answer
 		}

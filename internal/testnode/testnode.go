@@ -34,6 +34,8 @@ type Node struct {
 	Node *cluster.Node
 	// HTTP serves the node's API.
 	HTTP *http.Server
+	// API is the handler HTTP serves (for CloseStreams).
+	API *httpapi.Server
 	// URL is the API's base URL, http://127.0.0.1:port.
 	URL  string
 	once sync.Once
@@ -67,9 +69,10 @@ func Start(tb testing.TB, cfg cluster.Config, hc httpapi.Config) *Node {
 	if hc.Logger == nil {
 		hc.Logger = cfg.Logger
 	}
-	srv := &http.Server{Handler: httpapi.New(node, hc), ReadHeaderTimeout: 10 * time.Second}
+	api := httpapi.New(node, hc)
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	n := &Node{Node: node, HTTP: srv, URL: "http://" + cfg.HTTPAddr}
+	n := &Node{Node: node, HTTP: srv, API: api, URL: "http://" + cfg.HTTPAddr}
 	tb.Cleanup(n.Stop)
 	return n
 }
@@ -78,7 +81,18 @@ func Start(tb testing.TB, cfg cluster.Config, hc httpapi.Config) *Node {
 // until it serves linearizable reads.
 func StartInMem(tb testing.TB, hc httpapi.Config) *Node {
 	tb.Helper()
-	n := Start(tb, cluster.Config{NodeID: "solo", InMemory: true}, hc)
+	return StartInMemWith(tb, cluster.Config{}, hc)
+}
+
+// StartInMemWith is StartInMem with node settings (MaxWatchers,
+// WatchHistory, …); NodeID and InMemory are filled in when unset.
+func StartInMemWith(tb testing.TB, cfg cluster.Config, hc httpapi.Config) *Node {
+	tb.Helper()
+	if cfg.NodeID == "" {
+		cfg.NodeID = "solo"
+	}
+	cfg.InMemory = true
+	n := Start(tb, cfg, hc)
 	WaitFor(tb, 10*time.Second, "the in-memory node to lead", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
