@@ -116,19 +116,7 @@ func TestLeaderShutdownNewLeaderContinuesWithoutDuplicates(t *testing.T) {
 func TestRestartedNodeCatchesUp(t *testing.T) {
 	nodes := startCluster(t, 3)
 	l := waitLeader(t, nodes)
-	var follower *Node
-	for _, n := range nodes {
-		if n != l {
-			follower = n
-			break
-		}
-	}
-	cfg := follower.cfg
-	cfg.RaftAddr, cfg.GossipAddr = follower.RaftAddr(), follower.GossipAddr()
-	cfg.Join = []string{l.GossipAddr()}
-	if err := follower.Shutdown(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := stopFollower(t, nodes, l)
 	for i := 0; i < 50; i++ {
 		mintOn(t, nodes, "c", "")
 	}

@@ -82,19 +82,7 @@ func TestLaggingFollowerInstallsSnapshotOfEveryKind(t *testing.T) {
 		c.tweakRaft = func(rc *raft.Config) { rc.TrailingLogs = 0 }
 	})
 	l := waitLeader(t, nodes)
-	var follower *Node
-	for _, n := range nodes {
-		if n != l {
-			follower = n
-			break
-		}
-	}
-	cfg := follower.cfg
-	cfg.RaftAddr, cfg.GossipAddr = follower.RaftAddr(), follower.GossipAddr()
-	cfg.Join = []string{l.GossipAddr()}
-	if err := follower.Shutdown(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := stopFollower(t, nodes, l)
 	writeEveryKind(t, l, 1)
 	writeEveryKind(t, l, 2)
 	if err := l.raft.Snapshot().Error(); err != nil {

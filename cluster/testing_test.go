@@ -168,3 +168,23 @@ func mintOn(t *testing.T, nodes []*Node, id string, key string) int64 {
 	t.Fatal("could not mint for 15s")
 	return 0
 }
+
+// stopFollower shuts down a follower of l and returns the config that
+// restarts it with the same data dir and addresses, joining l.
+func stopFollower(t *testing.T, nodes []*Node, l *Node) Config {
+	t.Helper()
+	var follower *Node
+	for _, n := range nodes {
+		if n != l {
+			follower = n
+			break
+		}
+	}
+	cfg := follower.cfg
+	cfg.RaftAddr, cfg.GossipAddr = follower.RaftAddr(), follower.GossipAddr()
+	cfg.Join = []string{l.GossipAddr()}
+	if err := follower.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}

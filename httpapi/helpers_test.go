@@ -130,22 +130,7 @@ func wantOK(tb testing.TB, r reply, status int) {
 // that exactly the fields in keys are present.
 func decodeStrict(tb testing.TB, body []byte, v any, keys ...string) {
 	tb.Helper()
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		tb.Fatalf("body is not a JSON object: %v: %s", err, body)
-	}
-	want := map[string]bool{}
-	for _, k := range keys {
-		want[k] = true
-		if _, ok := m[k]; !ok {
-			tb.Errorf("body lacks field %q: %s", k, body)
-		}
-	}
-	for k := range m {
-		if !want[k] {
-			tb.Errorf("body has unexpected field %q: %s", k, body)
-		}
-	}
+	objectKeys(tb, body, keys...)
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
