@@ -262,11 +262,7 @@ func (a *app) counterRm() *cobra.Command {
 		Short: "Delete a counter (reset it to defaults)",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			id, err := a.requireID()
-			if err != nil {
-				return err
-			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
+			return a.callOn(func(ctx context.Context, cl *client.Client, id string) error {
 				return cl.DeleteCounter(ctx, id, force)
 			})
 		},

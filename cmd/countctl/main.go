@@ -171,6 +171,15 @@ func (a *app) call(fn func(ctx context.Context, cl *client.Client) error) error 
 	return fn(ctx, cl)
 }
 
+// callOn is call for commands on the object named by -i, which must be set.
+func (a *app) callOn(fn func(ctx context.Context, cl *client.Client, id string) error) error {
+	id, err := a.requireID()
+	if err != nil {
+		return err
+	}
+	return a.call(func(ctx context.Context, cl *client.Client) error { return fn(ctx, cl, id) })
+}
+
 // requestCtx bounds one command (or one request of a long-running one).
 func (a *app) requestCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(a.ctx, a.timeout)

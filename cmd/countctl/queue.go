@@ -69,6 +69,20 @@ func (a *app) requireProcess() (string, error) {
 	return a.process, nil
 }
 
+// callAsMember is callOn for commands that act as this process (-p) in the
+// queue (-i).
+func (a *app) callAsMember(fn func(ctx context.Context, cl *client.Client, id, process string) error) error {
+	id, err := a.requireID()
+	if err != nil {
+		return err
+	}
+	process, err := a.requireProcess()
+	if err != nil {
+		return err
+	}
+	return a.call(func(ctx context.Context, cl *client.Client) error { return fn(ctx, cl, id, process) })
+}
+
 func (a *app) printTicket(cl *client.Client, t *api.Ticket) error {
 	if a.output == "text" {
 		_, err := fmt.Fprintln(a.stdout, t.Counter)
@@ -223,15 +237,7 @@ func (a *app) queueLeave() *cobra.Command {
 		Short: "Leave the queue (fails if this process is not queued); -o text prints the new fencing token",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			id, err := a.requireID()
-			if err != nil {
-				return err
-			}
-			process, err := a.requireProcess()
-			if err != nil {
-				return err
-			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
+			return a.callAsMember(func(ctx context.Context, cl *client.Client, id, process string) error {
 				l, err := cl.Leave(ctx, id, process)
 				if err != nil {
 					return err
@@ -259,15 +265,7 @@ func (a *app) queueGet() *cobra.Command {
 		Short: "Print this process's ticket (fails if it is not queued); -o text prints its counter",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			id, err := a.requireID()
-			if err != nil {
-				return err
-			}
-			process, err := a.requireProcess()
-			if err != nil {
-				return err
-			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
+			return a.callAsMember(func(ctx context.Context, cl *client.Client, id, process string) error {
 				t, err := cl.QueueMember(ctx, id, process, staleOpt(stale)...)
 				if err != nil {
 					return err
@@ -294,11 +292,7 @@ func (a *app) queueList() *cobra.Command {
 		Short: "Print the queue and its members in counter order (-o text: a table)",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			id, err := a.requireID()
-			if err != nil {
-				return err
-			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
+			return a.callOn(func(ctx context.Context, cl *client.Client, id string) error {
 				q, _, err := cl.Queue(ctx, id, staleOpt(stale)...)
 				if err != nil {
 					return err
@@ -317,11 +311,7 @@ func (a *app) queueRm() *cobra.Command {
 		Short: "Delete the queue and all its members (a new queue of that name starts again from token 0)",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			id, err := a.requireID()
-			if err != nil {
-				return err
-			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
+			return a.callOn(func(ctx context.Context, cl *client.Client, id string) error {
 				return cl.DeleteQueue(ctx, id)
 			})
 		},
