@@ -78,10 +78,7 @@ func (d *document) view(name string) *Document {
 func (s *State) Document(name string) (*Document, uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if d := s.docs[name]; d != nil {
-		return d.view(name), s.applied
-	}
-	return &Document{Name: name}, s.applied
+	return s.documentLocked(name), s.applied
 }
 
 // DocumentSince returns what a watcher that has seen version since needs
@@ -365,14 +362,9 @@ func diffFields(old, cur map[string][]byte) []KeyChange {
 
 // parseObject decodes raw as one JSON object, numbers kept as written.
 func parseObject(raw []byte, what string) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, errorf(CodeBadRequest, "%s must be valid JSON: %v", what, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errorf(CodeBadRequest, "%s must be one JSON value, but more follows it", what)
+	v, err := parseValue(raw)
+	if err != nil {
+		return nil, errorf(CodeBadRequest, "%s must be %v", what, err)
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
@@ -383,13 +375,26 @@ func parseObject(raw []byte, what string) (map[string]any, error) {
 
 // mustParse decodes a value this package canonicalised itself.
 func mustParse(raw []byte) any {
+	v, err := parseValue(raw)
+	if err != nil {
+		panic(fmt.Sprintf("fsm: stored document value does not parse: %v", err))
+	}
+	return v
+}
+
+// parseValue decodes raw as exactly one JSON value, numbers kept as
+// json.Number so that large integers pass through exactly.
+func parseValue(raw []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		panic(fmt.Sprintf("fsm: stored document value does not parse: %v", err))
+		return nil, fmt.Errorf("valid JSON: %v", err)
 	}
-	return v
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("one JSON value, but more follows it")
+	}
+	return v, nil
 }
 
 // canonical encodes a decoded value with sorted object keys and no HTML
@@ -406,13 +411,11 @@ func canonical(v any) []byte {
 
 // objectBytes joins canonical fields into one JSON object, keys sorted.
 func objectBytes(fields map[string][]byte) []byte {
-	keys := make([]string, 0, len(fields))
+	keys := sortedKeys(fields)
 	n := 2
 	for k, v := range fields {
-		keys = append(keys, k)
 		n += len(k) + len(v) + 4
 	}
-	sort.Strings(keys)
 	b := make([]byte, 0, n)
 	b = append(b, '{')
 	for i, k := range keys {

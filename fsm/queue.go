@@ -381,11 +381,7 @@ func (p QueueDelete) apply(s *State, _ uint64) (any, error) {
 // encodeTags writes tags in key order: the encoding feeds the idempotency
 // fingerprint, so the same tags must always give the same bytes.
 func encodeTags(e *encoder, tags map[string]string) {
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := sortedKeys(tags)
 	e.uvarint(uint64(len(keys)))
 	for _, k := range keys {
 		e.string(k)

@@ -116,15 +116,6 @@ func (s *State) Snapshot() *Snapshot {
 	return snap
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // AppliedIndex is the index of the last entry the snapshot includes.
 func (sn *Snapshot) AppliedIndex() uint64 { return sn.applied }
 

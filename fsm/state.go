@@ -242,3 +242,14 @@ func (s *State) sortedNames(k Kind, prefix string) []string {
 func isInputError(err error) bool {
 	return errors.Is(err, ErrBadRequest) || errors.Is(err, ErrInvalidName) || errors.Is(err, ErrTooLarge)
 }
+
+// sortedKeys returns m's keys in byte order, for outputs and encodings that
+// must not depend on map order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
