@@ -83,6 +83,20 @@ func intParam(c echo.Context, name string, def int64) (int64, error) {
 	return v, nil
 }
 
+// uintParam parses an optional unsigned query parameter and says whether it
+// was given.
+func uintParam(c echo.Context, name string) (uint64, bool, error) {
+	s := c.QueryParam(name)
+	if s == "" {
+		return 0, false, nil
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, false, badRequest("query parameter %s must be a non-negative integer, got %q", name, s)
+	}
+	return v, true, nil
+}
+
 // boolParam parses an optional boolean query parameter.
 func boolParam(c echo.Context, name string) (bool, error) {
 	s := c.QueryParam(name)

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -191,20 +190,6 @@ func (s *Server) deleteQueue(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
-}
-
-// uintParam parses an optional unsigned query parameter and says whether it
-// was given.
-func uintParam(c echo.Context, name string) (uint64, bool, error) {
-	s := c.QueryParam(name)
-	if s == "" {
-		return 0, false, nil
-	}
-	v, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		return 0, false, badRequest("query parameter %s must be a non-negative integer, got %q", name, s)
-	}
-	return v, true, nil
 }
 
 // waitParam parses ?wait= as a Go duration, capped at MaxWait.
