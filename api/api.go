@@ -257,9 +257,43 @@ type Member struct {
 	// Suffrage is voter, nonvoter, or none when not in the Raft configuration.
 	Suffrage string `json:"suffrage"`
 	Leader   bool   `json:"leader"`
-	// LastContactMS is milliseconds since the leader last heard from this
-	// member (leader's view; -1 when unknown).
+	// LastContactMS is milliseconds since this member last heard from the
+	// leader, as it last reported it (0 for the leader; -1 when unknown).
 	LastContactMS int64 `json:"last_contact_ms"`
+	// Health is the leader's verdict: "healthy" (caught up and in touch)
+	// or "unhealthy". Only the leader's answer carries it.
+	Health string `json:"health,omitempty"`
+}
+
+// ClusterLeave is the answer to POST /v1/cluster/leave.
+type ClusterLeave struct {
+	NodeID string `json:"node_id"`
+	// TransferredLeadership is true when the node led and handed over
+	// leadership first.
+	TransferredLeadership bool `json:"transferred_leadership"`
+	// Removed is true when the node saw itself removed from the Raft
+	// configuration before answering; false means the leader had not yet
+	// (it will, since the node has left gossip).
+	Removed bool `json:"removed"`
+}
+
+// TransferLeaderRequest is the optional body of POST
+// /v1/cluster/transfer-leader; without To the leader picks the most
+// up-to-date voter.
+type TransferLeaderRequest struct {
+	To string `json:"to,omitempty"`
+}
+
+// TransferLeaderResult names the new leader.
+type TransferLeaderResult struct {
+	Leader     string `json:"leader"`
+	LeaderHTTP string `json:"leader_http"`
+}
+
+// MemberRemoved is the answer to DELETE /v1/cluster/members/{id}.
+type MemberRemoved struct {
+	ID      string `json:"id"`
+	Removed bool   `json:"removed"`
 }
 
 // Health is the body of /healthz and /readyz.

@@ -24,6 +24,13 @@ const (
 	DefaultLeaderLeaseTimeout = 150 * time.Millisecond
 	DefaultIdempotencyWindow  = 10 * time.Minute
 	DefaultApplyTimeout       = 10 * time.Second
+	// DefaultDeadNodeGrace is how long gossip must report a member dead
+	// before the leader removes it from the Raft configuration. A node that
+	// restarts within it keeps its vote.
+	DefaultDeadNodeGrace = 2 * time.Minute
+	// DefaultPromoteAfter is how long a new member must keep up with the
+	// leader before it becomes a voter.
+	DefaultPromoteAfter = 3 * time.Second
 )
 
 // Config describes one node. A node binds and advertises exactly the
@@ -69,6 +76,13 @@ type Config struct {
 	// MaxWatchers bounds concurrent blocking queries and watches (default
 	// DefaultMaxWatchers).
 	MaxWatchers int
+	// DeadNodeGrace is how long a member must be dead in gossip before the
+	// leader removes it (default DefaultDeadNodeGrace); removals never go
+	// below BootstrapExpect voters or remove a majority.
+	DeadNodeGrace time.Duration
+	// PromoteAfter is how long a new member must stay caught up before it is
+	// promoted from non-voter to voter (default DefaultPromoteAfter).
+	PromoteAfter time.Duration
 
 	Logger *slog.Logger
 
@@ -101,6 +115,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxWatchers == 0 {
 		c.MaxWatchers = DefaultMaxWatchers
+	}
+	if c.DeadNodeGrace == 0 {
+		c.DeadNodeGrace = DefaultDeadNodeGrace
+	}
+	if c.PromoteAfter == 0 {
+		c.PromoteAfter = DefaultPromoteAfter
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -141,6 +161,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxWatchers < 0 {
 		errs = append(errs, fmt.Errorf("max watchers must not be negative, got %d", c.MaxWatchers))
+	}
+	if c.DeadNodeGrace < 0 {
+		errs = append(errs, fmt.Errorf("dead node grace must not be negative, got %s", c.DeadNodeGrace))
+	}
+	if c.PromoteAfter < 0 {
+		errs = append(errs, fmt.Errorf("promote-after must not be negative, got %s", c.PromoteAfter))
 	}
 	if c.IdempotencyWindow < 0 {
 		errs = append(errs, fmt.Errorf("idempotency window must not be negative, got %s", c.IdempotencyWindow))

@@ -30,6 +30,12 @@ type memberMeta struct {
 	Expect   int    `json:"e"`
 	HasState bool   `json:"s"`
 	Version  int    `json:"v"`
+	// Leaving is set just before a graceful leave. memberlist's event
+	// delegate reports a leave exactly like a death (the node's own state
+	// field is not updated), so this is how the leader tells a member that
+	// left, to be removed at once, from one that died, to be given the
+	// grace period.
+	Leaving bool `json:"l,omitempty"`
 }
 
 // Gossip statuses as reported in the member table.
@@ -43,7 +49,34 @@ type member struct {
 	id         string
 	gossipAddr string
 	status     string
-	meta       memberMeta
+	// since is when this node first saw the member in its current status:
+	// the dead-node grace period counts from it.
+	since time.Time
+	meta  memberMeta
+}
+
+// raftStats is what a node reports about its Raft log in every gossip probe
+// ack (memberlist's ping delegate). The leader's autopilot needs each
+// server's progress to decide when a new member has caught up; riding on
+// the probes memberlist already sends costs no extra connection, and every
+// node probes every other one every few seconds.
+type raftStats struct {
+	LastTerm  uint64 `json:"t"`
+	LastIndex uint64 `json:"i"`
+	// LastContactMS is how long ago the member last heard from a leader:
+	// 0 on the leader, -1 when it never has.
+	LastContactMS int64 `json:"c"`
+}
+
+// peerStats is a member's last reported raftStats as this node received it.
+type peerStats struct {
+	raftStats
+	at time.Time // when the ack arrived
+	// behind is how many entries the member's log trailed this node's log
+	// when the ack arrived. The leader compares it with its own log later,
+	// so a busy leader's log growing between probes does not make a healthy
+	// follower look further behind than it was.
+	behind uint64
 }
 
 type gossip struct {
@@ -51,15 +84,21 @@ type gossip struct {
 	cluster string
 	logger  *slog.Logger
 
+	// local reports this node's Raft progress for probe acks.
+	local func() raftStats
+
 	mu      sync.Mutex
 	self    memberMeta
 	members map[string]member
+	stats   map[string]peerStats
+	// leaving holds members that announced a graceful leave directly.
+	leaving map[string]bool
 	// changed is signalled (never blocking) whenever the member table
 	// changes; the bootstrapper and reconciler wait on it.
 	changed chan struct{}
 }
 
-func newGossip(cfg *Config, self memberMeta) (*gossip, error) {
+func newGossip(cfg *Config, self memberMeta, local func() raftStats) (*gossip, error) {
 	host, portStr, err := net.SplitHostPort(cfg.GossipAddr)
 	if err != nil {
 		return nil, fmt.Errorf("gossip address %q: %w", cfg.GossipAddr, err)
@@ -72,7 +111,10 @@ func newGossip(cfg *Config, self memberMeta) (*gossip, error) {
 		cluster: cfg.ClusterName,
 		logger:  cfg.Logger.With("component", "gossip"),
 		self:    self,
+		local:   local,
 		members: make(map[string]member),
+		stats:   make(map[string]peerStats),
+		leaving: make(map[string]bool),
 		changed: make(chan struct{}, 1),
 	}
 	if b, _ := json.Marshal(self); len(b) > memberlist.MetaMaxSize {
@@ -84,6 +126,7 @@ func newGossip(cfg *Config, self memberMeta) (*gossip, error) {
 	mc.AdvertiseAddr, mc.AdvertisePort = host, port
 	mc.Delegate = g
 	mc.Events = g
+	mc.Ping = g
 	mc.Logger = newHclog(cfg.Logger, "memberlist").StandardLogger(nil)
 	// A LAN of a few nodes: notice failures within a couple of seconds and
 	// let a restarted node refute its death quickly.
@@ -136,6 +179,36 @@ func (g *gossip) setHasState() {
 	}
 }
 
+// leavingMsg prefixes the user message a node sends every member (over
+// TCP) just before it leaves.
+const leavingMsg = 'L'
+
+// leave announces a graceful leave, then leaves memberlist. Each member is
+// told directly first: memberlist reports a leave like a death, and the
+// leaving flag in the metadata alone can be lost, because a queued
+// broadcast about a node is replaced by the next one about the same node.
+func (g *gossip) leave(timeout time.Duration) error {
+	g.mu.Lock()
+	g.self.Leaving = true
+	g.mu.Unlock()
+	msg := append([]byte{leavingMsg}, g.ml.LocalNode().Name...)
+	for _, m := range g.ml.Members() {
+		if m.Name == g.ml.LocalNode().Name {
+			continue
+		}
+		if err := g.ml.SendReliable(m, msg); err != nil {
+			g.logger.Warn("could not tell a member this node is leaving", "member", m.Name, "error", err)
+		}
+	}
+	if err := g.ml.UpdateNode(timeout); err != nil {
+		g.logger.Warn("failed to gossip the leaving flag", "error", err)
+	}
+	if err := g.ml.Leave(timeout); err != nil {
+		return fmt.Errorf("leave gossip: %w", err)
+	}
+	return nil
+}
+
 // snapshot returns the member table sorted by ID.
 func (g *gossip) snapshot() []member {
 	g.mu.Lock()
@@ -163,10 +236,11 @@ func (g *gossip) lookup(id string) (member, bool) {
 	return m, ok
 }
 
-func (g *gossip) leave(timeout time.Duration) {
-	if err := g.ml.Leave(timeout); err != nil {
-		g.logger.Warn("gossip leave", "error", err)
-	}
+// shutdown stops gossip without announcing a leave: the others see this
+// node fail, and it keeps its place in the Raft configuration for the
+// dead-node grace period (a restart within it rejoins as a voter). A leave
+// is announced only by Node.Leave.
+func (g *gossip) shutdown() {
 	if err := g.ml.Shutdown(); err != nil {
 		g.logger.Warn("gossip shutdown", "error", err)
 	}
@@ -185,7 +259,20 @@ func (g *gossip) record(n *memberlist.Node, status string) {
 		return
 	}
 	g.mu.Lock()
-	g.members[n.Name] = member{id: n.Name, gossipAddr: n.Address(), status: status, meta: meta}
+	if status == statusDead && (meta.Leaving || g.leaving[n.Name]) {
+		status = statusLeft
+	}
+	if status == statusAlive {
+		delete(g.leaving, n.Name) // it came back
+	}
+	since := time.Now()
+	if old, ok := g.members[n.Name]; ok && old.status == status {
+		since = old.since
+	}
+	g.members[n.Name] = member{id: n.Name, gossipAddr: n.Address(), status: status, since: since, meta: meta}
+	if status != statusAlive {
+		delete(g.stats, n.Name)
+	}
 	g.mu.Unlock()
 	select {
 	case g.changed <- struct{}{}:
@@ -197,13 +284,7 @@ func (g *gossip) record(n *memberlist.Node, status string) {
 func (g *gossip) NotifyJoin(n *memberlist.Node) { g.record(n, statusAlive) }
 
 // NotifyLeave implements memberlist.EventDelegate.
-func (g *gossip) NotifyLeave(n *memberlist.Node) {
-	status := statusDead
-	if n.State == memberlist.StateLeft {
-		status = statusLeft
-	}
-	g.record(n, status)
-}
+func (g *gossip) NotifyLeave(n *memberlist.Node) { g.record(n, statusDead) }
 
 // NotifyUpdate implements memberlist.EventDelegate.
 func (g *gossip) NotifyUpdate(n *memberlist.Node) { g.record(n, statusAlive) }
@@ -220,8 +301,70 @@ func (g *gossip) NodeMeta(limit int) []byte {
 	return b
 }
 
-// NotifyMsg implements memberlist.Delegate; countd sends no user messages.
-func (g *gossip) NotifyMsg([]byte) {}
+// suspects is the set of members memberlist currently suspects of having
+// failed; its event delegate reports only alive, dead and left.
+func (g *gossip) suspects() map[string]bool {
+	out := make(map[string]bool)
+	for _, n := range g.ml.Members() {
+		if n.State == memberlist.StateSuspect {
+			out[n.Name] = true
+		}
+	}
+	return out
+}
+
+// peerStats returns the member's last reported Raft progress.
+func (g *gossip) peerStats(id string) (peerStats, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st, ok := g.stats[id]
+	return st, ok
+}
+
+// AckPayload implements memberlist.PingDelegate: every probe ack carries
+// this node's Raft progress.
+func (g *gossip) AckPayload() []byte {
+	b, err := json.Marshal(g.local())
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// NotifyPingComplete implements memberlist.PingDelegate.
+func (g *gossip) NotifyPingComplete(other *memberlist.Node, _ time.Duration, payload []byte) {
+	var st raftStats
+	if len(payload) == 0 || json.Unmarshal(payload, &st) != nil {
+		return // an older node, or a probe answered before raft started
+	}
+	ps := peerStats{raftStats: st, at: time.Now()}
+	if mine := g.local().LastIndex; mine > st.LastIndex {
+		ps.behind = mine - st.LastIndex
+	}
+	g.mu.Lock()
+	g.stats[other.Name] = ps
+	g.mu.Unlock()
+}
+
+// NotifyMsg implements memberlist.Delegate: the only message is a member
+// announcing its graceful leave.
+func (g *gossip) NotifyMsg(b []byte) {
+	if len(b) < 2 || b[0] != leavingMsg {
+		return
+	}
+	id := string(b[1:])
+	g.mu.Lock()
+	g.leaving[id] = true
+	if m, ok := g.members[id]; ok && m.status == statusDead {
+		m.status = statusLeft
+		g.members[id] = m
+	}
+	g.mu.Unlock()
+	select {
+	case g.changed <- struct{}{}:
+	default:
+	}
+}
 
 // GetBroadcasts implements memberlist.Delegate.
 func (g *gossip) GetBroadcasts(int, int) [][]byte { return nil }

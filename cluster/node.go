@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	autopilot "github.com/hashicorp/raft-autopilot"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 
@@ -32,6 +33,12 @@ type Node struct {
 	raft   *raft.Raft
 	gossip *gossip // nil when gossip is disabled
 	closer func() error
+
+	// autopilot and pilot manage voting rights and dead members while this
+	// node leads; nil without gossip.
+	autopilot *autopilot.Autopilot
+	pilot     *pilot
+	leaving   atomic.Bool
 
 	raftAddr string // actual Raft address after binding
 
@@ -196,11 +203,12 @@ func (n *Node) startDiscovery() error {
 		g, err := newGossip(cfg, memberMeta{
 			Cluster: cfg.ClusterName, HTTP: cfg.HTTPAddr, Raft: n.raftAddr,
 			Expect: cfg.BootstrapExpect, HasState: hasState, Version: metaVersion,
-		})
+		}, n.localRaftStats)
 		if err != nil {
 			return err
 		}
 		n.gossip = g
+		n.autopilot = n.newAutopilot()
 		if seeds := n.seeds(); len(seeds) > 0 {
 			n.goRun(func() { g.joinLoop(seeds, n.stop) })
 		}
@@ -557,9 +565,10 @@ func (n *Node) PrepareShutdown() {
 }
 
 // Shutdown stops the node: leadership is handed over if possible, Raft is
-// stopped (everything acknowledged is already fsync'd), gossip is left, and
-// storage is closed. It stays in the Raft configuration: a restart with the
-// same data dir rejoins.
+// stopped (everything acknowledged is already fsync'd), gossip stops, and
+// storage is closed. Unless Leave ran first, it stays in the Raft
+// configuration: a restart with the same data dir within the dead-node
+// grace period rejoins as a voter (later, as a new member).
 func (n *Node) Shutdown() error {
 	n.shutdownOnce.Do(func() {
 		close(n.stopping)
@@ -573,7 +582,7 @@ func (n *Node) Shutdown() error {
 		close(n.raftStopped)
 		close(n.stop)
 		if n.gossip != nil {
-			n.gossip.leave(time.Second)
+			n.gossip.shutdown()
 		}
 		n.wg.Wait()
 		if err := n.closer(); err != nil {

@@ -1,21 +1,26 @@
 package cluster
 
-// Membership reconciliation, run only on the leader: gossip says who is
-// alive, Raft's configuration says who votes; the leader adds alive members
-// of this cluster as voters (or fixes their address). Removing members is
-// left to explicit operations for now; a node that stops stays a voter and
-// rejoins when it restarts.
+// Membership reconciliation, run only on the leader. Gossip says who is
+// alive, Raft's configuration says who votes. The leader adds alive members
+// of this cluster through autopilot (as non-voters that autopilot promotes
+// once they have caught up), fixes changed addresses, removes members that
+// left gracefully, and re-adds a voter whose data was wiped as a fresh
+// member. Dead members are autopilot's: removed after the grace period,
+// within quorum limits (autopilot.go).
 
 import (
 	"context"
 	"time"
 
 	"github.com/hashicorp/raft"
+	autopilot "github.com/hashicorp/raft-autopilot"
 )
 
 const reconcileInterval = time.Second
 
 func (n *Node) reconcileLoop(ctx context.Context) {
+	n.autopilot.Start(ctx)
+	defer func() { <-n.autopilot.Stop() }()
 	t := time.NewTicker(reconcileInterval)
 	defer t.Stop()
 	for {
@@ -37,25 +42,42 @@ func (n *Node) reconcile(ctx context.Context) {
 		n.logger.Warn("reconcile: read raft configuration", "error", err)
 		return
 	}
-	voters := make(map[raft.ServerID]raft.ServerAddress)
+	servers := make(map[string]raft.Server)
 	for _, s := range f.Configuration().Servers {
-		voters[s.ID] = s.Address
+		servers[string(s.ID)] = s
 	}
 	for _, m := range n.gossip.snapshot() {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || n.raft.State() != raft.Leader {
 			return
 		}
-		if m.status != statusAlive || m.id == n.cfg.NodeID || m.meta.Raft == "" {
+		if m.id == n.cfg.NodeID || m.meta.Raft == "" {
 			continue
 		}
-		addr, ok := voters[raft.ServerID(m.id)]
-		if ok && string(addr) == m.meta.Raft {
-			continue
+		s, inConfig := servers[m.id]
+		switch {
+		case m.status == statusLeft && inConfig:
+			n.logger.Info("removing member that left", "member", m.id)
+			if err := n.removeServer(m.id); err != nil {
+				n.logger.Warn("failed to remove member that left", "member", m.id, "error", err)
+			}
+		case m.status != statusAlive:
+			// Dead members are autopilot's, after the grace period.
+		case !inConfig || string(s.Address) != m.meta.Raft:
+			n.logger.Info("adding member", "member", m.id, "raft_addr", m.meta.Raft, "previous_addr", string(s.Address))
+			n.addServer(m)
 		}
-		n.logger.Info("adding voter", "member", m.id, "raft_addr", m.meta.Raft, "previous_addr", string(addr))
-		err := n.await(n.raft.AddVoter(raft.ServerID(m.id), raft.ServerAddress(m.meta.Raft), 0, 5*time.Second))
-		if err != nil {
-			n.logger.Warn("failed to add voter", "member", m.id, "error", err)
-		}
+	}
+	n.autopilot.RemoveDeadServers()
+}
+
+// addServer adds a member as a non-voter (or updates a voter's address);
+// autopilot promotes it once it is stable and caught up.
+func (n *Node) addServer(m member) {
+	err := n.autopilot.AddServer(&autopilot.Server{
+		ID: raft.ServerID(m.id), Name: m.id, Address: raft.ServerAddress(m.meta.Raft),
+		NodeStatus: autopilot.NodeAlive, RaftVersion: raft.ProtocolVersionMax, NodeType: autopilot.NodeVoter,
+	})
+	if err != nil {
+		n.logger.Warn("failed to add member", "member", m.id, "error", err)
 	}
 }

@@ -37,6 +37,13 @@ type MemberStatus struct {
 	// configuration.
 	Suffrage string
 	Leader   bool
+	// LastContact is how long ago the member last heard from the leader,
+	// as it reported in its latest gossip probe ack (its own view, taken
+	// when the ack arrived; zero for the leader); negative when unknown.
+	LastContact time.Duration
+	// Health is autopilot's verdict on the leader ("healthy" when caught up
+	// and in touch with the leader, else "unhealthy"); empty elsewhere.
+	Health string
 }
 
 // Status reports the node's current view of the cluster.
@@ -57,7 +64,20 @@ func (n *Node) Status() Status {
 	get := func(id string) *MemberStatus {
 		m := byID[id]
 		if m == nil {
-			m = &MemberStatus{ID: id, GossipStatus: "unknown", Suffrage: "none", Leader: id == leaderID}
+			m = &MemberStatus{ID: id, GossipStatus: "unknown", Suffrage: "none", Leader: id == leaderID, LastContact: -1}
+			if id == n.cfg.NodeID {
+				m.LastContact = st.LastContact
+			} else if n.gossip != nil {
+				if ps, ok := n.gossip.peerStats(id); ok && ps.LastContactMS >= 0 && time.Since(ps.at) <= statsMaxAge {
+					m.LastContact = time.Duration(ps.LastContactMS) * time.Millisecond
+				}
+			}
+			if healthy, ok := n.pilot.health(id); ok && n.raft.State() == raft.Leader {
+				m.Health = "unhealthy"
+				if healthy {
+					m.Health = "healthy"
+				}
+			}
 			byID[id] = m
 		}
 		return m
@@ -74,9 +94,13 @@ func (n *Node) Status() Status {
 		}
 	}
 	if n.gossip != nil {
+		suspects := n.gossip.suspects()
 		for _, gm := range n.gossip.snapshot() {
 			m := get(gm.id)
 			m.GossipStatus, m.GossipAddr, m.HTTPAddr = gm.status, gm.gossipAddr, gm.meta.HTTP
+			if gm.status == statusAlive && suspects[gm.id] {
+				m.GossipStatus = "suspect"
+			}
 			if m.RaftAddr == "" {
 				m.RaftAddr = gm.meta.Raft
 			}
@@ -98,6 +122,9 @@ func (n *Node) Status() Status {
 func (n *Node) Ready() (ready bool, reason string) {
 	if n.isShutdown.Load() {
 		return false, "the node is shutting down"
+	}
+	if n.leaving.Load() {
+		return false, "the node is leaving the cluster"
 	}
 	if id, addr := n.leader(); id == "" {
 		return false, "no leader is known"

@@ -45,6 +45,13 @@ type Node interface {
 	AcquireWatch() (release func(), err error)
 	// Stopping is closed when the node begins to shut down.
 	Stopping() <-chan struct{}
+	// Leave takes the node out of the cluster gracefully.
+	Leave(ctx context.Context) (cluster.LeaveResult, error)
+	// TransferLeadership hands leadership to another voter (to, or the
+	// best one when empty) and returns the new leader's ID.
+	TransferLeadership(ctx context.Context, to string) (string, error)
+	// RemoveMember force-removes a dead member from the Raft configuration.
+	RemoveMember(id string) error
 }
 
 // DefaultMaxBody is the default request body limit.
@@ -56,7 +63,10 @@ type Config struct {
 	MaxBody int64
 	// MaxBatch is the most items one POST /v1/items may carry; more gets 413.
 	MaxBatch int
-	Logger   *slog.Logger
+	// OnLeave is called after POST /v1/cluster/leave has answered, so the
+	// process can stop (countd exits 0); nil does nothing.
+	OnLeave func()
+	Logger  *slog.Logger
 }
 
 // Server is countd's HTTP API.
@@ -91,7 +101,7 @@ func New(node Node, cfg Config) *Server {
 	e.GET("/readyz", s.readyz)
 
 	v1 := e.Group("/v1")
-	v1.GET("/cluster", s.clusterStatus)
+	s.clusterRoutes(v1)
 	s.counterRoutes(v1)
 	s.queueRoutes(v1)
 	s.itemRoutes(v1, e.Group(""))

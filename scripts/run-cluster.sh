@@ -14,6 +14,8 @@ stop() {
   trap - INT TERM EXIT
   echo
   echo "stopping the cluster..."
+  # -leave-on-terminate=false: stopping the whole cluster keeps every
+  # node's vote, so the next `make run` picks up where this one stopped.
   kill -TERM "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true
   echo "stopped; data kept in $DATA (make clean removes it)"
@@ -25,7 +27,7 @@ for i in 0 1 2; do
   n=$((i + 1))
   "$BIN/countd" -node-id "n$n" -data-dir "$DATA/n$n" \
     -http-addr "127.0.0.1:808$i" -raft-addr "127.0.0.1:830$i" -gossip-addr "127.0.0.1:840$i" \
-    -join "$JOIN" -bootstrap-expect 3 >>"$DATA/n$n.log" 2>&1 &
+    -join "$JOIN" -bootstrap-expect 3 -leave-on-terminate=false >>"$DATA/n$n.log" 2>&1 &
   pids+=($!)
 done
 

@@ -36,6 +36,9 @@ type options struct {
 	heartbeatTimeout   time.Duration
 	electionTimeout    time.Duration
 	leaderLeaseTimeout time.Duration
+	deadNodeGrace      time.Duration
+	promoteAfter       time.Duration
+	leaveOnTerminate   bool
 
 	logFormat string
 	logLevel  string
@@ -67,6 +70,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", cluster.DefaultHeartbeatTimeout, "Raft heartbeat timeout: followers call an election after 1-2x this without the leader")
 	fs.DurationVar(&o.electionTimeout, "election-timeout", cluster.DefaultElectionTimeout, "Raft election timeout: a candidate retries after 1-2x this")
 	fs.DurationVar(&o.leaderLeaseTimeout, "leader-lease-timeout", cluster.DefaultLeaderLeaseTimeout, "a leader that cannot reach a quorum for this long steps down (at most the heartbeat timeout)")
+	fs.DurationVar(&o.deadNodeGrace, "dead-node-grace", cluster.DefaultDeadNodeGrace, "the leader removes a member gossip has reported dead this long (never below -bootstrap-expect voters, never a majority at once)")
+	fs.DurationVar(&o.promoteAfter, "promote-after", cluster.DefaultPromoteAfter, "a new member becomes a voter once it has kept up with the leader this long")
+	fs.BoolVar(&o.leaveOnTerminate, "leave-on-terminate", true, "on SIGTERM/SIGINT, leave the cluster (removed from Raft) instead of only stopping; set false for restarts that must keep the vote")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text (key=value) or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "if set, serve Go's net/http/pprof profiles on this host:port (off by default)")

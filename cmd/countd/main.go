@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -73,7 +74,10 @@ func run(o *options, logger *slog.Logger) error {
 		ln.Close()
 		return err
 	}
-	handler := httpapi.New(node, httpapi.Config{MaxBody: int64(o.maxBody), MaxBatch: o.maxBatch, Logger: logger})
+	left := make(chan struct{})
+	var leftOnce sync.Once
+	onLeave := func() { leftOnce.Do(func() { close(left) }) }
+	handler := httpapi.New(node, httpapi.Config{MaxBody: int64(o.maxBody), MaxBatch: o.maxBatch, OnLeave: onLeave, Logger: logger})
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -95,15 +99,20 @@ func run(o *options, logger *slog.Logger) error {
 	select {
 	case sig := <-sigs:
 		logger.Info("shutting down", "signal", sig.String())
+		go func() {
+			<-sigs
+			logger.Warn("second signal: exiting without a graceful shutdown")
+			os.Exit(1)
+		}()
+		if o.leaveOnTerminate && !o.dev {
+			leaveCluster(node, logger)
+		}
+	case <-left:
+		logger.Info("left the cluster; shutting down")
 	case err := <-serveErr:
 		_ = node.Shutdown()
 		return fmt.Errorf("http server: %w", err)
 	}
-	go func() {
-		<-sigs
-		logger.Warn("second signal: exiting without a graceful shutdown")
-		os.Exit(1)
-	}()
 	node.PrepareShutdown()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -111,6 +120,20 @@ func run(o *options, logger *slog.Logger) error {
 		logger.Warn("http shutdown", "error", err)
 	}
 	return node.Shutdown()
+}
+
+// leaveCluster leaves gracefully on a signal: the node is removed from the
+// Raft configuration, so the remaining nodes' quorum no longer counts it.
+func leaveCluster(node *cluster.Node, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	res, err := node.Leave(ctx)
+	switch {
+	case err != nil:
+		logger.Warn("could not leave the cluster gracefully; stopping anyway", "error", err)
+	case !res.Removed:
+		logger.Warn("left gossip, but the leader has not confirmed the removal yet; it will remove this node")
+	}
 }
 
 // servePprof exposes Go's profiler on its own listener, never on the API
@@ -144,6 +167,8 @@ func nodeConfig(o *options, logger *slog.Logger) cluster.Config {
 		IdempotencyWindow:  o.idempotencyWindow,
 		WatchHistory:       o.watchHistory,
 		MaxWatchers:        o.maxWatchers,
+		DeadNodeGrace:      o.deadNodeGrace,
+		PromoteAfter:       o.promoteAfter,
 		Logger:             logger,
 	}
 	if o.dev {
