@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/cluster"
@@ -57,6 +59,13 @@ type Config struct {
 	// MaxBatch is the most items one POST /v1/items may carry; more gets 413.
 	MaxBatch int
 	Logger   *slog.Logger
+	// Metrics is the registry GET /metrics serves; the server adds its
+	// HTTP request metrics to it (sharing them with any other server on
+	// the same registry). The caller registers everything else, the node's
+	// Collector included. Nil: the server makes its own registry with the
+	// HTTP metrics and, when the node has a Collector() method as
+	// *cluster.Node does, the node's metrics.
+	Metrics *prometheus.Registry
 }
 
 // Server is countd's HTTP API.
@@ -70,7 +79,8 @@ type Server struct {
 	closeOnce sync.Once
 }
 
-// New builds the API for node.
+// New builds the API for node. It panics if cfg.Metrics already holds
+// different metrics under the HTTP metrics' names, a programming error.
 func New(node Node, cfg Config) *Server {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
@@ -85,10 +95,21 @@ func New(node Node, cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.commonHeaders, s.limitBody)
+	reg, err := metricsRegistry(node, cfg)
+	if err != nil {
+		panic(fmt.Sprintf("httpapi: register the node's metrics: %v", err))
+	}
+	hm, err := newHTTPMetrics(reg)
+	if err != nil {
+		panic(fmt.Sprintf("httpapi: register the HTTP metrics: %v", err))
+	}
+	// Metrics first, so it sees the final status of everything below,
+	// 413s from limitBody included.
+	e.Use(hm.middleware, s.commonHeaders, s.limitBody)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", metricsHandler(reg))
 
 	v1 := e.Group("/v1")
 	v1.GET("/cluster", s.clusterStatus)
@@ -97,7 +118,7 @@ func New(node Node, cfg Config) *Server {
 	s.itemRoutes(v1, e.Group(""))
 	s.docRoutes(v1)
 
-	e.RouteNotFound("/*", func(c echo.Context) error {
+	e.RouteNotFound(unmatchedPath, func(c echo.Context) error {
 		return &fsm.Error{Code: fsm.CodeNotFound, Message: "no such endpoint: " + c.Request().Method + " " + c.Request().URL.Path}
 	})
 	s.echo = e

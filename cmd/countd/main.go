@@ -17,6 +17,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/countd/countd/cluster"
 	"github.com/countd/countd/httpapi"
 )
@@ -73,7 +76,10 @@ func run(o *options, logger *slog.Logger) error {
 		ln.Close()
 		return err
 	}
-	handler := httpapi.New(node, httpapi.Config{MaxBody: int64(o.maxBody), MaxBatch: o.maxBatch, Logger: logger})
+	handler := httpapi.New(node, httpapi.Config{
+		MaxBody: int64(o.maxBody), MaxBatch: o.maxBatch, Logger: logger,
+		Metrics: newRegistry(node),
+	})
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -111,6 +117,20 @@ func run(o *options, logger *slog.Logger) error {
 		logger.Warn("http shutdown", "error", err)
 	}
 	return node.Shutdown()
+}
+
+// newRegistry holds what GET /metrics reports besides the HTTP metrics the
+// API adds itself: the node's Raft and state machine metrics, and the Go
+// runtime and process metrics a standalone daemon is expected to expose
+// (an embedding program decides those for itself).
+func newRegistry(node *cluster.Node) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		node.Collector(),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
 }
 
 // servePprof exposes Go's profiler on its own listener, never on the API
