@@ -66,6 +66,10 @@ type Config struct {
 	// HTTP metrics and, when the node has a Collector() method as
 	// *cluster.Node does, the node's metrics.
 	Metrics *prometheus.Registry
+	// ForwardWrites makes a follower proxy writes and linearizable reads
+	// to the leader and return its answer, instead of redirecting with a
+	// 307 (see forward.go). Input is still validated here first.
+	ForwardWrites bool
 }
 
 // Server is countd's HTTP API.
@@ -77,6 +81,9 @@ type Server struct {
 
 	closing   chan struct{} // closed by CloseStreams
 	closeOnce sync.Once
+
+	forwarder *http.Client // nil unless cfg.ForwardWrites
+	nodeID    string       // sent in HeaderForwardedBy
 }
 
 // New builds the API for node. It panics if cfg.Metrics already holds
@@ -106,6 +113,10 @@ func New(node Node, cfg Config) *Server {
 	// Metrics first, so it sees the final status of everything below,
 	// 413s from limitBody included.
 	e.Use(hm.middleware, s.commonHeaders, s.limitBody)
+	if cfg.ForwardWrites {
+		s.forwarder, s.nodeID = newForwardClient(), node.Status().NodeID
+		e.Use(s.bufferBody)
+	}
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)

@@ -40,6 +40,8 @@ type options struct {
 	logFormat string
 	logLevel  string
 	pprofAddr string
+
+	forwardWrites bool
 }
 
 // parseOptions reads flags, with COUNTD_<FLAG> environment variables as
@@ -69,6 +71,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.DurationVar(&o.leaderLeaseTimeout, "leader-lease-timeout", cluster.DefaultLeaderLeaseTimeout, "a leader that cannot reach a quorum for this long steps down (at most the heartbeat timeout)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text (key=value) or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&o.forwardWrites, "forward-writes", false, "on a follower, proxy writes and linearizable reads to the leader and return its answer instead of redirecting with 307")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "if set, serve Go's net/http/pprof profiles on this host:port (off by default)")
 
 	var envErrs []error

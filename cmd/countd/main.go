@@ -78,7 +78,7 @@ func run(o *options, logger *slog.Logger) error {
 	}
 	handler := httpapi.New(node, httpapi.Config{
 		MaxBody: int64(o.maxBody), MaxBatch: o.maxBatch, Logger: logger,
-		Metrics: newRegistry(node),
+		Metrics: newRegistry(node), ForwardWrites: o.forwardWrites,
 	})
 	srv := &http.Server{
 		Handler:           handler,
