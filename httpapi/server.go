@@ -1,7 +1,9 @@
 // Package httpapi serves countd's HTTP API with labstack/echo: it validates
 // input, turns requests into fsm commands or reads on a cluster node, and
 // renders JSON. Errors map to statuses in one table (errors.go); followers
-// answer writes and linearizable reads with a TRY-style 307 to the leader.
+// answer writes and linearizable reads with a TRY-style 307 to the leader,
+// or with Config.ForwardWrites proxy them to it (forward.go). GET /metrics
+// serves Prometheus metrics (metrics.go).
 package httpapi
 
 import (
