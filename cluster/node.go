@@ -43,6 +43,7 @@ type Node struct {
 	raftAddr string // actual Raft address after binding
 
 	watches  *watchHub
+	metrics  *nodeMetrics
 	stopping chan struct{} // closed when shutdown begins
 
 	notifyCh    chan bool
@@ -73,6 +74,7 @@ func Start(cfg Config) (*Node, error) {
 		cfg:         cfg,
 		logger:      cfg.Logger.With("node", cfg.NodeID),
 		watches:     newWatchHub(cfg.MaxWatchers),
+		metrics:     newNodeMetrics(),
 		stopping:    make(chan struct{}),
 		notifyCh:    make(chan bool, 16),
 		stop:        make(chan struct{}),
@@ -183,7 +185,7 @@ func (n *Node) startRaft() error {
 		_ = n.closer()
 		return fmt.Errorf("check raft state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, &raftFSM{state: n.state}, logs, stable, snaps, trans)
+	r, err := raft.NewRaft(rc, &raftFSM{state: n.state, applySeconds: n.metrics.fsmApply}, logs, stable, snaps, trans)
 	if err != nil {
 		_ = n.closer()
 		return fmt.Errorf("start raft: %w", err)
@@ -321,7 +323,8 @@ func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 // applied — retry with the same idempotency key). Rule refusals (conflict,
 // overflow, …) are not errors here: they come back in Result.Err, because
 // they are decided by the log and remembered for idempotent replays.
-func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
+func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (res fsm.Result, err error) {
+	defer func(start time.Time) { n.metrics.observeApply(start, res, err) }(time.Now())
 	if n.raft.State() != raft.Leader {
 		return fsm.Result{}, n.notLeader()
 	}

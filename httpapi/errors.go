@@ -42,6 +42,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	var nl *cluster.NotLeaderError
+	if errors.As(err, &nl) && nl.LeaderHTTP != "" && s.shouldForward(c) {
+		s.forward(c, "http://"+nl.LeaderHTTP)
+		return
+	}
 	h := c.Response().Header()
 	if h.Get(api.HeaderIndex) == "" {
 		setIndex(c, s.node.State().AppliedIndex())
@@ -74,9 +79,12 @@ func (s *Server) errorBody(err error) (int, api.Error) {
 		nl   *cluster.NotLeaderError
 		mbe  *http.MaxBytesError
 		he   *echo.HTTPError
+		fwe  *forwardError
 		body api.Error
 	)
 	switch {
+	case errors.As(err, &fwe):
+		return forwardErrorBody(fwe)
 	case errors.As(err, &fe):
 		body = api.Error{Error: fe.Message, Code: api.Code(fe.Code)}
 		if cur, ok := fe.Current.(*fsm.Counter); ok {

@@ -1,13 +1,16 @@
 // Package httpapi serves countd's HTTP API with labstack/echo: it validates
 // input, turns requests into fsm commands or reads on a cluster node, and
 // renders JSON. Errors map to statuses in one table (errors.go); followers
-// answer writes and linearizable reads with a TRY-style 307 to the leader.
+// answer writes and linearizable reads with a TRY-style 307 to the leader,
+// or with Config.ForwardWrites proxy them to it (forward.go). GET /metrics
+// serves Prometheus metrics (metrics.go).
 package httpapi
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +19,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/cluster"
@@ -67,6 +71,17 @@ type Config struct {
 	// process can stop (countd exits 0); nil does nothing.
 	OnLeave func()
 	Logger  *slog.Logger
+	// Metrics is the registry GET /metrics serves; the server adds its
+	// HTTP request metrics to it (sharing them with any other server on
+	// the same registry). The caller registers everything else, the node's
+	// Collector included. Nil: the server makes its own registry with the
+	// HTTP metrics and, when the node has a Collector() method as
+	// *cluster.Node does, the node's metrics.
+	Metrics *prometheus.Registry
+	// ForwardWrites makes a follower proxy writes and linearizable reads
+	// to the leader and return its answer, instead of redirecting with a
+	// 307 (see forward.go). Input is still validated here first.
+	ForwardWrites bool
 }
 
 // Server is countd's HTTP API.
@@ -78,9 +93,13 @@ type Server struct {
 
 	closing   chan struct{} // closed by CloseStreams
 	closeOnce sync.Once
+
+	forwarder *http.Client // nil unless cfg.ForwardWrites
+	nodeID    string       // sent in HeaderForwardedBy
 }
 
-// New builds the API for node.
+// New builds the API for node. It panics if cfg.Metrics already holds
+// different metrics under the HTTP metrics' names, a programming error.
 func New(node Node, cfg Config) *Server {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
@@ -95,10 +114,25 @@ func New(node Node, cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.commonHeaders, s.limitBody)
+	reg, err := metricsRegistry(node, cfg)
+	if err != nil {
+		panic(fmt.Sprintf("httpapi: register the node's metrics: %v", err))
+	}
+	hm, err := newHTTPMetrics(reg)
+	if err != nil {
+		panic(fmt.Sprintf("httpapi: register the HTTP metrics: %v", err))
+	}
+	// Metrics first, so it sees the final status of everything below,
+	// 413s from limitBody included.
+	e.Use(hm.middleware, s.commonHeaders, s.limitBody)
+	if cfg.ForwardWrites {
+		s.forwarder, s.nodeID = newForwardClient(), node.Status().NodeID
+		e.Use(s.bufferBody)
+	}
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", metricsHandler(reg))
 
 	v1 := e.Group("/v1")
 	s.clusterRoutes(v1)
@@ -107,7 +141,7 @@ func New(node Node, cfg Config) *Server {
 	s.itemRoutes(v1, e.Group(""))
 	s.docRoutes(v1)
 
-	e.RouteNotFound("/*", func(c echo.Context) error {
+	e.RouteNotFound(unmatchedPath, func(c echo.Context) error {
 		return &fsm.Error{Code: fsm.CodeNotFound, Message: "no such endpoint: " + c.Request().Method + " " + c.Request().URL.Path}
 	})
 	s.echo = e

@@ -43,6 +43,8 @@ type options struct {
 	logFormat string
 	logLevel  string
 	pprofAddr string
+
+	forwardWrites bool
 }
 
 // parseOptions reads flags, with COUNTD_<FLAG> environment variables as
@@ -75,6 +77,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.BoolVar(&o.leaveOnTerminate, "leave-on-terminate", true, "on SIGTERM/SIGINT, leave the cluster (removed from Raft) instead of only stopping; set false for restarts that must keep the vote")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text (key=value) or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&o.forwardWrites, "forward-writes", false, "on a follower, proxy writes and linearizable reads to the leader and return its answer instead of redirecting with 307")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "if set, serve Go's net/http/pprof profiles on this host:port (off by default)")
 
 	var envErrs []error

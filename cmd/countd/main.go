@@ -18,6 +18,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/countd/countd/cluster"
 	"github.com/countd/countd/httpapi"
 )
@@ -77,7 +80,10 @@ func run(o *options, logger *slog.Logger) error {
 	left := make(chan struct{})
 	var leftOnce sync.Once
 	onLeave := func() { leftOnce.Do(func() { close(left) }) }
-	handler := httpapi.New(node, httpapi.Config{MaxBody: int64(o.maxBody), MaxBatch: o.maxBatch, OnLeave: onLeave, Logger: logger})
+	handler := httpapi.New(node, httpapi.Config{
+		MaxBody: int64(o.maxBody), MaxBatch: o.maxBatch, Logger: logger,
+		Metrics: newRegistry(node), ForwardWrites: o.forwardWrites, OnLeave: onLeave,
+	})
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -134,6 +140,20 @@ func leaveCluster(node *cluster.Node, logger *slog.Logger) {
 	case !res.Removed:
 		logger.Warn("left gossip, but the leader has not confirmed the removal yet; it will remove this node")
 	}
+}
+
+// newRegistry holds what GET /metrics reports besides the HTTP metrics the
+// API adds itself: the node's Raft and state machine metrics, and the Go
+// runtime and process metrics a standalone daemon is expected to expose
+// (an embedding program decides those for itself).
+func newRegistry(node *cluster.Node) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		node.Collector(),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
 }
 
 // servePprof exposes Go's profiler on its own listener, never on the API

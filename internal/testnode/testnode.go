@@ -107,6 +107,12 @@ func StartInMemWith(tb testing.TB, cfg cluster.Config, hc httpapi.Config) *Node 
 // serves linearizable reads and every node knows every member's HTTP address.
 func StartCluster(tb testing.TB, size int) []*Node {
 	tb.Helper()
+	return StartClusterWith(tb, size, httpapi.Config{})
+}
+
+// StartClusterWith is StartCluster with every node's API configured by hc.
+func StartClusterWith(tb testing.TB, size int, hc httpapi.Config) []*Node {
+	tb.Helper()
 	dir := tb.TempDir()
 	cfg := func(id string) cluster.Config {
 		return cluster.Config{
@@ -120,12 +126,12 @@ func StartCluster(tb testing.TB, size int) []*Node {
 			LeaderLeaseTimeout: 100 * time.Millisecond,
 		}
 	}
-	nodes := []*Node{Start(tb, cfg("n1"), httpapi.Config{})}
+	nodes := []*Node{Start(tb, cfg("n1"), hc)}
 	seed := nodes[0].Node.GossipAddr()
 	for i := 2; i <= size; i++ {
 		c := cfg(fmt.Sprintf("n%d", i))
 		c.Join = []string{seed}
-		nodes = append(nodes, Start(tb, c, httpapi.Config{}))
+		nodes = append(nodes, Start(tb, c, hc))
 	}
 	// Stop all nodes at once at the end (registered last, so it runs first):
 	// one by one, each would try to hand leadership to already-stopped peers.

@@ -174,6 +174,7 @@ type node struct {
 	join       []string
 	expect     int
 	logPath    string
+	flags      []string // extra countd flags, e.g. -forward-writes
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -195,7 +196,7 @@ func (n *node) args() []string {
 	if n.expect > 0 {
 		a = append(a, "-bootstrap-expect", strconv.Itoa(n.expect))
 	}
-	return a
+	return append(a, n.flags...)
 }
 
 func (n *node) url() string { return "http://" + n.httpAddr }
