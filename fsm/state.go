@@ -86,6 +86,9 @@ type State struct {
 	history  int
 	onChange func([]Key)
 	touched  []Key // keys changed by the apply in progress, for onChange
+	// now is the leader time of the command being applied: a payload that
+	// must judge idempotency expiry (a restore merging keys) reads it here.
+	now int64
 }
 
 // New returns an empty state with default options.
@@ -135,7 +138,7 @@ type Result struct {
 	// a replayed idempotent command it is the original command's index.
 	Index uint64
 	// Value is the command's output: *Counter, *Mint, *Ticket, *Leave,
-	// *Queue, *ItemsAdded, *Document, or nil (a delete).
+	// *Queue, *ItemsAdded, *Document, *Restored, or nil (a delete).
 	Value any
 	// Err is a *Error when a rule refused the command; nothing changed then.
 	Err error
@@ -199,6 +202,7 @@ func (s *State) applyLocked(index uint64, data []byte) Result {
 		}
 	}
 	res := Result{Index: index}
+	s.now = cmd.Time
 	if err := cmd.Payload.Validate(); err != nil {
 		res.Err = err
 	} else {
