@@ -73,7 +73,7 @@ func run(o *options, logger *slog.Logger) error {
 		ln.Close()
 		return err
 	}
-	handler := httpapi.New(node, httpapi.Config{MaxBody: int64(o.maxBody), MaxBatch: o.maxBatch, Logger: logger})
+	handler := httpapi.New(node, httpapi.Config{MaxBody: int64(o.maxBody), MaxRestore: int64(o.maxRestore), MaxBatch: o.maxBatch, Logger: logger})
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
