@@ -55,11 +55,18 @@ type RestoreBackup struct {
 	Advance uint64
 
 	// parsed lets a payload read from the log hand the backup that Validate
-	// decoded to apply, so each replica decodes a large backup once.
+	// decoded to apply, so each replica decodes a large backup once, and
+	// before it takes the state's lock (see predecode).
 	parsed *parsedBackup
 }
 
-type parsedBackup struct{ st *State }
+// parsedBackup is the outcome of decoding a payload's backup: the state,
+// or the error that refused it.
+type parsedBackup struct {
+	done bool
+	st   *State
+	err  error
+}
 
 // Op implements Payload.
 func (RestoreBackup) Op() Op { return OpRestore }
@@ -70,14 +77,22 @@ func (p RestoreBackup) Validate() error {
 	if p.Advance > math.MaxInt64 {
 		return errorf(CodeBadRequest, "advance must be at most %d, got %d", int64(math.MaxInt64), p.Advance)
 	}
-	st, err := readSnapshot(bytes.NewReader(p.Snapshot))
-	if err != nil {
-		return errorf(CodeBadRequest, "the backup is not a valid countd snapshot: %v", err)
+	if p.parsed != nil && p.parsed.done {
+		return p.parsed.err
 	}
+	st, err := parseBackup(p.Snapshot)
 	if p.parsed != nil {
-		p.parsed.st = st
+		*p.parsed = parsedBackup{done: true, st: st, err: err}
 	}
-	return nil
+	return err
+}
+
+func parseBackup(snapshot []byte) (*State, error) {
+	st, err := readSnapshot(bytes.NewReader(snapshot))
+	if err != nil {
+		return nil, errorf(CodeBadRequest, "the backup is not a valid countd snapshot: %v", err)
+	}
+	return st, nil
 }
 
 func (p RestoreBackup) encode(e *encoder) {
@@ -86,18 +101,15 @@ func (p RestoreBackup) encode(e *encoder) {
 	e.bytes(p.Snapshot)
 }
 
-// backup returns the decoded backup, which apply may take apart.
+// backup returns the decoded backup, which apply may take apart: a cached
+// one is handed out once.
 func (p RestoreBackup) backup() (*State, error) {
-	if p.parsed != nil && p.parsed.st != nil {
+	if p.parsed != nil && p.parsed.done && p.parsed.st != nil {
 		st := p.parsed.st
-		p.parsed.st = nil
+		p.parsed.st, p.parsed.done = nil, false
 		return st, nil
 	}
-	st, err := readSnapshot(bytes.NewReader(p.Snapshot))
-	if err != nil {
-		return nil, errorf(CodeBadRequest, "the backup is not a valid countd snapshot: %v", err)
-	}
-	return st, nil
+	return parseBackup(p.Snapshot)
 }
 
 func (p RestoreBackup) apply(s *State, index uint64) (any, error) {

@@ -156,15 +156,25 @@ type Entry struct {
 
 // Apply applies one committed log entry and returns its result.
 func (s *State) Apply(index uint64, data []byte) Result {
+	pre := predecode(data)
 	s.mu.Lock()
 	defer s.unlockAndNotify()
-	return s.applyLocked(index, data)
+	return s.applyLocked(index, data, pre)
 }
 
 // ApplyBatch applies consecutive committed entries under one lock and returns
 // one result per entry.
 func (s *State) ApplyBatch(entries []Entry) []Result {
 	out := make([]Result, len(entries))
+	var pre map[int]*decoded
+	for i, e := range entries {
+		if d := predecode(e.Data); d != nil {
+			if pre == nil {
+				pre = make(map[int]*decoded)
+			}
+			pre[i] = d
+		}
+	}
 	s.mu.Lock()
 	defer s.unlockAndNotify()
 	for i, e := range entries {
@@ -172,14 +182,40 @@ func (s *State) ApplyBatch(entries []Entry) []Result {
 			s.applied = e.Index
 			continue
 		}
-		out[i] = s.applyLocked(e.Index, e.Data)
+		out[i] = s.applyLocked(e.Index, e.Data, pre[i])
 	}
 	return out
 }
 
-func (s *State) applyLocked(index uint64, data []byte) Result {
-	s.applied = index
+// predecode decodes and validates, before the lock is taken, an entry whose
+// decoding is heavy: a restore carries a whole snapshot, and readers must
+// not wait while it is parsed. Decoding depends on nothing but the bytes.
+// Every other entry gets nil and is decoded under the lock, as is one that
+// does not decode (applyLocked deals with that).
+func predecode(data []byte) *decoded {
+	if len(data) < 2 || Op(data[1]) != OpRestore {
+		return nil
+	}
 	cmd, err := decode(data)
+	if err != nil {
+		return nil
+	}
+	_ = cmd.Payload.Validate() // parses the backup once; the result is kept
+	return &cmd
+}
+
+// applyLocked applies one entry; pre is the entry already decoded, or nil.
+func (s *State) applyLocked(index uint64, data []byte, pre *decoded) Result {
+	s.applied = index
+	var (
+		cmd decoded
+		err error
+	)
+	if pre != nil {
+		cmd = *pre
+	} else {
+		cmd, err = decode(data)
+	}
 	if err != nil {
 		var unknown errUnknownOp
 		if errors.As(err, &unknown) && unknown.op&opIgnorable != 0 {
