@@ -87,13 +87,18 @@ func (s *Server) restoreSnapshot(c echo.Context) error {
 	})
 }
 
-// readAllBody reads a body of known length into a buffer of that size, so
-// a large upload is not copied again as the buffer grows.
+// maxPrealloc bounds what a declared Content-Length alone makes the server
+// allocate before any byte arrives.
+const maxPrealloc = 64 << 20
+
+// readAllBody reads a body of known length into a buffer of that size (up
+// to maxPrealloc), so a large upload is not copied again and again as the
+// buffer grows.
 func readAllBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength <= 0 {
 		return io.ReadAll(r.Body)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, r.ContentLength+1))
+	buf := bytes.NewBuffer(make([]byte, 0, min(r.ContentLength, maxPrealloc)+bytes.MinRead))
 	_, err := buf.ReadFrom(r.Body)
 	return buf.Bytes(), err
 }
