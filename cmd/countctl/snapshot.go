@@ -38,8 +38,8 @@ func (a *app) snapshotSave() *cobra.Command {
 		Long: `Save a backup of the whole cluster state to FILE: every counter, queue,
 document, tenant's items and remembered idempotency key, as of one point in
 the log. The backup is taken on the leader and holds every write
-acknowledged before the command started (--stale takes the first node's
-own copy instead).
+acknowledged before the command started (--stale takes the own, possibly
+stale copy of the first node that answers instead).
 
 FILE is written atomically with mode 0600: the backup goes to a temporary
 file beside it, which is synced and renamed to FILE only when complete, so
@@ -88,7 +88,7 @@ it for a large state.`,
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&stale, "stale", false, "back up the first node's own copy, possibly stale, instead of the leader's")
+	cmd.Flags().BoolVar(&stale, "stale", false, "back up the first answering node's own copy, possibly stale, instead of the leader's")
 	return cmd
 }
 
