@@ -214,6 +214,9 @@ type request struct {
 	// timeout overrides Config.AttemptTimeout for each attempt: a blocking
 	// read legitimately takes as long as its wait.
 	timeout time.Duration
+	// sink, when set, receives a 200 answer's body as it arrives instead
+	// of the body being held in memory (a backup download).
+	sink io.Writer
 }
 
 type response struct {
@@ -245,7 +248,12 @@ func (c *Client) do(ctx context.Context, req request) (*response, error) {
 	for attempt := 1; ; attempt++ {
 		resp, err := c.attempt(ctx, target, req)
 		retry := false
+		var se sinkError
 		switch {
+		case errors.As(err, &se):
+			// Part of the answer is already with the caller: another
+			// attempt would write it twice.
+			return nil, se.err
 		case err != nil:
 			if ctx.Err() != nil {
 				return nil, c.finalError(ctx, lastErr, err)
@@ -358,17 +366,29 @@ func (c *Client) attempt(ctx context.Context, base string, req request) (*respon
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("read response: %w", err)
-	}
 	if name := resp.Header.Get(api.HeaderCluster); name != "" {
 		c.mu.Lock()
 		c.cluster = name
 		c.mu.Unlock()
 	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: b, node: base}, nil
+	out := &response{status: resp.StatusCode, header: resp.Header, node: base}
+	if req.sink != nil && resp.StatusCode == http.StatusOK {
+		if _, err := io.Copy(req.sink, resp.Body); err != nil {
+			return nil, sinkError{fmt.Errorf("%s: receive the answer: %w", base, err)}
+		}
+		return out, nil
+	}
+	if out.body, err = io.ReadAll(resp.Body); err != nil {
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	return out, nil
 }
+
+// sinkError is a failure after part of a streamed answer reached its sink:
+// final, because a retry would write the start again.
+type sinkError struct{ err error }
+
+func (e sinkError) Error() string { return e.err.Error() }
 
 func (c *Client) startNode() string {
 	c.mu.Lock()

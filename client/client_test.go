@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -143,6 +144,74 @@ func TestCluster(t *testing.T) {
 		// Linearizable reads follow the redirect as well; stale ones don't.
 		if _, err := viaFollower().Counter(ctxFor(t, 10*time.Second), "cr-add", client.Stale()); err != nil {
 			t.Errorf("stale read on follower: %v", err)
+		}
+	})
+
+	t.Run("backup and restore", func(t *testing.T) {
+		rec := &recorder{rt: client.DefaultTransport()}
+		viaFollower := func() *client.Client {
+			return newClient(t, client.Config{Addrs: []string{follower.URL}, HTTPClient: &http.Client{Transport: rec}})
+		}
+		ctx := ctxFor(t, 20*time.Second)
+		if _, err := viaFollower().Next(ctx, "bk", 10); err != nil {
+			t.Fatal(err)
+		}
+		var file bytes.Buffer
+		index, err := viaFollower().Backup(ctx, &file)
+		if err != nil || index == 0 || !bytes.HasPrefix(file.Bytes(), []byte("COUNTD-BACKUP 1\n")) {
+			t.Fatalf("Backup: index %d, %v, file %q", index, err, file.Bytes()[:min(file.Len(), 40)])
+		}
+		if ex := rec.take(http.MethodGet); len(ex) < 2 || ex[len(ex)-2].status != http.StatusTemporaryRedirect || ex[len(ex)-1].status != http.StatusOK {
+			t.Errorf("a linearizable backup from a follower: want a 307 then a 200, got %+v", ex)
+		}
+		var stale bytes.Buffer
+		if _, err := viaFollower().Backup(ctx, &stale, client.Stale()); err != nil || stale.Len() == 0 {
+			t.Errorf("stale Backup from the follower: %v", err)
+		}
+		if ex := rec.take(http.MethodGet); len(ex) != 2 || ex[1].status != http.StatusOK || !strings.HasPrefix(ex[1].url, follower.URL) {
+			t.Errorf("a stale backup is served by the follower itself: %+v", ex) // discovery, then the backup
+		}
+
+		if _, err := viaFollower().Next(ctx, "bk", 5); err != nil {
+			t.Fatal(err)
+		}
+		rec.take(http.MethodPost)
+		res, err := viaFollower().Restore(ctx, file.Bytes(), client.RestoreOptions{Advance: 100})
+		if err != nil || res.Advanced != 100 || res.BackupIndex != index || res.Forced {
+			t.Fatalf("Restore: %+v, %v", res, err)
+		}
+		// The whole file went to the follower, which redirected, and again
+		// to the leader, with one key.
+		ex := rec.take(http.MethodPost)
+		if len(ex) != 2 || ex[0].status != http.StatusTemporaryRedirect || ex[1].status != http.StatusOK ||
+			ex[0].body != file.String() || ex[1].body != file.String() || ex[0].key == "" || ex[0].key != ex[1].key {
+			t.Errorf("Restore exchanges: %d, statuses %v", len(ex), func() (st []int) {
+				for _, e := range ex {
+					st = append(st, e.status)
+				}
+				return st
+			}())
+		}
+		if c, err := viaFollower().Counter(ctx, "bk"); err != nil || c.Value != 115 {
+			t.Errorf("bk after a merge with advance 100: %+v, %v; want 115", c, err)
+		}
+		_, err = viaFollower().Restore(ctx, file.Bytes()[:file.Len()-1], client.RestoreOptions{})
+		if !client.IsCode(err, api.CodeBadRequest) {
+			t.Errorf("Restore of a truncated file: %v", err)
+		}
+
+		// A transfer that breaks once the file has begun is not retried:
+		// another attempt would write its start again.
+		direct := newClient(t, client.Config{Addrs: []string{leader.URL}, HTTPClient: &http.Client{Transport: rec}})
+		if _, err := direct.Cluster(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rec.take(http.MethodGet)
+		if _, err := direct.Backup(ctx, failingWriter{}); err == nil || !strings.Contains(err.Error(), "disk full") {
+			t.Errorf("Backup into a failing writer: %v", err)
+		}
+		if ex := rec.take(http.MethodGet); len(ex) != 1 {
+			t.Errorf("a broken backup was retried: %+v", ex)
 		}
 	})
 
@@ -382,3 +451,8 @@ func TestTypedCalls(t *testing.T) {
 		t.Error("New with a non-HTTP address must fail")
 	}
 }
+
+// failingWriter refuses every write, as a full disk would.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }

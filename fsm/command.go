@@ -35,6 +35,8 @@ const (
 	OpDocPut    Op = 10
 	OpDocPatch  Op = 11
 	OpDocDelete Op = 12
+
+	OpRestore Op = 13
 )
 
 // opIgnorable marks an op that a node which does not know it may skip. Every

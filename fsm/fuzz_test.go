@@ -57,6 +57,9 @@ func fuzzCommands() []Command {
 		DocPatch{Name: "new", Patch: []byte(`{"k":1.5e3}`), Precondition: Precondition{IfMatch: fuzzPtr(uint64(1 << 62))}},
 		DocDelete{Name: "cfg"},
 		DocDelete{Name: "cfg", Precondition: Precondition{IfMatch: fuzzPtr(uint64(7))}},
+
+		RestoreBackup{Snapshot: fuzzSmallBackup()},
+		RestoreBackup{Snapshot: fuzzSmallBackup(), Force: true, Advance: 1 << 40},
 	}
 	var out []Command
 	for i, p := range payloads {
@@ -64,6 +67,22 @@ func fuzzCommands() []Command {
 		out = append(out, Command{Payload: p, Time: fuzzTime + int64(i), IdempotencyKey: "key-1", KeyWindow: 10 * time.Minute})
 	}
 	return out
+}
+
+// fuzzSmallBackup is the snapshot of a state holding one counter, small
+// enough for the fuzzer to mutate inside a restore command.
+func fuzzSmallBackup() []byte {
+	data, err := Encode(Command{Payload: CounterNext{ID: "restored", Count: 5}, Time: fuzzTime})
+	if err != nil {
+		panic(err)
+	}
+	s := New()
+	s.Apply(1, data)
+	var buf bytes.Buffer
+	if _, err := s.Snapshot().WriteTo(&buf); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
 }
 
 func FuzzDecode(f *testing.F) {
@@ -233,6 +252,9 @@ func fuzzSameCommand(a, b Command) bool {
 	case DocDelete:
 		pb, ok := b.Payload.(DocDelete)
 		return ok && pa.Name == pb.Name && fuzzSamePrecondition(pa.Precondition, pb.Precondition)
+	case RestoreBackup:
+		pb, ok := b.Payload.(RestoreBackup)
+		return ok && pa.Force == pb.Force && pa.Advance == pb.Advance && bytes.Equal(pa.Snapshot, pb.Snapshot)
 	}
 	return false
 }
@@ -245,8 +267,8 @@ func fuzzSamePrecondition(a, b Precondition) bool {
 // shape, queues (with reuse, tags, a gap left by a leave), tenants, a
 // document, a deleted document (a tombstone) — and remembered results of
 // every kind: a counter, a mint, a ticket, a leave, a queue, an item count,
-// a document, deletes (nil), refusals, and a conflict carrying the current
-// counter.
+// a document, a restore, deletes (nil), refusals, and a conflict carrying
+// the current counter.
 func fuzzState(tb testing.TB) *State {
 	tb.Helper()
 	s := New()
@@ -279,6 +301,7 @@ func fuzzState(tb testing.TB) *State {
 		{Payload: DocPut{Name: "gone", Value: []byte(`{"k":true}`)}},
 		{Payload: DocDelete{Name: "gone"}, IdempotencyKey: "doc-delete"},
 		{Payload: DocPatch{Name: "blank", Patch: []byte(`{}`)}},
+		{Payload: RestoreBackup{Snapshot: fuzzSmallBackup()}, IdempotencyKey: "restore"},
 	}
 	for i, c := range cmds {
 		c.Time = fuzzTime + int64(i)*int64(time.Second)

@@ -1520,6 +1520,8 @@ func propDescribe(c Command) string {
 		fmt.Fprintf(&b, " doc-patch(%q, %s%s)", p.Name, propShort(string(p.Patch)), propFormatPrecondition(p.Precondition))
 	case DocDelete:
 		fmt.Fprintf(&b, " doc-delete(%q%s)", p.Name, propFormatPrecondition(p.Precondition))
+	case RestoreBackup:
+		fmt.Fprintf(&b, " restore(force=%v, advance=%d, %d bytes)", p.Force, p.Advance, len(p.Snapshot))
 	default:
 		fmt.Fprintf(&b, " %#v", p)
 	}

@@ -55,6 +55,7 @@ const (
 	valQueue   byte = 5
 	valItems   byte = 6
 	valDoc     byte = 7
+	valRestore byte = 8
 )
 
 // Snapshot is a point-in-time copy of a State.
@@ -400,6 +401,16 @@ func encodeValue(e *encoder, v any) {
 		e.bool(v.Value != nil)
 		e.bytes(v.Value)
 		e.uvarint(v.Index)
+	case *Restored:
+		e.byte(valRestore)
+		e.varint(v.Counters)
+		e.varint(v.Queues)
+		e.varint(v.Documents)
+		e.varint(v.Tenants)
+		e.bool(v.Forced)
+		e.uvarint(v.Advanced)
+		e.uvarint(v.BackupIndex)
+		e.uvarint(v.Index)
 	default:
 		panic(fmt.Sprintf("fsm: no snapshot encoding for result type %T", v))
 	}
@@ -439,6 +450,9 @@ func decodeValue(d *decoder) any {
 		}
 		doc.Index = d.uvarint()
 		return doc
+	case valRestore:
+		return &Restored{Counters: d.varint(), Queues: d.varint(), Documents: d.varint(), Tenants: d.varint(),
+			Forced: d.bool(), Advanced: d.uvarint(), BackupIndex: d.uvarint(), Index: d.uvarint()}
 	default:
 		d.fail(fmt.Errorf("unknown result tag %d", tag))
 		return nil

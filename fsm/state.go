@@ -86,6 +86,9 @@ type State struct {
 	history  int
 	onChange func([]Key)
 	touched  []Key // keys changed by the apply in progress, for onChange
+	// now is the leader time of the command being applied: a payload that
+	// must judge idempotency expiry (a restore merging keys) reads it here.
+	now int64
 }
 
 // New returns an empty state with default options.
@@ -135,7 +138,7 @@ type Result struct {
 	// a replayed idempotent command it is the original command's index.
 	Index uint64
 	// Value is the command's output: *Counter, *Mint, *Ticket, *Leave,
-	// *Queue, *ItemsAdded, *Document, or nil (a delete).
+	// *Queue, *ItemsAdded, *Document, *Restored, or nil (a delete).
 	Value any
 	// Err is a *Error when a rule refused the command; nothing changed then.
 	Err error
@@ -153,15 +156,25 @@ type Entry struct {
 
 // Apply applies one committed log entry and returns its result.
 func (s *State) Apply(index uint64, data []byte) Result {
+	pre := predecode(data)
 	s.mu.Lock()
 	defer s.unlockAndNotify()
-	return s.applyLocked(index, data)
+	return s.applyLocked(index, data, pre)
 }
 
 // ApplyBatch applies consecutive committed entries under one lock and returns
 // one result per entry.
 func (s *State) ApplyBatch(entries []Entry) []Result {
 	out := make([]Result, len(entries))
+	var pre map[int]*decoded
+	for i, e := range entries {
+		if d := predecode(e.Data); d != nil {
+			if pre == nil {
+				pre = make(map[int]*decoded)
+			}
+			pre[i] = d
+		}
+	}
 	s.mu.Lock()
 	defer s.unlockAndNotify()
 	for i, e := range entries {
@@ -169,14 +182,40 @@ func (s *State) ApplyBatch(entries []Entry) []Result {
 			s.applied = e.Index
 			continue
 		}
-		out[i] = s.applyLocked(e.Index, e.Data)
+		out[i] = s.applyLocked(e.Index, e.Data, pre[i])
 	}
 	return out
 }
 
-func (s *State) applyLocked(index uint64, data []byte) Result {
-	s.applied = index
+// predecode decodes and validates, before the lock is taken, an entry whose
+// decoding is heavy: a restore carries a whole snapshot, and readers must
+// not wait while it is parsed. Decoding depends on nothing but the bytes.
+// Every other entry gets nil and is decoded under the lock, as is one that
+// does not decode (applyLocked deals with that).
+func predecode(data []byte) *decoded {
+	if len(data) < 2 || Op(data[1]) != OpRestore {
+		return nil
+	}
 	cmd, err := decode(data)
+	if err != nil {
+		return nil
+	}
+	_ = cmd.Payload.Validate() // parses the backup once; the result is kept
+	return &cmd
+}
+
+// applyLocked applies one entry; pre is the entry already decoded, or nil.
+func (s *State) applyLocked(index uint64, data []byte, pre *decoded) Result {
+	s.applied = index
+	var (
+		cmd decoded
+		err error
+	)
+	if pre != nil {
+		cmd = *pre
+	} else {
+		cmd, err = decode(data)
+	}
 	if err != nil {
 		var unknown errUnknownOp
 		if errors.As(err, &unknown) && unknown.op&opIgnorable != 0 {
@@ -199,6 +238,7 @@ func (s *State) applyLocked(index uint64, data []byte) Result {
 		}
 	}
 	res := Result{Index: index}
+	s.now = cmd.Time
 	if err := cmd.Payload.Validate(); err != nil {
 		res.Err = err
 	} else {

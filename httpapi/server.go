@@ -41,6 +41,8 @@ type Node interface {
 	LastContact() time.Duration
 	// ClusterName names the cluster.
 	ClusterName() string
+	// ID is the node's ID.
+	ID() string
 	// Ready reports whether the node knows a leader and has caught up.
 	Ready() (bool, string)
 	// Changed returns a channel closed at the next change to key.
@@ -61,10 +63,18 @@ type Node interface {
 // DefaultMaxBody is the default request body limit.
 const DefaultMaxBody = 4 << 20
 
+// DefaultMaxRestore is the default limit on a backup uploaded to
+// POST /v1/snapshot.
+const DefaultMaxRestore = 256 << 20
+
 // Config tunes the server.
 type Config struct {
 	// MaxBody is the largest request body accepted; larger gets 413.
 	MaxBody int64
+	// MaxRestore is the largest backup POST /v1/snapshot accepts (MaxBody
+	// does not apply there: a backup holds the whole state); larger gets
+	// 413.
+	MaxRestore int64
 	// MaxBatch is the most items one POST /v1/items may carry; more gets 413.
 	MaxBatch int
 	// OnLeave is called after POST /v1/cluster/leave has answered, so the
@@ -104,6 +114,9 @@ func New(node Node, cfg Config) *Server {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
+	if cfg.MaxRestore <= 0 {
+		cfg.MaxRestore = DefaultMaxRestore
+	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultMaxBatch
 	}
@@ -140,6 +153,7 @@ func New(node Node, cfg Config) *Server {
 	s.queueRoutes(v1)
 	s.itemRoutes(v1, e.Group(""))
 	s.docRoutes(v1)
+	s.snapshotRoutes(v1)
 
 	e.RouteNotFound(unmatchedPath, func(c echo.Context) error {
 		return &fsm.Error{Code: fsm.CodeNotFound, Message: "no such endpoint: " + c.Request().Method + " " + c.Request().URL.Path}
@@ -170,24 +184,35 @@ func (s *Server) commonHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
+		limit := s.bodyLimit(c)
 		switch {
-		case r.ContentLength > s.cfg.MaxBody:
-			return errTooLarge(s.cfg.MaxBody)
+		case r.ContentLength > limit:
+			return errTooLarge(limit)
 		case r.ContentLength < 0:
-			body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, s.cfg.MaxBody))
+			body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, limit))
 			if err != nil {
 				var mbe *http.MaxBytesError
 				if errors.As(err, &mbe) {
-					return errTooLarge(s.cfg.MaxBody)
+					return errTooLarge(limit)
 				}
 				return badRequest("could not read the request body: %v", err)
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
 		default:
-			r.Body = http.MaxBytesReader(c.Response(), r.Body, s.cfg.MaxBody)
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
 		}
 		return next(c)
 	}
+}
+
+// bodyLimit is the body limit of the route c matched: MaxBody, except
+// where a route carries more than one object (a backup).
+func (s *Server) bodyLimit(c echo.Context) int64 {
+	if c.Request().Method == http.MethodPost && c.Path() == snapshotPath {
+		return s.cfg.MaxRestore
+	}
+	return s.cfg.MaxBody
 }
 
 func setIndex(c echo.Context, index uint64) {

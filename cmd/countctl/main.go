@@ -129,7 +129,7 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 	pf.StringVarP(&a.output, "output", "o", "json", "output format: json or text")
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "deadline for the whole command (per request for --continuous, queue wait and doc watch)")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "note retries on stderr")
-	root.AddCommand(a.counterCommand(), a.queueCommand(getenv), a.itemsCommand(), a.docCommand(), a.clusterCommand())
+	root.AddCommand(a.counterCommand(), a.queueCommand(getenv), a.itemsCommand(), a.docCommand(), a.clusterCommand(), a.snapshotCommand())
 	argErrorsAreUsage(root)
 	return root
 }

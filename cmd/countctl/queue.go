@@ -8,9 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -188,45 +187,15 @@ creates missing parent directories: it can go straight to
 	return cmd
 }
 
-// writeMyID writes counter and a newline to path with mode 0644, atomically:
-// a temporary file in the same directory (so the rename cannot cross file
-// systems) is synced and renamed over path, and the directory is synced so
-// the rename survives a crash.
-func writeMyID(path string, counter int64) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("write --myid-file: %w", err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+// writeMyID writes counter and a newline to path with mode 0644 (ZooKeeper
+// may run as another user), atomically.
+func writeMyID(path string, counter int64) error {
+	err := writeFileAtomic(path, 0o644, func(w io.Writer) error {
+		_, err := io.WriteString(w, strconv.FormatInt(counter, 10)+"\n")
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("write --myid-file: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	// CreateTemp makes the file 0600; ZooKeeper may run as another user.
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("write --myid-file: %w", err)
-	}
-	if _, err := f.WriteString(strconv.FormatInt(counter, 10) + "\n"); err != nil {
-		return fmt.Errorf("write --myid-file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write --myid-file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write --myid-file: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write --myid-file: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // best effort: not every file system syncs directories
-		_ = d.Close()
 	}
 	return nil
 }

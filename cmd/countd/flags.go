@@ -30,6 +30,7 @@ type options struct {
 
 	idempotencyWindow  time.Duration
 	maxBody            byteSize
+	maxRestore         byteSize
 	maxBatch           int
 	watchHistory       int
 	maxWatchers        int
@@ -52,7 +53,7 @@ type options struct {
 // wins over the environment.
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
 	host, _ := os.Hostname()
-	o := &options{maxBody: httpapi.DefaultMaxBody}
+	o := &options{maxBody: httpapi.DefaultMaxBody, maxRestore: httpapi.DefaultMaxRestore}
 	fs := flag.NewFlagSet("countd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.nodeID, "node-id", host, "stable node ID: Raft server ID and gossip name; never change it for a data dir")
@@ -66,6 +67,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.BoolVar(&o.dev, "dev", false, "run one in-memory node on 127.0.0.1:8080 for trying things out (nothing is kept)")
 	fs.DurationVar(&o.idempotencyWindow, "idempotency-window", cluster.DefaultIdempotencyWindow, "how long an Idempotency-Key is remembered")
 	fs.Var(&o.maxBody, "max-body", "largest request body accepted (bytes, or with KiB/MiB/GiB)")
+	fs.Var(&o.maxRestore, "max-restore-size", "largest backup POST /v1/snapshot accepts; the restore is one Raft log entry this large (bytes, or with KiB/MiB/GiB)")
 	fs.IntVar(&o.maxBatch, "max-batch", httpapi.DefaultMaxBatch, "most items one POST /v1/items may carry")
 	fs.IntVar(&o.watchHistory, "watch-history", fsm.DefaultWatchHistory, "versions of changes kept per document for watchers that resume; older resume points get a reset")
 	fs.IntVar(&o.maxWatchers, "max-watchers", cluster.DefaultMaxWatchers, "most blocking queries and document watches this node serves at once")

@@ -81,7 +81,7 @@ func run(o *options, logger *slog.Logger) error {
 	var leftOnce sync.Once
 	onLeave := func() { leftOnce.Do(func() { close(left) }) }
 	handler := httpapi.New(node, httpapi.Config{
-		MaxBody: int64(o.maxBody), MaxBatch: o.maxBatch, Logger: logger,
+		MaxBody: int64(o.maxBody), MaxRestore: int64(o.maxRestore), MaxBatch: o.maxBatch, Logger: logger,
 		Metrics: newRegistry(node), ForwardWrites: o.forwardWrites, OnLeave: onLeave,
 	})
 	srv := &http.Server{

@@ -78,8 +78,8 @@ func TestContinuousMintingSurvivesLeaderKill(t *testing.T) {
 		resumed := time.Now()
 
 		// SIGTERM is a graceful leave: the old leader is out of the Raft
-	// configuration, and two voters remain.
-	newLeader := c.waitConverged(c.others(leader), 2, 30*time.Second)
+		// configuration, and two voters remain.
+		newLeader := c.waitConverged(c.others(leader), 2, 30*time.Second)
 		reportGaps(t, fmt.Sprintf("failover %d/3 (kill -9 of leader %s, term %d; new leader %s)", round, leader.id, st.Term, newLeader.id), ms, killAt, resumed)
 
 		// Restart the killed node with the same flags and data dir; it must

@@ -1,0 +1,104 @@
+package httpapi
+
+// Backups: GET /v1/snapshot streams a consistent copy of the whole state as
+// a backup file; POST /v1/snapshot restores one on the running cluster as a
+// single log command, merged so that nothing moves backwards unless
+// ?force=true (SPEC §6 "Snapshots").
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/countd/countd/api"
+	"github.com/countd/countd/fsm"
+)
+
+const snapshotPath = "/v1/snapshot"
+
+func (s *Server) snapshotRoutes(g *echo.Group) {
+	g.GET("/snapshot", s.getSnapshot)
+	g.POST("/snapshot", s.restoreSnapshot)
+}
+
+// getSnapshot streams a backup. Linearizable by default, so the backup
+// holds every write acknowledged before the request; ?consistency=stale
+// takes this node's copy as it is.
+func (s *Server) getSnapshot(c echo.Context) error {
+	if err := s.read(c); err != nil {
+		return err
+	}
+	// A point-in-time copy taken under the state's lock, encoded while
+	// writes go on.
+	snap := s.node.State().Snapshot()
+	h := backupHeader{Cluster: s.node.ClusterName(), Node: s.node.ID(), Index: snap.AppliedIndex(), Created: time.Now().UTC()}
+	w := c.Response()
+	setIndex(c, snap.AppliedIndex())
+	w.Header().Set(echo.HeaderContentType, api.ContentTypeBackup)
+	w.Header().Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="countd-%s-%d.backup"`, h.Cluster, h.Index))
+	w.WriteHeader(http.StatusOK)
+	if err := writeBackup(w, h, snap); err != nil {
+		// The status is sent: the only way left to tell the client is to
+		// cut the connection, so it sees a broken transfer instead of a
+		// short file that ends cleanly.
+		s.logger.Warn("backup download failed", "index", h.Index, "error", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// restoreSnapshot restores an uploaded backup. ?force=true restores it
+// verbatim; ?advance=N then adds N to every counter and queue high-water
+// mark.
+func (s *Server) restoreSnapshot(c echo.Context) error {
+	force, err := boolParam(c, "force")
+	if err != nil {
+		return err
+	}
+	advance, _, err := uintParam(c, "advance")
+	if err != nil {
+		return err
+	}
+	body, err := readAllBody(c.Request())
+	if err != nil {
+		return bodyError(err)
+	}
+	h, payload, err := readBackup(body)
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	res, err := s.apply(c, fsm.RestoreBackup{Snapshot: payload, Force: force, Advance: advance})
+	if err != nil {
+		return err
+	}
+	r := res.Value.(*fsm.Restored)
+	if !res.Replayed {
+		s.logger.Info("restored a backup", "index", r.Index, "forced", r.Forced, "advanced", r.Advanced,
+			"backup_cluster", h.Cluster, "backup_node", h.Node, "backup_index", r.BackupIndex, "backup_created", h.Created)
+	}
+	return c.JSON(http.StatusOK, api.RestoreResult{
+		Index: r.Index, BackupIndex: r.BackupIndex,
+		Counters: r.Counters, Queues: r.Queues, Documents: r.Documents, Tenants: r.Tenants,
+		Forced: r.Forced, Advanced: r.Advanced,
+	})
+}
+
+// maxPrealloc bounds what a declared Content-Length alone makes the server
+// allocate before any byte arrives.
+const maxPrealloc = 64 << 20
+
+// readAllBody reads a body of known length into a buffer of that size (up
+// to maxPrealloc), so a large upload is not copied again and again as the
+// buffer grows.
+func readAllBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength <= 0 {
+		return io.ReadAll(r.Body)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, min(r.ContentLength, maxPrealloc)+bytes.MinRead))
+	_, err := buf.ReadFrom(r.Body)
+	return buf.Bytes(), err
+}
