@@ -106,6 +106,10 @@ func TestUsageErrors(t *testing.T) {
 		{"bogus"},
 		{"-i", "c", "counter", "bogus"},
 		{"-i", "c", "counter", "get", "extra"},
+		{"cluster", "remove"},
+		{"cluster", "remove", "a", "b"},
+		{"cluster", "transfer", "a", "b"},
+		{"cluster", "leave", "n1"},
 		{"counter", "get"},
 		{"counter", "next"},
 		{"counter", "add", "5"},
@@ -197,6 +201,13 @@ func TestRuntimeFailures(t *testing.T) {
 		{"-i", "mono", "counter", "rm"},
 		{"-i", "max", "counter", "next"},
 		{"-i", "c", "counter", "next", "--count", "1000001"},
+		// A single in-memory node: no gossip to leave, nobody to lead
+		// instead, no such member.
+		{"cluster", "leave"},
+		{"cluster", "transfer"},
+		{"cluster", "transfer", "n9"},
+		{"cluster", "remove", "n9"},
+		{"cluster", "remove", "a b"},
 	} {
 		wantFailure(t, ctl(t, n.URL, args...), 1, args)
 	}
