@@ -72,6 +72,7 @@ func (s *Server) leave(c echo.Context) error {
 		return err
 	}
 	st := s.node.Status()
+	setIndex(c, st.AppliedIndex)
 	if err := c.JSON(http.StatusOK, api.ClusterLeave{NodeID: st.NodeID, TransferredLeadership: res.TransferredLeadership, Removed: res.Removed}); err != nil {
 		return err
 	}
@@ -100,7 +101,9 @@ func (s *Server) transferLeader(c echo.Context) error {
 		return err
 	}
 	out := api.TransferLeaderResult{Leader: id}
-	for _, m := range s.node.Status().Members {
+	st := s.node.Status()
+	setIndex(c, st.AppliedIndex)
+	for _, m := range st.Members {
 		if m.ID == id && m.HTTPAddr != "" {
 			out.LeaderHTTP = "http://" + m.HTTPAddr
 		}
@@ -116,6 +119,7 @@ func (s *Server) removeMember(c echo.Context) error {
 	if err := s.node.RemoveMember(id); err != nil {
 		return err
 	}
+	setIndex(c, s.node.Status().AppliedIndex)
 	return c.JSON(http.StatusOK, api.MemberRemoved{ID: id, Removed: true})
 }
 
