@@ -11,23 +11,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/countd/countd/api"
 	"github.com/countd/countd/client"
 )
 
 func (a *app) snapshotCommand() *cobra.Command {
 	return group("snapshot", "Back up the whole cluster state and restore it", a.snapshotSave(), a.snapshotRestore())
-}
-
-// countingWriter counts what passes through it, for the size of a backup.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 func (a *app) snapshotSave() *cobra.Command {
@@ -61,20 +50,19 @@ it for a large state.`,
 					_, err := cl.Backup(ctx, a.stdout, opts...)
 					return err
 				}
-				var (
-					index uint64
-					size  int64
-				)
-				err := writeFileAtomic(path, 0o600, func(w io.Writer) error {
-					cw := &countingWriter{w: w}
-					var err error
-					index, err = cl.Backup(ctx, cw, opts...)
-					size = cw.n
+				var index uint64
+				err := writeFileAtomic(path, 0o600, func(w io.Writer) (err error) {
+					index, err = cl.Backup(ctx, w, opts...)
 					return err
 				})
 				if err != nil {
 					return fmt.Errorf("save backup to %s: %w", path, err)
 				}
+				fi, err := os.Stat(path)
+				if err != nil {
+					return fmt.Errorf("saved backup to %s, but: %w", path, err)
+				}
+				size := fi.Size()
 				if a.output == "text" {
 					_, err = fmt.Fprintf(a.stdout, "saved %s: index %d, %d bytes\n", path, index, size)
 					return err
@@ -149,16 +137,9 @@ the backup. A truncated or corrupt file is refused and changes nothing.`,
 					return err
 				}
 				return a.printJSON(struct {
-					Index       uint64 `json:"index"`
-					BackupIndex uint64 `json:"backup_index"`
-					Counters    int64  `json:"counters"`
-					Queues      int64  `json:"queues"`
-					Documents   int64  `json:"documents"`
-					Tenants     int64  `json:"tenants"`
-					Forced      bool   `json:"forced"`
-					Advanced    uint64 `json:"advanced"`
-					Cluster     string `json:"cluster"`
-				}{r.Index, r.BackupIndex, r.Counters, r.Queues, r.Documents, r.Tenants, r.Forced, r.Advanced, cl.ClusterName()})
+					*api.RestoreResult
+					Cluster string `json:"cluster"`
+				}{r, cl.ClusterName()})
 			})
 		},
 	}
