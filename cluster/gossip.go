@@ -274,10 +274,7 @@ func (g *gossip) record(n *memberlist.Node, status string) {
 		delete(g.stats, n.Name)
 	}
 	g.mu.Unlock()
-	select {
-	case g.changed <- struct{}{}:
-	default:
-	}
+	g.signal()
 }
 
 // NotifyJoin implements memberlist.EventDelegate.
@@ -299,6 +296,15 @@ func (g *gossip) NodeMeta(limit int) []byte {
 		panic(fmt.Sprintf("cluster: gossip metadata does not fit (%d > %d bytes): %v", len(b), limit, err))
 	}
 	return b
+}
+
+// signal wakes the bootstrapper or reconciler without ever blocking
+// memberlist's event delivery.
+func (g *gossip) signal() {
+	select {
+	case g.changed <- struct{}{}:
+	default:
+	}
 }
 
 // suspects is the set of members memberlist currently suspects of having
@@ -360,10 +366,7 @@ func (g *gossip) NotifyMsg(b []byte) {
 		g.members[id] = m
 	}
 	g.mu.Unlock()
-	select {
-	case g.changed <- struct{}{}:
-	default:
-	}
+	g.signal()
 }
 
 // GetBroadcasts implements memberlist.Delegate.

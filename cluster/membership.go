@@ -90,17 +90,10 @@ func (n *Node) Leaving() bool { return n.leaving.Load() }
 
 // otherVoters counts the voters in the configuration other than this node.
 func (n *Node) otherVoters() int {
-	f := n.raft.GetConfiguration()
-	if f.Error() != nil {
-		return 0
+	if s, ok := n.server(n.cfg.NodeID); ok && s.Suffrage == raft.Voter {
+		return n.voters() - 1
 	}
-	count := 0
-	for _, s := range f.Configuration().Servers {
-		if s.Suffrage == raft.Voter && string(s.ID) != n.cfg.NodeID {
-			count++
-		}
-	}
-	return count
+	return n.voters()
 }
 
 // inConfiguration reports whether id is in this node's latest Raft
