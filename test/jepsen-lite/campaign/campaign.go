@@ -44,6 +44,8 @@ type Config struct {
 	Faults     []string
 	StaleReads bool
 	Workers    int
+	// OpTimeout bounds each client operation (0: the workload's default).
+	OpTimeout time.Duration
 	// Out receives the history, the report, node logs and data.
 	Out string
 	Log *slog.Logger
@@ -92,7 +94,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer f.Close()
 	hist := history.NewWriter(f)
-	wl := workload.New(workload.Config{Addrs: cl.URLs(), Workers: cfg.Workers, Seed: cfg.Seed, StaleReads: cfg.StaleReads}, hist)
+	wl := workload.New(workload.Config{Addrs: cl.URLs(), Workers: cfg.Workers, Seed: cfg.Seed, StaleReads: cfg.StaleReads, OpTimeout: cfg.OpTimeout}, hist)
 	nem := nemesis.New(nemesis.Config{Kinds: cfg.Faults, Seed: cfg.Seed}, cl, cfg.Net, hist, cfg.Log)
 
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)

@@ -29,8 +29,8 @@ func TestCheckAndSummarize(t *testing.T) {
 	if len(s.Ops) != 2 || s.Ops[0] != (OpCount{F: history.FAdd, Failed: 1}) || s.Ops[1] != (OpCount{F: history.FNext, OK: 2, Unknown: 1}) {
 		t.Errorf("ops table %+v", s.Ops)
 	}
-	if s.Availability != 0.5 {
-		t.Errorf("availability %v, want 0.5 (2 of 4 client ops; final reads excluded)", s.Availability)
+	if s.Availability != 0.5 || s.Answered != 0.75 {
+		t.Errorf("availability %v and answered %v, want 0.5 and 0.75 (2 ok and 1 refusal of 4 client ops; final reads excluded)", s.Availability, s.Answered)
 	}
 	if len(s.LeaderFaults) != 1 || s.LeaderFaults[0].Unavailable != 950*time.Millisecond+5 {
 		// From the kill at 50ms, the next success completed at 1000ms+5ns.

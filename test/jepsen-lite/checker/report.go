@@ -21,6 +21,9 @@ type Summary struct {
 	// Availability is the fraction of the clients' operations that
 	// succeeded.
 	Availability float64 `json:"availability"`
+	// Answered is the fraction that got a definite answer: success or a
+	// refusal such as a CAS conflict (which is the service working).
+	Answered float64 `json:"answered"`
 	// LeaderFaults are the faults that hit the leader, each with the
 	// longest time without a successful operation from its start to the
 	// next fault.
@@ -61,7 +64,7 @@ type LeaderFault struct {
 func Summarize(h *history.History, res *Result) Summary {
 	s := Summary{Valid: res.Valid, Violations: res.Violations}
 	rows := map[history.F]*OpCount{}
-	var total, ok int
+	var total, ok, failed int
 	var okTimes []int64
 	for _, op := range h.Ops {
 		if op.In.Final {
@@ -82,6 +85,7 @@ func Summarize(h *history.History, res *Result) Summary {
 			}
 		case history.Failed:
 			r.Failed++
+			failed++
 		default:
 			r.Unknown++
 		}
@@ -92,6 +96,7 @@ func Summarize(h *history.History, res *Result) Summary {
 	sort.Slice(s.Ops, func(i, j int) bool { return s.Ops[i].F < s.Ops[j].F })
 	if total > 0 {
 		s.Availability = float64(ok) / float64(total)
+		s.Answered = float64(ok+failed) / float64(total)
 	}
 	sort.Slice(okTimes, func(i, j int) bool { return okTimes[i] < okTimes[j] })
 
@@ -167,7 +172,8 @@ func (s Summary) WriteTable(w io.Writer) error {
 	if !s.Valid {
 		verdict = fmt.Sprintf("INVALID (%d violations)", len(s.Violations))
 	}
-	fmt.Fprintf(w, "\navailability: %.1f%% of operations succeeded\nverdict: %s\n", 100*s.Availability, verdict)
+	fmt.Fprintf(w, "\navailability: %.1f%% of operations succeeded, %.1f%% got a definite answer (refusals included)\nverdict: %s\n",
+		100*s.Availability, 100*s.Answered, verdict)
 	for _, v := range s.Violations {
 		fmt.Fprintf(w, "  %s\n", v)
 	}

@@ -21,6 +21,8 @@ type worker struct {
 	cl    *client.Client
 	stale []*client.Client // one per node, for stale reads
 	seq   int
+	// final marks the worker that takes the final reads.
+	final bool
 
 	// What this worker last saw, to aim its compare-and-sets.
 	counters map[string]int64
@@ -139,7 +141,25 @@ func (w *worker) step(ctx context.Context) {
 	}
 }
 
+// impatient is the deadline of the one operation in ten whose client
+// gives up early. The client retries until its deadline, so with the
+// normal timeout almost every operation gets a definite answer even
+// across elections; these end unknown whenever they meet a fault (and now
+// and then on a slow fsync), so every campaign exercises the checker's
+// handling of indeterminate outcomes.
+const impatient = 250 * time.Millisecond
+
+// finalTimeout bounds each final read.
+const finalTimeout = 10 * time.Second
+
 func (w *worker) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if w.final {
+		// The final reads are what the checker needs most: patience.
+		return context.WithTimeout(ctx, finalTimeout)
+	}
+	if w.rng.IntN(10) == 0 {
+		return context.WithTimeout(ctx, impatient)
+	}
 	return context.WithTimeout(ctx, w.wl.cfg.OpTimeout)
 }
 

@@ -27,8 +27,9 @@ type Config struct {
 	Workers int
 	// Seed makes each worker's choice of operations reproducible.
 	Seed uint64
-	// OpTimeout bounds one operation, retries included (default 5s). An
-	// operation still unanswered then has an unknown outcome.
+	// OpTimeout bounds one operation, retries included (default 1.5s),
+	// except for the impatient tenth of them. An operation still
+	// unanswered then has an unknown outcome.
 	OpTimeout time.Duration
 	// KeyEpoch is how long the workers use one set of counter, queue and
 	// document keys before moving to fresh ones (default 15s), which keeps
@@ -49,7 +50,7 @@ func (c *Config) setDefaults() {
 		c.Workers = 8
 	}
 	if c.OpTimeout <= 0 {
-		c.OpTimeout = 5 * time.Second
+		c.OpTimeout = 1500 * time.Millisecond
 	}
 	if c.Rate <= 0 {
 		c.Rate = 200
@@ -130,7 +131,7 @@ func (wl *Workload) FinalReads(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w := &worker{wl: wl, id: wl.cfg.Workers, cl: c, counters: map[string]int64{}, docs: map[string]uint64{}}
+	w := &worker{wl: wl, id: wl.cfg.Workers, cl: c, final: true, counters: map[string]int64{}, docs: map[string]uint64{}}
 	wl.mu.Lock()
 	type read struct {
 		f   history.F

@@ -40,6 +40,7 @@ type options struct {
 	faults   []string
 	stale    bool
 	workers  int
+	timeout  time.Duration
 	out      string
 	countd   string
 	// inner is set in the re-executed process: "<network id>:<subnet>".
@@ -58,6 +59,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	faults := fs.String("faults", strings.Join(nemesis.Kinds, ","), "comma-separated fault kinds: kill, pause, partition, leave (empty: none)")
 	fs.BoolVar(&o.stale, "stale-reads", false, "read counters with ?consistency=stale from random nodes (the checker must flag this)")
 	fs.IntVar(&o.workers, "workers", 8, "concurrent clients")
+	fs.DurationVar(&o.timeout, "op-timeout", 1500*time.Millisecond, "bound on one client operation, retries included; unanswered by then, its outcome is unknown")
 	fs.StringVar(&o.out, "out", "", "directory for the history, report, visualisations and node logs (default: a new directory under ./jepsen-out)")
 	fs.StringVar(&o.countd, "countd", "bin/countd", "the countd binary to test")
 	fs.StringVar(&o.inner, "inner", "", "internal: set when running inside the hub namespace")
@@ -194,7 +196,7 @@ func inner(o *options, stdout, stderr io.Writer) int {
 	defer stop()
 	rep, err := campaign.Run(ctx, campaign.Config{
 		Countd: o.countd, Net: netns.New(id, subnet, o.nodes), Duration: o.duration, Seed: o.seed,
-		Faults: o.faults, StaleReads: o.stale, Workers: o.workers, Out: o.out, Log: log,
+		Faults: o.faults, StaleReads: o.stale, Workers: o.workers, OpTimeout: o.timeout, Out: o.out, Log: log,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "jepsen-lite:", err)
