@@ -34,8 +34,11 @@ type Options struct {
 
 // Violation is one broken promise.
 type Violation struct {
-	Check   string `json:"check"`
-	Key     string `json:"key"`
+	// Check is the name of the check that failed.
+	Check string `json:"check"`
+	// Key is the counter, queue, tenant or document concerned.
+	Key string `json:"key"`
+	// Message says what was seen, naming the operations involved.
 	Message string `json:"message"`
 }
 
@@ -43,18 +46,24 @@ func (v Violation) String() string { return fmt.Sprintf("%s [%s]: %s", v.Check, 
 
 // KeyResult is porcupine's verdict on one key.
 type KeyResult struct {
-	Kind   string `json:"kind"`
-	Key    string `json:"key"`
-	Ops    int    `json:"ops"`
+	// Kind is "counter" or "doc".
+	Kind string `json:"kind"`
+	Key  string `json:"key"`
+	// Ops is the number of operations checked.
+	Ops int `json:"ops"`
+	// Result is porcupine's: Ok, Illegal or Unknown (timed out).
 	Result string `json:"result"`
 }
 
 // Result is the checker's verdict.
 type Result struct {
-	Valid          bool        `json:"valid"`
-	Violations     []Violation `json:"violations"`
-	Keys           []KeyResult `json:"keys"`
-	Visualizations []string    `json:"visualizations,omitempty"`
+	// Valid is true when no check found a violation.
+	Valid      bool        `json:"valid"`
+	Violations []Violation `json:"violations"`
+	// Keys are porcupine's verdicts per key.
+	Keys []KeyResult `json:"keys"`
+	// Visualizations are the HTML files written for illegal keys.
+	Visualizations []string `json:"visualizations,omitempty"`
 }
 
 // maxPerCheck caps the violations one check reports per key: the first few

@@ -35,24 +35,28 @@ type Summary struct {
 
 // OpCount is one row of the operations table.
 type OpCount struct {
-	F       history.F `json:"f"`
-	OK      int       `json:"ok"`
-	Failed  int       `json:"failed"`
-	Unknown int       `json:"unknown"`
+	F history.F `json:"f"`
+	// OK, Failed and Unknown count the operations of each outcome.
+	OK      int `json:"ok"`
+	Failed  int `json:"failed"`
+	Unknown int `json:"unknown"`
 }
 
 // FaultCount is one row of the faults table.
 type FaultCount struct {
-	Kind        string `json:"kind"`
-	Injected    int    `json:"injected"`
-	OnLeader    int    `json:"on_leader"`
-	Unsupported int    `json:"unsupported"`
+	Kind string `json:"kind"`
+	// Injected counts the faults done; OnLeader those of them that hit
+	// the leader; Unsupported the ones skipped because countd lacks them.
+	Injected    int `json:"injected"`
+	OnLeader    int `json:"on_leader"`
+	Unsupported int `json:"unsupported"`
 }
 
 // LeaderFault is one fault on the leader and how long service stopped.
 type LeaderFault struct {
-	Kind   string        `json:"kind"`
-	Nodes  []string      `json:"nodes"`
+	Kind  string   `json:"kind"`
+	Nodes []string `json:"nodes"`
+	// At is when it started, Lasted how long until it was healed.
 	At     time.Duration `json:"at"`
 	Lasted time.Duration `json:"lasted"`
 	// Unavailable is the longest stretch from the fault's start to the

@@ -66,16 +66,23 @@ type Event struct {
 	// NemesisProcess.
 	Process int `json:"process"`
 	// Op pairs an invoke with its completion; unique within a history.
-	Op  int64  `json:"op"`
-	F   F      `json:"f,omitempty"`
+	Op int64 `json:"op"`
+	// F is what a client operation does (empty on fault lines).
+	F F `json:"f,omitempty"`
+	// Key is the counter, queue, tenant or document operated on.
 	Key string `json:"key,omitempty"`
 	// Time is nanoseconds since the history started, from a monotonic
 	// clock, so wall-clock jumps cannot reorder events.
-	Time  int64   `json:"time"`
-	In    *Input  `json:"in,omitempty"`
-	Out   *Output `json:"out,omitempty"`
-	Error string  `json:"error,omitempty"`
-	Fault *Fault  `json:"fault,omitempty"`
+	Time int64 `json:"time"`
+	// In is on invoke lines, Out on ok lines and on fail lines that
+	// carry what the refusal said.
+	In  *Input  `json:"in,omitempty"`
+	Out *Output `json:"out,omitempty"`
+	// Error is why an operation failed or is unknown: "code: message"
+	// for a refusal from countd.
+	Error string `json:"error,omitempty"`
+	// Fault is on fault lines.
+	Fault *Fault `json:"fault,omitempty"`
 }
 
 // NemesisProcess is the Process of fault lines.

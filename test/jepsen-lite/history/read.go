@@ -22,14 +22,18 @@ const (
 
 // Op is one operation: its invocation paired with its completion.
 type Op struct {
+	// Process is the client that ran it; ID is its history-wide number.
 	Process int
 	ID      int64
 	F       F
 	Key     string
+	// In is what it asked; Out what it was told (zero unless ok, or a
+	// refusal that said something).
 	In      Input
 	Out     Output
 	Outcome Outcome
-	Error   string
+	// Error is why it failed or is unknown.
+	Error string
 	// Invoke and Complete are history times. Complete of an operation
 	// that never completed is the history's end; a checker treats every
 	// Unknown operation as completing at +∞ whatever Complete says.
@@ -47,9 +51,11 @@ func (op Op) Code() string {
 // FaultSpan is one fault from injection to heal.
 type FaultSpan struct {
 	Fault
+	// Start is when the fault was injected.
 	Start int64
 	// End is the history's end for a fault never healed.
-	End   int64
+	End int64
+	// Error says what went wrong injecting or healing it, if anything.
 	Error string
 }
 
