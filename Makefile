@@ -6,7 +6,7 @@ BIN         := $(CURDIR)/bin
 STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build run test lint unit bench clean deps
+.PHONY: all build run test lint unit bench clean deps jepsen
 
 # The ZooKeeper end-to-end test runs the Debian package's servers.
 ZK_SERVER := /usr/share/zookeeper/bin/zkServer.sh
@@ -29,11 +29,13 @@ run: build
 test: lint unit
 
 # COUNTD_REQUIRE_ZK turns "ZooKeeper is not installed" from a skip into a
-# failure, so `make test` can never pass without the ZooKeeper test.
-# COUNTD_REQUIRE_PROMTOOL does the same for promtool, but only where deps
-# managed to install it: promtool is a check we run if available.
+# failure, so `make test` can never pass without the ZooKeeper test;
+# COUNTD_REQUIRE_JEPSEN does the same for the jepsen-lite campaigns, which
+# need root for network namespaces (CI runs as root). COUNTD_REQUIRE_PROMTOOL
+# does it for promtool, but only where deps managed to install it: promtool
+# is a check we run if available.
 unit: deps
-	env COUNTD_REQUIRE_ZK=1 $$([ -x $(PROMTOOL) ] && echo COUNTD_REQUIRE_PROMTOOL=1) \
+	env COUNTD_REQUIRE_ZK=1 COUNTD_REQUIRE_JEPSEN=1 $$([ -x $(PROMTOOL) ] && echo COUNTD_REQUIRE_PROMTOOL=1) \
 	  $(GO) test -race -count=1 -timeout 15m ./...
 
 ## deps: Debian packages the tests need (ZooKeeper and its Java runtime; promtool if available)
@@ -64,5 +66,18 @@ $(STATICCHECK):
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 5s -timeout 30m ./bench/
 
+## jepsen: a longer jepsen-lite campaign (real cluster, real faults; needs root).
+## Exits non-zero on any violation. Tune with JEPSEN_DURATION, JEPSEN_SEED,
+## JEPSEN_NODES (3 or 5), JEPSEN_FAULTS (kill,pause,partition,leave) and
+## JEPSEN_FLAGS (e.g. -stale-reads); results go under ./jepsen-out.
+JEPSEN_DURATION ?= 5m
+JEPSEN_NODES    ?= 3
+JEPSEN_FAULTS   ?= kill,pause,partition,leave
+JEPSEN_SEED     ?=
+jepsen: build
+	$(GO) build -o $(BIN)/jepsen-lite ./test/jepsen-lite/cmd/jepsen-lite
+	$(SUDO) $(BIN)/jepsen-lite -countd $(BIN)/countd -duration $(JEPSEN_DURATION) -nodes $(JEPSEN_NODES) \
+	  -faults $(JEPSEN_FAULTS) $(if $(JEPSEN_SEED),-seed $(JEPSEN_SEED)) $(JEPSEN_FLAGS)
+
 clean:
-	rm -rf $(BIN) data
+	rm -rf $(BIN) data jepsen-out
