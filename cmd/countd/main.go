@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	rpprof "runtime/pprof"
 	"sync"
 	"syscall"
 	"time"
@@ -119,6 +120,8 @@ func run(o *options, logger *slog.Logger) error {
 		_ = node.Shutdown()
 		return fmt.Errorf("http server: %w", err)
 	}
+	stopWatchdog := shutdownWatchdog(logger, shutdownLimit)
+	defer stopWatchdog()
 	node.PrepareShutdown()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -126,6 +129,24 @@ func run(o *options, logger *slog.Logger) error {
 		logger.Warn("http shutdown", "error", err)
 	}
 	return node.Shutdown()
+}
+
+// shutdownLimit bounds the stop after a signal or a leave. Everything
+// acknowledged is on disk long before, so a stop that hangs (a Raft
+// goroutine stuck in a network call to a paused peer, say) only keeps an
+// operator or a supervisor waiting.
+const shutdownLimit = 20 * time.Second
+
+// shutdownWatchdog exits the process with status 1 if the shutdown has not
+// finished within limit, after writing every goroutine's stack to stderr so
+// the hang can be diagnosed. The returned func disarms it.
+func shutdownWatchdog(logger *slog.Logger, limit time.Duration) func() {
+	t := time.AfterFunc(limit, func() {
+		logger.Error("shutdown did not finish in time; exiting with a goroutine dump", "limit", limit)
+		_ = rpprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
+		os.Exit(1)
+	})
+	return func() { t.Stop() }
 }
 
 // leaveCluster leaves gracefully on a signal: the node is removed from the

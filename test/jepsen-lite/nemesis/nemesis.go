@@ -270,7 +270,9 @@ func (n *Nemesis) leave(ctx, bg context.Context) error {
 		err = fmt.Errorf("%s exited with code %d after leaving, want 0", node.ID, code)
 	}
 	if err != nil {
-		_ = node.Kill()
+		// Leave the goroutine dump in the node's log: a node that does not
+		// exit after leaving is a bug to diagnose, not just to kill.
+		node.DumpAndKill()
 	}
 	wait(ctx, n.hold(time.Second, 2*time.Second))
 	err = errors.Join(err, node.Start())

@@ -165,6 +165,17 @@ func (n *Node) Kill() error {
 	return err
 }
 
+// DumpAndKill makes a stuck process print every goroutine's stack to its
+// log (Go's SIGQUIT behaviour) and then kills it.
+func (n *Node) DumpAndKill() {
+	if n.Running() {
+		n.note("sending SIGQUIT for a goroutine dump")
+		_ = n.signal(syscall.SIGQUIT)
+		_, _ = n.Wait(5 * time.Second)
+	}
+	_ = n.Kill()
+}
+
 // Wait waits up to timeout for the process to exit and returns its exit
 // code.
 func (n *Node) Wait(timeout time.Duration) (int, error) {
