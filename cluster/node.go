@@ -171,6 +171,16 @@ func (n *Node) startRaft() error {
 		}
 		nt, err := raft.NewTCPTransportWithConfig(cfg.RaftAddr, advertise, &raft.NetworkTransportConfig{
 			MaxPool: 5,
+			// No pipelined replication. In raft v1.8.0, when a follower
+			// rejects an append (it restarted behind, say), the pipeline's
+			// decoder exits while the sender may be blocked handing the next
+			// request to it: replication to that follower stops for good,
+			// and raft.Shutdown then waits forever (jepsen-lite caught a
+			// leader that had just left hanging exactly there;
+			// hashicorp/raft#612, grafana/pyroscope#5518). Requests carry
+			// up to MaxAppendEntries entries each, so synchronous
+			// replication costs little on a LAN (hashicorp/raft#541).
+			MaxRPCsInFlight: 1,
 			Timeout: 10 * time.Second,
 			Logger:  rc.Logger.Named("transport"),
 		})
