@@ -181,8 +181,8 @@ func (n *Node) startRaft() error {
 			// up to MaxAppendEntries entries each, so synchronous
 			// replication costs little on a LAN (hashicorp/raft#541).
 			MaxRPCsInFlight: 1,
-			Timeout: 10 * time.Second,
-			Logger:  rc.Logger.Named("transport"),
+			Timeout:         10 * time.Second,
+			Logger:          rc.Logger.Named("transport"),
 		})
 		if err != nil {
 			_ = bolt.Close()
