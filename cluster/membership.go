@@ -20,8 +20,10 @@ type LeaveResult struct {
 	// leadership to another voter first.
 	TransferredLeadership bool
 	// Removed is true once this node saw itself removed from the Raft
-	// configuration. False means the leader had not removed it before the
-	// deadline; it will, since gossip reports the node as left.
+	// configuration. False means it did not see that before the deadline:
+	// the leader has not removed it yet (it will, since gossip reports the
+	// node as left), or it has, but stopped replicating to it before the
+	// entry that removes it arrived.
 	Removed bool
 }
 

@@ -122,8 +122,11 @@ func TestLeaveOfFollowerThenLeader(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Removed may be false: raft can stop replicating to a removed server
+	// before the entry removing it arrives. The leader's configuration is
+	// what counts.
 	res, err := follower.Leave(ctx)
-	if err != nil || !res.Removed || res.TransferredLeadership {
+	if err != nil || res.TransferredLeadership {
 		t.Fatalf("follower leave: %+v, %v", res, err)
 	}
 	if _, err := follower.Leave(ctx); codeOf(err) != fsm.CodeConflict {
@@ -133,9 +136,10 @@ func TestLeaveOfFollowerThenLeader(t *testing.T) {
 		t.Fatalf("a leaving node reports ready (%v, %q)", ready, reason)
 	}
 	_ = follower.Shutdown()
-	if ids := serverIDs(l); len(ids) != 2 || containsStr(ids, follower.ID()) {
-		t.Fatalf("after the follower left, the leader's configuration is %v", ids)
-	}
+	waitFor(t, 10*time.Second, "the leader to remove the follower that left", func() bool {
+		ids := serverIDs(l)
+		return len(ids) == 2 && !containsStr(ids, follower.ID())
+	})
 	var rest []*Node
 	for _, n := range nodes {
 		if n != follower {
@@ -145,7 +149,7 @@ func TestLeaveOfFollowerThenLeader(t *testing.T) {
 	mintOn(t, rest, "c", "")
 
 	res, err = l.Leave(ctx)
-	if err != nil || !res.Removed || !res.TransferredLeadership {
+	if err != nil || !res.TransferredLeadership {
 		t.Fatalf("leader leave: %+v, %v", res, err)
 	}
 	_ = l.Shutdown()

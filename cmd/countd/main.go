@@ -152,7 +152,7 @@ func shutdownWatchdog(logger *slog.Logger, limit time.Duration) func() {
 // leaveCluster leaves gracefully on a signal: the node is removed from the
 // Raft configuration, so the remaining nodes' quorum no longer counts it.
 func leaveCluster(node *cluster.Node, logger *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	res, err := node.Leave(ctx)
 	switch {

@@ -79,7 +79,10 @@ func member(st *api.Cluster, id string) (api.Member, bool) {
 func leave(t *testing.T, n *node) {
 	t.Helper()
 	out := countctlOn(t, n, "-o", "text", "cluster", "leave")
-	if !strings.Contains(out, n.id+" left the cluster") || strings.Contains(out, "not confirmed") {
+	// "not confirmed" is allowed: raft may stop replicating to a removed
+	// server before the entry removing it arrives. The callers check the
+	// remaining nodes' configuration instead.
+	if !strings.Contains(out, n.id+" left the cluster") {
 		t.Errorf("countctl cluster leave on %s printed %q", n.id, out)
 	}
 	if code := waitExit(t, n, 20*time.Second); code != 0 {
