@@ -156,7 +156,8 @@ func (p *pilot) RemoveFailedServer(srv *autopilot.Server) {
 	case !ok:
 		return
 	case m.status == statusLeft:
-		n.logger.Info("removing member that left", "member", m.id)
+		n.removeLeft(m)
+		return
 	case m.status == statusDead && time.Since(m.since) >= n.cfg.DeadNodeGrace:
 		n.logger.Warn("removing dead member after the grace period", "member", m.id,
 			"dead_for", time.Since(m.since).Round(time.Second), "grace", n.cfg.DeadNodeGrace)

@@ -93,6 +93,10 @@ type gossip struct {
 	stats   map[string]peerStats
 	// leaving holds members that announced a graceful leave directly.
 	leaving map[string]bool
+	// removed is closed when the leader tells this node it has been
+	// removed from the Raft configuration (see removedMsg).
+	removed     chan struct{}
+	removedOnce sync.Once
 	// changed is signalled (never blocking) whenever the member table
 	// changes; the bootstrapper and reconciler wait on it.
 	changed chan struct{}
@@ -115,6 +119,7 @@ func newGossip(cfg *Config, self memberMeta, local func() raftStats) (*gossip, e
 		members: make(map[string]member),
 		stats:   make(map[string]peerStats),
 		leaving: make(map[string]bool),
+		removed: make(chan struct{}),
 		changed: make(chan struct{}, 1),
 	}
 	if b, _ := json.Marshal(self); len(b) > memberlist.MetaMaxSize {
@@ -179,9 +184,30 @@ func (g *gossip) setHasState() {
 	}
 }
 
-// leavingMsg prefixes the user message a node sends every member (over
-// TCP) just before it leaves.
-const leavingMsg = 'L'
+// User messages, sent over memberlist's TCP channel.
+const (
+	// leavingMsg + node name: sent to every member just before a node
+	// leaves.
+	leavingMsg = 'L'
+	// removedMsg: the leader tells a node that left that it is out of the
+	// Raft configuration. Raft stops replicating to a removed server at
+	// once, so the entry that removes it often never reaches it.
+	removedMsg = 'R'
+)
+
+// tellRemoved tells the member that left that the leader removed it.
+// Best effort: without it the leaving node only waits longer.
+func (g *gossip) tellRemoved(m member) {
+	host, portStr, err := net.SplitHostPort(m.gossipAddr)
+	port, perr := strconv.Atoi(portStr)
+	if err != nil || perr != nil {
+		return
+	}
+	to := &memberlist.Node{Name: m.id, Addr: net.ParseIP(host), Port: uint16(port)}
+	if err := g.ml.SendReliable(to, []byte{removedMsg}); err != nil {
+		g.logger.Debug("could not tell a removed member", "member", m.id, "error", err)
+	}
+}
 
 // leave announces a graceful leave, then leaves memberlist. Each member is
 // told directly first: memberlist reports a leave like a death, and the
@@ -352,9 +378,13 @@ func (g *gossip) NotifyPingComplete(other *memberlist.Node, _ time.Duration, pay
 	g.mu.Unlock()
 }
 
-// NotifyMsg implements memberlist.Delegate: the only message is a member
-// announcing its graceful leave.
+// NotifyMsg implements memberlist.Delegate: a member announcing its
+// graceful leave, or the leader confirming this node's removal.
 func (g *gossip) NotifyMsg(b []byte) {
+	if len(b) == 1 && b[0] == removedMsg {
+		g.removedOnce.Do(func() { close(g.removed) })
+		return
+	}
 	if len(b) < 2 || b[0] != leavingMsg {
 		return
 	}

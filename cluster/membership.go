@@ -75,7 +75,11 @@ func (n *Node) Leave(ctx context.Context) (LeaveResult, error) {
 	for {
 		select {
 		case <-ctx.Done():
-			n.logger.Warn("left gossip, but the leader has not removed this node from the raft configuration yet")
+			n.logger.Warn("left gossip, but this node has not seen its removal from the raft configuration")
+			return res, nil
+		case <-n.gossip.removed:
+			res.Removed = true
+			n.logger.Info("the leader removed this node from the raft configuration")
 			return res, nil
 		case <-t.C:
 		}

@@ -56,10 +56,7 @@ func (n *Node) reconcile(ctx context.Context) {
 		s, inConfig := servers[m.id]
 		switch {
 		case m.status == statusLeft && inConfig:
-			n.logger.Info("removing member that left", "member", m.id)
-			if err := n.removeServer(m.id); err != nil {
-				n.logger.Warn("failed to remove member that left", "member", m.id, "error", err)
-			}
+			n.removeLeft(m)
 		case m.status != statusAlive:
 			// Dead members are autopilot's, after the grace period.
 		case !inConfig || string(s.Address) != m.meta.Raft:
@@ -68,6 +65,16 @@ func (n *Node) reconcile(ctx context.Context) {
 		}
 	}
 	n.autopilot.RemoveDeadServers()
+}
+
+// removeLeft removes a member that left and tells it so.
+func (n *Node) removeLeft(m member) {
+	n.logger.Info("removing member that left", "member", m.id)
+	if err := n.removeServer(m.id); err != nil {
+		n.logger.Warn("failed to remove member that left", "member", m.id, "error", err)
+		return
+	}
+	n.gossip.tellRemoved(m)
 }
 
 // addServer adds a member as a non-voter (or updates a voter's address);
