@@ -84,8 +84,10 @@ type gossip struct {
 	cluster string
 	logger  *slog.Logger
 
-	// local reports this node's Raft progress for probe acks.
-	local func() raftStats
+	// local reports this node's Raft progress for probe acks; lastIndex is
+	// the cheap part of it, for measuring how far behind a peer is.
+	local     func() raftStats
+	lastIndex func() uint64
 
 	mu      sync.Mutex
 	self    memberMeta
@@ -102,7 +104,7 @@ type gossip struct {
 	changed chan struct{}
 }
 
-func newGossip(cfg *Config, self memberMeta, local func() raftStats) (*gossip, error) {
+func newGossip(cfg *Config, self memberMeta, local func() raftStats, lastIndex func() uint64) (*gossip, error) {
 	host, portStr, err := net.SplitHostPort(cfg.GossipAddr)
 	if err != nil {
 		return nil, fmt.Errorf("gossip address %q: %w", cfg.GossipAddr, err)
@@ -112,15 +114,16 @@ func newGossip(cfg *Config, self memberMeta, local func() raftStats) (*gossip, e
 		return nil, fmt.Errorf("gossip port %q: %w", portStr, err)
 	}
 	g := &gossip{
-		cluster: cfg.ClusterName,
-		logger:  cfg.Logger.With("component", "gossip"),
-		self:    self,
-		local:   local,
-		members: make(map[string]member),
-		stats:   make(map[string]peerStats),
-		leaving: make(map[string]bool),
-		removed: make(chan struct{}),
-		changed: make(chan struct{}, 1),
+		cluster:   cfg.ClusterName,
+		logger:    cfg.Logger.With("component", "gossip"),
+		self:      self,
+		local:     local,
+		lastIndex: lastIndex,
+		members:   make(map[string]member),
+		stats:     make(map[string]peerStats),
+		leaving:   make(map[string]bool),
+		removed:   make(chan struct{}),
+		changed:   make(chan struct{}, 1),
 	}
 	if b, _ := json.Marshal(self); len(b) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("gossip metadata is %d bytes, over memberlist's %d-byte limit (shorten the addresses or cluster name)", len(b), memberlist.MetaMaxSize)
@@ -370,7 +373,7 @@ func (g *gossip) NotifyPingComplete(other *memberlist.Node, _ time.Duration, pay
 		return // an older node, or a probe answered before raft started
 	}
 	ps := peerStats{raftStats: st, at: time.Now()}
-	if mine := g.local().LastIndex; mine > st.LastIndex {
+	if mine := g.lastIndex(); mine > st.LastIndex {
 		ps.behind = mine - st.LastIndex
 	}
 	g.mu.Lock()

@@ -215,7 +215,7 @@ func (n *Node) startDiscovery() error {
 		g, err := newGossip(cfg, memberMeta{
 			Cluster: cfg.ClusterName, HTTP: cfg.HTTPAddr, Raft: n.raftAddr,
 			Expect: cfg.BootstrapExpect, HasState: hasState, Version: metaVersion,
-		}, n.localRaftStats)
+		}, n.localRaftStats, n.raft.LastIndex)
 		if err != nil {
 			return err
 		}

@@ -116,6 +116,11 @@ func Encode(c Command) ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	return c.encode(), nil
+}
+
+// encode writes c without validating it (Encode validates first).
+func (c Command) encode() []byte {
 	e := encoder{buf: make([]byte, 0, 48+len(c.IdempotencyKey))}
 	e.byte(formatVersion)
 	e.byte(byte(c.Payload.Op()))
@@ -123,7 +128,7 @@ func Encode(c Command) ([]byte, error) {
 	e.varint(int64(c.KeyWindow))
 	e.string(c.IdempotencyKey)
 	c.Payload.encode(&e)
-	return e.buf, nil
+	return e.buf
 }
 
 // decoded is a command read back from the log, with the fingerprint that

@@ -387,7 +387,7 @@ func TestRestoreRefusalsChangeNothing(t *testing.T) {
 		// Bypass Encode's validation, as a command already in the log
 		// would, so Apply's own checks are what is tested.
 		cur.index++
-		r := cur.s.Apply(cur.index, encodeUnchecked(t, Command{Payload: tc.payload, IdempotencyKey: "k", Time: cur.now, KeyWindow: time.Minute}))
+		r := cur.s.Apply(cur.index, Command{Payload: tc.payload, IdempotencyKey: "k", Time: cur.now, KeyWindow: time.Minute}.encode())
 		if codeOf(r.Err) != tc.code || r.Value != nil {
 			t.Errorf("%s: got %+v, want %s", tc.name, r, tc.code)
 			continue
@@ -424,19 +424,6 @@ func onlyKeyAdded(t *testing.T, s *State, before []byte, key string) bool {
 	delete(s.idem.byKey, key)
 	defer func() { s.idem.byKey[key] = e }()
 	return bytes.Equal(stateBytes(t, s), before)
-}
-
-// encodeUnchecked encodes c without validating it.
-func encodeUnchecked(t *testing.T, c Command) []byte {
-	t.Helper()
-	e := encoder{}
-	e.byte(formatVersion)
-	e.byte(byte(c.Payload.Op()))
-	e.varint(c.Time)
-	e.varint(int64(c.KeyWindow))
-	e.string(c.IdempotencyKey)
-	c.Payload.encode(&e)
-	return e.buf
 }
 
 func TestRestoreForceIsVerbatim(t *testing.T) {

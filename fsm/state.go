@@ -11,6 +11,8 @@ package fsm
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -286,10 +288,5 @@ func isInputError(err error) bool {
 // sortedKeys returns m's keys in byte order, for outputs and encodings that
 // must not depend on map order.
 func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(m))
 }
