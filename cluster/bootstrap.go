@@ -29,6 +29,10 @@ type bootstrapPlan struct {
 	// existing is true when a member already has Raft state: the cluster
 	// exists and this node must wait to be added instead.
 	existing bool
+	// refused is true when the members seen contradict the configuration
+	// (more of them than expected, or a different expect): an operator
+	// must act, so it is logged as an error rather than as progress.
+	refused bool
 }
 
 func planBootstrap(self string, expect int, members []member) bootstrapPlan {
@@ -41,7 +45,7 @@ func planBootstrap(self string, expect int, members []member) bootstrapPlan {
 			return bootstrapPlan{existing: true, wait: fmt.Sprintf("member %s already has raft state", m.id)}
 		}
 		if m.meta.Expect != expect {
-			return bootstrapPlan{wait: fmt.Sprintf("member %s expects %d nodes, this node expects %d; refusing to bootstrap until they agree", m.id, m.meta.Expect, expect)}
+			return bootstrapPlan{refused: true, wait: fmt.Sprintf("member %s expects %d nodes, this node expects %d; refusing to bootstrap until they agree", m.id, m.meta.Expect, expect)}
 		}
 		alive = append(alive, m)
 	}
@@ -53,15 +57,18 @@ func planBootstrap(self string, expect int, members []member) bootstrapPlan {
 		for i, m := range alive {
 			ids[i] = m.id
 		}
-		return bootstrapPlan{wait: fmt.Sprintf("saw %d nodes (%s) but bootstrap-expect is %d; refusing to bootstrap", len(alive), strings.Join(ids, ", "), expect)}
+		return bootstrapPlan{refused: true, wait: fmt.Sprintf("saw %d nodes (%s) but bootstrap-expect is %d; refusing to bootstrap", len(alive), strings.Join(ids, ", "), expect)}
 	}
 	if len(alive) < expect {
 		return bootstrapPlan{wait: fmt.Sprintf("saw %d of %d nodes", len(alive), expect)}
 	}
+	// Every node must bootstrap the identical list, whatever order its
+	// member table came in.
 	servers := make([]raft.Server, len(alive))
-	for i, m := range alive { // members arrive sorted by ID
+	for i, m := range alive {
 		servers[i] = raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(m.id), Address: raft.ServerAddress(m.meta.Raft)}
 	}
+	slices.SortFunc(servers, func(a, b raft.Server) int { return strings.Compare(string(a.ID), string(b.ID)) })
 	return bootstrapPlan{servers: servers}
 }
 
@@ -90,7 +97,7 @@ func (n *Node) bootstrapLoop() {
 		}
 		if plan.servers == nil {
 			if plan.wait != lastWait {
-				if strings.Contains(plan.wait, "refusing") {
+				if plan.refused {
 					n.logger.Error("not bootstrapping", "reason", plan.wait)
 				} else {
 					n.logger.Info("not bootstrapping yet", "reason", plan.wait)

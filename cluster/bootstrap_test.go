@@ -15,15 +15,17 @@ func TestPlanBootstrap(t *testing.T) {
 		members  []member
 		servers  int
 		existing bool
+		refused  bool
 		wait     string
 	}{
-		{"all three fresh", []member{alive("a", 3, false), alive("b", 3, false), alive("c", 3, false)}, 3, false, ""},
-		{"two of three", []member{alive("a", 3, false), alive("b", 3, false)}, 0, false, "saw 2 of 3"},
-		{"four seen", []member{alive("a", 3, false), alive("b", 3, false), alive("c", 3, false), alive("d", 3, false)}, 0, false, "refusing"},
-		{"expect disagrees", []member{alive("a", 3, false), alive("b", 5, false), alive("c", 3, false)}, 0, false, "expects 5"},
-		{"existing cluster", []member{alive("a", 3, false), alive("b", 3, true), alive("c", 3, false)}, 0, true, "already has raft state"},
-		{"dead member not counted", []member{alive("a", 3, false), alive("b", 3, false), {id: "c", status: statusDead, meta: memberMeta{Expect: 3}}}, 0, false, "saw 2 of 3"},
-		{"self missing", []member{alive("b", 2, false), alive("c", 2, false)}, 0, false, "not in its own member table"},
+		// Out of order on purpose: the plan itself must sort.
+		{"all three fresh", []member{alive("c", 3, false), alive("a", 3, false), alive("b", 3, false)}, 3, false, false, ""},
+		{"two of three", []member{alive("a", 3, false), alive("b", 3, false)}, 0, false, false, "saw 2 of 3"},
+		{"four seen", []member{alive("a", 3, false), alive("b", 3, false), alive("c", 3, false), alive("d", 3, false)}, 0, false, true, "refusing"},
+		{"expect disagrees", []member{alive("a", 3, false), alive("b", 5, false), alive("c", 3, false)}, 0, false, true, "expects 5"},
+		{"existing cluster", []member{alive("a", 3, false), alive("b", 3, true), alive("c", 3, false)}, 0, true, false, "already has raft state"},
+		{"dead member not counted", []member{alive("a", 3, false), alive("b", 3, false), {id: "c", status: statusDead, meta: memberMeta{Expect: 3}}}, 0, false, false, "saw 2 of 3"},
+		{"self missing", []member{alive("b", 2, false), alive("c", 2, false)}, 0, false, false, "not in its own member table"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -33,7 +35,7 @@ func TestPlanBootstrap(t *testing.T) {
 				}
 				return 3
 			}(), tt.members)
-			if len(p.servers) != tt.servers || p.existing != tt.existing || !strings.Contains(p.wait, tt.wait) {
+			if len(p.servers) != tt.servers || p.existing != tt.existing || p.refused != tt.refused || !strings.Contains(p.wait, tt.wait) {
 				t.Fatalf("plan = %+v", p)
 			}
 			for i := 1; i < len(p.servers); i++ {

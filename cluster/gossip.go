@@ -12,6 +12,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,10 +80,22 @@ type peerStats struct {
 	behind uint64
 }
 
+// gossip owns this node's memberlist and a member table of its own, fed by
+// memberlist's event delegate. Memberlist's *Node values are its internal
+// state, rewritten under its own lock (an alive message can change a node's
+// address), so none of them is kept or used outside a delegate callback:
+// everything this package needs is copied into member while the callback
+// runs, and messages are addressed from those copies.
 type gossip struct {
 	ml      *memberlist.Memberlist
 	cluster string
 	logger  *slog.Logger
+	// name and addr are this node's gossip name and advertised host:port,
+	// fixed once memberlist has bound its port.
+	name string
+	addr string
+	// probeInterval is memberlist's: one member is probed per interval.
+	probeInterval time.Duration
 
 	// local reports this node's Raft progress for probe acks; lastIndex is
 	// the cheap part of it, for measuring how far behind a peer is.
@@ -148,6 +161,10 @@ func newGossip(cfg *Config, self memberMeta, local func() raftStats, lastIndex f
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
 	}
 	g.ml = ml
+	g.name = cfg.NodeID
+	// The only read of memberlist's own node struct: nothing else runs yet.
+	g.addr = ml.LocalNode().Address()
+	g.probeInterval = mc.ProbeInterval
 	return g, nil
 }
 
@@ -198,16 +215,26 @@ const (
 	removedMsg = 'R'
 )
 
+// send delivers a user message to m over memberlist's TCP channel. The
+// destination is built from this package's own copy of m's address, never
+// from memberlist's node table (see gossip).
+func (g *gossip) send(m member, msg []byte) error {
+	host, portStr, err := net.SplitHostPort(m.gossipAddr)
+	if err != nil {
+		return fmt.Errorf("gossip address %q of %s: %w", m.gossipAddr, m.id, err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return fmt.Errorf("gossip port %q of %s: %w", portStr, m.id, err)
+	}
+	to := &memberlist.Node{Name: m.id, Addr: net.ParseIP(host), Port: uint16(port)}
+	return g.ml.SendReliable(to, msg)
+}
+
 // tellRemoved tells the member that left that the leader removed it.
 // Best effort: without it the leaving node only waits longer.
 func (g *gossip) tellRemoved(m member) {
-	host, portStr, err := net.SplitHostPort(m.gossipAddr)
-	port, perr := strconv.Atoi(portStr)
-	if err != nil || perr != nil {
-		return
-	}
-	to := &memberlist.Node{Name: m.id, Addr: net.ParseIP(host), Port: uint16(port)}
-	if err := g.ml.SendReliable(to, []byte{removedMsg}); err != nil {
+	if err := g.send(m, []byte{removedMsg}); err != nil {
 		g.logger.Debug("could not tell a removed member", "member", m.id, "error", err)
 	}
 }
@@ -220,13 +247,13 @@ func (g *gossip) leave(timeout time.Duration) error {
 	g.mu.Lock()
 	g.self.Leaving = true
 	g.mu.Unlock()
-	msg := append([]byte{leavingMsg}, g.ml.LocalNode().Name...)
-	for _, m := range g.ml.Members() {
-		if m.Name == g.ml.LocalNode().Name {
+	msg := append([]byte{leavingMsg}, g.name...)
+	for _, m := range g.snapshot() {
+		if m.id == g.name || m.status != statusAlive {
 			continue
 		}
-		if err := g.ml.SendReliable(m, msg); err != nil {
-			g.logger.Warn("could not tell a member this node is leaving", "member", m.Name, "error", err)
+		if err := g.send(m, msg); err != nil {
+			g.logger.Warn("could not tell a member this node is leaving", "member", m.id, "error", err)
 		}
 	}
 	if err := g.ml.UpdateNode(timeout); err != nil {
@@ -242,19 +269,17 @@ func (g *gossip) leave(timeout time.Duration) error {
 func (g *gossip) snapshot() []member {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := make([]member, 0, len(g.members))
-	for _, m := range g.members {
+	return sortedMembers(g.members)
+}
+
+// sortedMembers is the table's members ordered by ID: the bootstrap plan
+// and the reconciler depend on every node seeing the same order.
+func sortedMembers(table map[string]member) []member {
+	out := make([]member, 0, len(table))
+	for _, m := range table {
 		out = append(out, m)
 	}
-	slices.SortFunc(out, func(a, b member) int {
-		switch {
-		case a.id < b.id:
-			return -1
-		case a.id > b.id:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b member) int { return strings.Compare(a.id, b.id) })
 	return out
 }
 
@@ -336,13 +361,42 @@ func (g *gossip) signal() {
 	}
 }
 
-// suspects is the set of members memberlist currently suspects of having
-// failed; its event delegate reports only alive, dead and left.
-func (g *gossip) suspects() map[string]bool {
+// suspects is the set of alive members that have missed this node's
+// probes: no probe ack since the later of when one last answered and when
+// it became alive, for longer than two probe rounds. Memberlist keeps its
+// own suspect state private (its event delegate reports only alive, dead
+// and left, and the State field of the nodes Members returns is never
+// updated), so this is our own reading of the same signal, for display
+// only: no decision depends on it.
+func (g *gossip) suspects(now time.Time) map[string]bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return suspectsOf(g.members, g.stats, g.name, g.probeInterval, now)
+}
+
+// suspectsOf is suspects as a pure function of the member table. Memberlist
+// probes the other members round-robin, one per interval, in an order it
+// shuffles every round, so two probes of one member can be almost two
+// rounds apart; a member gets two rounds and one interval more.
+func suspectsOf(members map[string]member, stats map[string]peerStats, self string, probeInterval time.Duration, now time.Time) map[string]bool {
+	others := 0
+	for id, m := range members {
+		if id != self && m.status == statusAlive {
+			others++
+		}
+	}
+	limit := time.Duration(2*others+1) * probeInterval
 	out := make(map[string]bool)
-	for _, n := range g.ml.Members() {
-		if n.State == memberlist.StateSuspect {
-			out[n.Name] = true
+	for id, m := range members {
+		if id == self || m.status != statusAlive {
+			continue
+		}
+		heard := m.since
+		if st, ok := stats[id]; ok && st.at.After(heard) {
+			heard = st.at
+		}
+		if now.Sub(heard) > limit {
+			out[id] = true
 		}
 	}
 	return out

@@ -319,7 +319,7 @@ func (n *Node) GossipAddr() string {
 	if n.gossip == nil {
 		return ""
 	}
-	return n.gossip.ml.LocalNode().Address()
+	return n.gossip.addr
 }
 
 // IsLeader reports whether this node currently believes it is the leader.

@@ -94,7 +94,7 @@ func (n *Node) Status() Status {
 		}
 	}
 	if n.gossip != nil {
-		suspects := n.gossip.suspects()
+		suspects := n.gossip.suspects(time.Now())
 		for _, gm := range n.gossip.snapshot() {
 			m := get(gm.id)
 			m.GossipStatus, m.GossipAddr, m.HTTPAddr = gm.status, gm.gossipAddr, gm.meta.HTTP
