@@ -8,11 +8,14 @@ STATICCHECK_VERSION := v0.8.2
 
 .PHONY: all build run test lint unit bench clean deps jepsen
 
-# The ZooKeeper end-to-end test runs the Debian package's servers.
+# Debian packages the tests run for real: ZooKeeper's servers (the
+# ZooKeeper end-to-end test), promtool from prometheus (a real node's
+# /metrics through `promtool check metrics`) and ip from iproute2
+# (jepsen-lite's network namespaces). Each is required: a missing one fails
+# `make deps`, and `make unit` tells its test not to skip.
 ZK_SERVER := /usr/share/zookeeper/bin/zkServer.sh
-# The metrics tests pipe a scrape into promtool (Debian package prometheus)
-# when it is installed.
-PROMTOOL := /usr/bin/promtool
+PROMTOOL  := /usr/bin/promtool
+IP        := /usr/sbin/ip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
 all: build
@@ -28,31 +31,32 @@ run: build
 ## test: formatting, vet, staticcheck, then every test with the race detector
 test: lint unit
 
-# COUNTD_REQUIRE_ZK turns "ZooKeeper is not installed" from a skip into a
-# failure, so `make test` can never pass without the ZooKeeper test;
-# COUNTD_REQUIRE_JEPSEN does the same for the jepsen-lite campaigns, which
-# need root for network namespaces (CI runs as root). COUNTD_REQUIRE_PROMTOOL
-# does it for promtool, but only where deps managed to install it: promtool
-# is a check we run if available.
+# The COUNTD_REQUIRE_* variables turn "not installed" (ZooKeeper, promtool)
+# and "not root" (jepsen-lite's network namespaces; CI runs as root) from a
+# skip into a failure, so `make test` can never pass without those tests.
 unit: deps
-	env COUNTD_REQUIRE_ZK=1 COUNTD_REQUIRE_JEPSEN=1 $$([ -x $(PROMTOOL) ] && echo COUNTD_REQUIRE_PROMTOOL=1) \
+	env COUNTD_REQUIRE_ZK=1 COUNTD_REQUIRE_JEPSEN=1 COUNTD_REQUIRE_PROMTOOL=1 \
 	  $(GO) test -race -count=1 -timeout 15m ./...
 
-## deps: Debian packages the tests need (ZooKeeper and its Java runtime; promtool if available)
-deps: $(ZK_SERVER) $(PROMTOOL)
-
-$(ZK_SERVER):
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends zookeeper || \
-	  { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends zookeeper; }
+## deps: the Debian packages the tests need (zookeeper, prometheus for promtool, iproute2)
+deps: $(ZK_SERVER) $(PROMTOOL) $(IP)
 
 # Installing prometheus starts no daemon here: without systemd, the package's
 # init script goes through invoke-rc.d, which policy-rc.d (exit 101 in
-# containers) tells not to start services. A missing package is not an
-# error, so the recipe never fails; the promtool checks are then skipped.
+# containers) tells not to start services.
+$(ZK_SERVER):
+	$(call apt_install,zookeeper)
 $(PROMTOOL):
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus || \
-	  { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; } || \
-	  echo "make: the Debian package prometheus (promtool) is not available; its checks will be skipped"
+	$(call apt_install,prometheus)
+$(IP):
+	$(call apt_install,iproute2)
+
+# apt_install installs a Debian package, refreshing the package lists once
+# if the first attempt fails (a fresh machine has none).
+define apt_install
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(1) || \
+	  { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(1); }
+endef
 
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
