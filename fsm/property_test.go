@@ -1,8 +1,9 @@
 package fsm
 
 // Model-based property test for every object kind: counters, queues, tenant
-// item counts and documents, with the idempotency window and a snapshot
-// round trip in the middle of each sequence.
+// item counts and documents, with the idempotency window, backup restores
+// (merged, forced, advanced, corrupt; see property_restore_test.go) and a
+// snapshot round trip in the middle of each sequence.
 //
 // propModel below is a deliberately naive re-implementation of the rules in
 // SPEC.md ("Counters — signed 64-bit", "Queues", "Tenant item counts",
@@ -219,6 +220,13 @@ type propModel struct {
 	docs     map[string]*propDoc
 	keys     map[string]propKey
 	applied  uint64
+	// now is the leader time of the command being applied.
+	now int64
+	// backups are the sequence's backups a restore can use; floors holds,
+	// per document, the version up to which the last command left no
+	// change history (a restore that takes a document as it is).
+	backups []propBackup
+	floors  map[string]uint64
 	// cover, when set, counts the outcomes the sequence reached, so the
 	// test can insist that the generator still reaches every one.
 	cover map[string]int
@@ -302,6 +310,8 @@ func (m *propModel) validate(c Command) Code {
 		return ""
 	}
 	switch p := c.Payload.(type) {
+	case RestoreBackup:
+		return m.validateRestore(p)
 	case CounterNext:
 		if !propValidName(p.ID, false) {
 			return CodeInvalidName
@@ -414,7 +424,7 @@ func (m *propModel) apply(c Command, index uint64) (propResult, bool) {
 		m.note(propOpName(c.Payload) + " rejected before the log: " + string(code))
 		return propResult{code: code}, false
 	}
-	m.applied = index
+	m.applied, m.now = index, c.Time
 	if c.IdempotencyKey != "" {
 		if k, ok := m.keys[c.IdempotencyKey]; ok && k.expires > c.Time {
 			if !reflect.DeepEqual(k.payload, c.Payload) {
@@ -426,7 +436,9 @@ func (m *propModel) apply(c Command, index uint64) (propResult, bool) {
 			r.replayed = true
 			return r, true
 		}
-		delete(m.keys, c.IdempotencyKey) // expired: forgotten
+		// Expired: absent for lookups. The model keeps the entry, as the
+		// FSM's table may until it reaches the front of its FIFO; only a
+		// backup can tell (see addBackup).
 	}
 	r := m.exec(c.Payload, index)
 	outcome := "ok"
@@ -481,6 +493,8 @@ func (m *propModel) exec(pl Payload, index uint64) propResult {
 	isQueue := func(id string) bool { _, q := m.queues[id]; return q }
 	counterNamed := func(id string) bool { _, c := m.counters[id]; return c }
 	switch p := pl.(type) {
+	case RestoreBackup:
+		return m.restore(p, index)
 	case CounterNext:
 		if isQueue(p.ID) {
 			return refuse(CodeWrongType)
@@ -1281,6 +1295,9 @@ func (g *propGen) payload(m *propModel) Payload {
 	if g.pick(1000) == 0 {
 		return nil
 	}
+	if len(m.backups) > 0 && g.chance(3) {
+		return g.restorePayload(m)
+	}
 	switch x := g.pick(100); {
 	case x < 40:
 		return g.counterPayload(m)
@@ -1951,6 +1968,9 @@ func propSameValueMode(a, b any, exact bool) bool {
 	case *ItemsAdded:
 		b, ok := b.(*ItemsAdded)
 		return ok && a != nil && b != nil && *a == *b
+	case *Restored:
+		b, ok := b.(*Restored)
+		return ok && a != nil && b != nil && *a == *b
 	case *Document:
 		b, ok := b.(*Document)
 		if !ok || a == nil || b == nil || a.Name != b.Name || a.Version != b.Version || a.Index != b.Index {
@@ -2043,7 +2063,17 @@ func (p *propRun) step(m *propModel, targets []*propTarget, c Command, index uin
 	if err != nil {
 		p.fatalf("Encode refused input the model accepts: %v", err)
 	}
-	full := len(p.history)%propFullEvery == 0
+	_, restore := c.Payload.(RestoreBackup)
+	full := len(p.history)%propFullEvery == 0 || restore
+	for _, tg := range targets {
+		for name, floor := range m.floors {
+			if tg.floor == nil {
+				tg.floor = map[string]uint64{}
+			}
+			tg.floor[name] = floor
+		}
+	}
+	m.floors = nil
 	var first Result
 	for i, tg := range targets {
 		got := tg.st.Apply(index, data)
@@ -2118,6 +2148,11 @@ var propMustCover = []string{
 	"items: duplicates", "items: duplicate inside one batch",
 	"watch resumes with changes", "watch reset: version left the history",
 	"watch reset: history dropped by a restore", "watch reset: resume point ahead",
+	"RestoreBackup ok", "RestoreBackup wrong_type", "RestoreBackup overflow", "RestoreBackup replayed",
+	"RestoreBackup rejected before the log: bad_request",
+	"restore leaves a counter as it is", "restore keeps a larger counter", "restore moves a fencing token on",
+	"restore takes a document as it is", "restore writes a document's next version", "forced restore drops a document",
+	"restore advances",
 }
 
 func TestStateMatchesModel(t *testing.T) {
@@ -2149,6 +2184,11 @@ func propSequence(t *testing.T, seed uint64, seq int, cover map[string]int) {
 	g := &propGen{r: rand.New(rand.NewPCG(seed, uint64(seq))), now: propBaseTime}
 	m := newPropModel()
 	m.cover = cover
+	// The first backup is a stranger's state: its names may be of the other
+	// kind here, and its documents ahead.
+	foreign, fm := propJunk(run, seed^0x2545f4914f6cdd1d, seq)
+	fm.addBackup(run, foreign)
+	m.backups = fm.backups
 	orig := &propTarget{label: "state 0", st: propNewState()}
 	index := uint64(0)
 	next := func() uint64 {
@@ -2163,6 +2203,9 @@ func propSequence(t *testing.T, seed uint64, seq int, cover map[string]int) {
 		i := next()
 		if run.step(m, []*propTarget{orig}, g.command(m), i) {
 			index = i
+		}
+		if g.chance(4) {
+			m.addBackup(run, orig.st)
 		}
 	}
 	run.checkState(orig, m, "", true, true)
@@ -2182,20 +2225,7 @@ func propSequence(t *testing.T, seed uint64, seq int, cover map[string]int) {
 	if seq%2 == 1 {
 		// Restore must replace the whole state, including idempotency keys
 		// and documents (with their histories) the target already held.
-		junk := &propGen{r: rand.New(rand.NewPCG(seed^0x9e3779b97f4a7c15, uint64(seq))), now: propBaseTime}
-		jm := newPropModel()
-		for j := uint64(1); j <= 40; j++ {
-			c := junk.command(jm)
-			if jm.validate(c) != "" {
-				continue
-			}
-			jm.apply(c, j)
-			data, err := Encode(c)
-			if err != nil {
-				run.fatalf("junk Encode: %v", err)
-			}
-			restored.st.Apply(j, data)
-		}
+		restored.st, _ = propJunk(run, seed, seq)
 	}
 	if err := restored.st.Restore(&buf); err != nil {
 		run.fatalf("Restore: %v", err)
