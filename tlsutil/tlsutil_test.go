@@ -3,7 +3,7 @@ package tlsutil
 import (
 	"crypto/tls"
 	"crypto/x509"
-		"io"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
