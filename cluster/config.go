@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 
 	"github.com/countd/countd/fsm"
@@ -84,6 +85,17 @@ type Config struct {
 	// promoted from non-voter to voter (default DefaultPromoteAfter).
 	PromoteAfter time.Duration
 
+	// GossipKeys encrypt and authenticate gossip with memberlist's keyring:
+	// the first key encrypts, every key decrypts, and gossip without one of
+	// them is dropped both ways. Keys rotate by adding the new one second,
+	// then moving it first on every node, then dropping the old one. Each is
+	// 16, 24 or 32 bytes (AES-128/192/256). Empty: gossip in clear, fit only
+	// for loopback.
+	GossipKeys [][]byte
+	// PeerTLS, when set, makes the Raft transport mutual TLS: peers must
+	// present a node certificate of the CA.
+	PeerTLS *PeerTLS
+
 	Logger *slog.Logger
 
 	// tweakRaft lets tests in this package adjust raft's config (for
@@ -134,6 +146,17 @@ func (c *Config) validate() error {
 	}
 	if err := fsm.CheckName("cluster name", c.ClusterName); err != nil {
 		errs = append(errs, err)
+	} else if len(c.ClusterName) > memberlist.LabelMaxSize {
+		// The name labels every gossip packet.
+		errs = append(errs, fmt.Errorf("cluster name must be at most %d bytes, got %d", memberlist.LabelMaxSize, len(c.ClusterName)))
+	}
+	for i, k := range c.GossipKeys {
+		if err := memberlist.ValidateKey(k); err != nil {
+			errs = append(errs, fmt.Errorf("gossip key %d: %w (it is %d bytes)", i+1, err, len(k)))
+		}
+	}
+	if c.PeerTLS != nil && (c.PeerTLS.KeyPair == nil || c.PeerTLS.CA == nil) {
+		errs = append(errs, errors.New("raft TLS needs both a certificate and a CA"))
 	}
 	if c.DataDir == "" && !c.InMemory {
 		errs = append(errs, errors.New("a data dir is required"))

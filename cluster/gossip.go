@@ -149,6 +149,17 @@ func newGossip(cfg *Config, self memberMeta, local func() raftStats, lastIndex f
 	mc.Events = g
 	mc.Ping = g
 	mc.Logger = newHclog(cfg.Logger, "memberlist").StandardLogger(nil)
+	// Every packet and stream carries the cluster name; memberlist drops
+	// any with another label, so two clusters never merge, key or not.
+	mc.Label = cfg.ClusterName
+	if len(cfg.GossipKeys) > 0 {
+		kr, err := memberlist.NewKeyring(cfg.GossipKeys, cfg.GossipKeys[0])
+		if err != nil {
+			return nil, fmt.Errorf("gossip keyring: %w", err)
+		}
+		mc.Keyring = kr
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
 	// A LAN of a few nodes: notice failures within a couple of seconds and
 	// let a restarted node refute its death quickly.
 	mc.ProbeInterval = 500 * time.Millisecond

@@ -169,7 +169,7 @@ func (n *Node) startRaft() error {
 		if resolved.Port != 0 {
 			advertise = resolved
 		}
-		nt, err := raft.NewTCPTransportWithConfig(cfg.RaftAddr, advertise, &raft.NetworkTransportConfig{
+		ntc := &raft.NetworkTransportConfig{
 			MaxPool: 5,
 			// No pipelined replication. In raft v1.8.0, when a follower
 			// rejects an append (it restarted behind, say), the pipeline's
@@ -183,7 +183,17 @@ func (n *Node) startRaft() error {
 			MaxRPCsInFlight: 1,
 			Timeout:         10 * time.Second,
 			Logger:          rc.Logger.Named("transport"),
-		})
+		}
+		var nt *raft.NetworkTransport
+		if cfg.PeerTLS != nil {
+			var sl *tlsStreamLayer
+			if sl, err = newTLSStreamLayer(cfg.RaftAddr, advertise, *cfg.PeerTLS); err == nil {
+				ntc.Stream = sl
+				nt = raft.NewNetworkTransportWithConfig(ntc)
+			}
+		} else {
+			nt, err = raft.NewTCPTransportWithConfig(cfg.RaftAddr, advertise, ntc)
+		}
 		if err != nil {
 			_ = bolt.Close()
 			return fmt.Errorf("raft transport on %s: %w", cfg.RaftAddr, err)

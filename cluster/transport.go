@@ -52,6 +52,10 @@ func newTLSStreamLayer(bind string, advertise net.Addr, peer PeerTLS) (*tlsStrea
 	if advertise == nil {
 		advertise = ln.Addr()
 	}
+	if tcp, ok := advertise.(*net.TCPAddr); !ok || tcp.IP.IsUnspecified() {
+		_ = ln.Close()
+		return nil, fmt.Errorf("raft address %s cannot be advertised to other nodes; give a specific IP", advertise)
+	}
 	return &tlsStreamLayer{ln: ln, advertise: advertise, peer: peer}, nil
 }
 
