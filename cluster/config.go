@@ -157,6 +157,12 @@ func (c *Config) validate() error {
 	}
 	if c.PeerTLS != nil && (c.PeerTLS.KeyPair == nil || c.PeerTLS.CA == nil) {
 		errs = append(errs, errors.New("raft TLS needs both a certificate and a CA"))
+	} else if c.PeerTLS != nil {
+		// Membership notices are honoured only from the node they name
+		// (notice.go): the certificate is the node's identity.
+		if leaf := c.PeerTLS.KeyPair.Certificate().Leaf; leaf == nil || !certNames(leaf, c.NodeID) {
+			errs = append(errs, fmt.Errorf("the TLS certificate is not issued to node %q (its common name or a DNS name must be the node ID; countctl tls cert create --name %s)", c.NodeID, c.NodeID))
+		}
 	}
 	if c.DataDir == "" && !c.InMemory {
 		errs = append(errs, errors.New("a data dir is required"))

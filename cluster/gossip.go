@@ -96,6 +96,9 @@ type gossip struct {
 	addr string
 	// probeInterval is memberlist's: one member is probed per interval.
 	probeInterval time.Duration
+	// peer signs this node's membership notices and checks others'; nil
+	// without TLS (see notice.go).
+	peer *PeerTLS
 
 	// local reports this node's Raft progress for probe acks; lastIndex is
 	// the cheap part of it, for measuring how far behind a peer is.
@@ -128,6 +131,7 @@ func newGossip(cfg *Config, self memberMeta, local func() raftStats, lastIndex f
 	}
 	g := &gossip{
 		cluster:   cfg.ClusterName,
+		peer:      cfg.PeerTLS,
 		logger:    cfg.Logger.With("component", "gossip"),
 		self:      self,
 		local:     local,
@@ -215,10 +219,10 @@ func (g *gossip) setHasState() {
 	}
 }
 
-// User messages, sent over memberlist's TCP channel.
+// User messages, sent over memberlist's TCP channel: a tag byte and a
+// notice (notice.go).
 const (
-	// leavingMsg + node name: sent to every member just before a node
-	// leaves.
+	// leavingMsg: sent to every member just before a node leaves.
 	leavingMsg = 'L'
 	// removedMsg: the leader tells a node that left that it is out of the
 	// Raft configuration. Raft stops replicating to a removed server at
@@ -245,7 +249,11 @@ func (g *gossip) send(m member, msg []byte) error {
 // tellRemoved tells the member that left that the leader removed it.
 // Best effort: without it the leaving node only waits longer.
 func (g *gossip) tellRemoved(m member) {
-	if err := g.send(m, []byte{removedMsg}); err != nil {
+	msg, err := makeNotice(removedMsg, g.cluster, m.id, g.name, g.peer, time.Now())
+	if err == nil {
+		err = g.send(m, msg)
+	}
+	if err != nil {
 		g.logger.Debug("could not tell a removed member", "member", m.id, "error", err)
 	}
 }
@@ -258,7 +266,10 @@ func (g *gossip) leave(timeout time.Duration) error {
 	g.mu.Lock()
 	g.self.Leaving = true
 	g.mu.Unlock()
-	msg := append([]byte{leavingMsg}, g.name...)
+	msg, err := makeNotice(leavingMsg, g.cluster, g.name, g.name, g.peer, time.Now())
+	if err != nil {
+		return fmt.Errorf("announce leave: %w", err)
+	}
 	for _, m := range g.snapshot() {
 		if m.id == g.name || m.status != statusAlive {
 			continue
@@ -324,7 +335,9 @@ func (g *gossip) record(n *memberlist.Node, status string) {
 		return
 	}
 	g.mu.Lock()
-	if status == statusDead && (meta.Leaving || g.leaving[n.Name]) {
+	// With TLS only a signed notice counts: metadata can be gossiped by
+	// any holder of the gossip key, not only by the node itself.
+	if status == statusDead && (meta.Leaving && g.peer == nil || g.leaving[n.Name]) {
 		status = statusLeft
 	}
 	if status == statusAlive {
@@ -447,16 +460,22 @@ func (g *gossip) NotifyPingComplete(other *memberlist.Node, _ time.Duration, pay
 }
 
 // NotifyMsg implements memberlist.Delegate: a member announcing its
-// graceful leave, or the leader confirming this node's removal.
+// graceful leave, or the leader confirming this node's removal. A notice
+// that does not authenticate (see notice.go) changes nothing.
 func (g *gossip) NotifyMsg(b []byte) {
-	if len(b) == 1 && b[0] == removedMsg {
+	nt, err := readNotice(b, g.cluster, g.peer, time.Now())
+	if err != nil {
+		g.logger.Warn("ignoring a membership notice", "reason", err)
+		return
+	}
+	switch {
+	case nt.Kind == removedMsg && nt.Node == g.name:
 		g.removedOnce.Do(func() { close(g.removed) })
 		return
-	}
-	if len(b) < 2 || b[0] != leavingMsg {
+	case nt.Kind != leavingMsg:
 		return
 	}
-	id := string(b[1:])
+	id := nt.Node
 	g.mu.Lock()
 	g.leaving[id] = true
 	if m, ok := g.members[id]; ok && m.status == statusDead {
