@@ -11,7 +11,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 // requirePromtool returns the path of promtool (from the Debian package
@@ -55,7 +55,7 @@ func TestMetricsEndpoint(t *testing.T) {
 			t.Fatalf("POST next%s: HTTP %d", q, code)
 		}
 	}
-	m := testnode.Scrape(t, n.url())
+	m := harness.Scrape(t, n.url())
 	for name, typ := range map[string]dto.MetricType{
 		"countd_raft_term":                     dto.MetricType_GAUGE,
 		"countd_is_leader":                     dto.MetricType_GAUGE,
@@ -84,7 +84,7 @@ func TestMetricsEndpoint(t *testing.T) {
 
 	promtool := requirePromtool(t)
 	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = bytes.NewReader(testnode.ScrapeRaw(t, n.url()))
+	cmd.Stdin = bytes.NewReader(harness.ScrapeRaw(t, n.url()))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}

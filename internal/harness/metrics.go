@@ -1,4 +1,4 @@
-package testnode
+package harness
 
 // Reading a node's GET /metrics the way Prometheus would: the text format,
 // parsed by prometheus/common's own parser, so a malformed exposition fails
