@@ -291,8 +291,10 @@ func waitMinted(t *testing.T, ms []*minter, since time.Time, need int, timeout t
 						what, m.idx, stall.Round(time.Millisecond), last.Format("15:04:05.000"), n, need, m.stderrTail(20))
 				}
 			}
-			if isClosed(m.outDone) {
+			select {
+			case <-m.outDone:
 				t.Fatalf("%s: client %d exited early; its stderr:\n%s", what, m.idx, m.stderrTail(20))
+			default:
 			}
 		}
 		if done {
@@ -429,13 +431,4 @@ func reportClients(t *testing.T, ms []*minter) {
 		}
 	}
 	t.Logf("clients: %d IDs in total, %d retry lines on stderr\n  %s", total, retries, strings.Join(per, "\n  "))
-}
-
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
 }
