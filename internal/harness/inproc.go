@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/countd/countd/api"
 	"github.com/countd/countd/cluster"
 	"github.com/countd/countd/httpapi"
 )
@@ -190,11 +192,9 @@ func WaitStable(tb testing.TB, nodes []*Node) *Node {
 		}
 		l = nodes[indexOf(ids, id)]
 		for i, st := range last.Statuses {
-			for _, m := range st.Members {
-				if m.HTTPAddr == "" || len(st.Members) != len(nodes) {
-					why = fmt.Sprintf("%s does not know every member's HTTP address", ids[i])
-					return false
-				}
+			if len(st.Members) != len(nodes) || slices.ContainsFunc(st.Members, func(m api.Member) bool { return m.HTTPAddr == "" }) {
+				why = fmt.Sprintf("%s does not know every member's HTTP address", ids[i])
+				return false
 			}
 			if ok, reason := nodes[i].Node.Ready(); !ok {
 				why = fmt.Sprintf("%s is not ready: %s", ids[i], reason)

@@ -85,7 +85,9 @@ func NewProcessCluster(spec ProcessSpec) (*ProcessCluster, error) {
 	return c, nil
 }
 
-// newNode describes the next node from the spec.
+// newNode describes the next node from the spec. Every process node is
+// described here, so a setting all test clusters need (TLS, a gossip key,
+// a token) is added here once.
 func (c *ProcessCluster) newNode() (*Process, error) {
 	i := len(c.Nodes)
 	id := fmt.Sprintf("n%d", i+1)
