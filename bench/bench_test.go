@@ -180,7 +180,7 @@ func runLoad(b *testing.B, l load) {
 	}
 	if fails.n > 0 {
 		recordFailure(b.Name())
-		if dead := c.exitedNodes(); len(dead) > 0 {
+		if dead := c.Exited(); len(dead) > 0 {
 			b.Errorf("nodes died: %s", strings.Join(dead, ", "))
 		}
 		// A failed request may or may not have minted (gaps are expected),

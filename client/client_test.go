@@ -18,7 +18,7 @@ import (
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/client"
 	"github.com/countd/countd/httpapi"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 // exchange is one HTTP round trip the client made.
@@ -85,9 +85,9 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 }
 
 func TestCluster(t *testing.T) {
-	nodes := testnode.StartCluster(t, 3)
-	leader := testnode.WaitStable(t, nodes)
-	follower := testnode.FollowersOf(nodes, leader)[0]
+	nodes := harness.StartCluster(t, 3)
+	leader := harness.WaitStable(t, nodes)
+	follower := harness.FollowersOf(nodes, leader)[0]
 
 	t.Run("follows a redirect with the same body and key", func(t *testing.T) {
 		rec := &recorder{rt: client.DefaultTransport()}
@@ -252,10 +252,10 @@ func TestCluster(t *testing.T) {
 }
 
 func TestRetriesPastDeadAddress(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	var retries atomic.Int32
 	c := newClient(t, client.Config{
-		Addrs:   []string{testnode.DeadAddr(t), n.URL},
+		Addrs:   []string{harness.DeadAddr(t), n.URL},
 		OnRetry: func(client.RetryInfo) { retries.Add(1) },
 	})
 	m, err := c.Next(ctxFor(t, 10*time.Second), "dead-first", 3)
@@ -278,7 +278,7 @@ func TestGivesUpAtDeadline(t *testing.T) {
 	const margin = 400 * time.Millisecond
 
 	t.Run("refused connections", func(t *testing.T) {
-		d1, d2 := testnode.DeadAddr(t), testnode.DeadAddr(t)
+		d1, d2 := harness.DeadAddr(t), harness.DeadAddr(t)
 		c := newClient(t, client.Config{Addrs: []string{d1, d2}})
 		start := time.Now()
 		_, err := c.Next(ctxFor(t, deadline), "x", 1)
@@ -338,7 +338,7 @@ func TestGivesUpAtDeadline(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	c := newClient(t, client.Config{Addrs: []string{n.URL}})
 	ctx := ctxFor(t, 10*time.Second)
 	v, other := int64(3), int64(4)
@@ -396,7 +396,7 @@ func TestErrors(t *testing.T) {
 // error (SPEC §2: the only things retried), so the call must fail at once
 // instead of retrying the same unsendable request until the deadline.
 func TestInvalidKeyFailsFast(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	c := newClient(t, client.Config{Addrs: []string{n.URL}})
 	start := time.Now()
 	_, err := c.Add(ctxFor(t, 3*time.Second), "k", 1, nil, client.WithIdempotencyKey("bad\x01key"))
@@ -412,7 +412,7 @@ func TestInvalidKeyFailsFast(t *testing.T) {
 }
 
 func TestTypedCalls(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	c := newClient(t, client.Config{Addrs: []string{strings.TrimPrefix(n.URL, "http://")}}) // host:port is accepted
 	ctx := ctxFor(t, 10*time.Second)
 	inc, off := int64(2), int64(1)

@@ -16,11 +16,11 @@ import (
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/client"
 	"github.com/countd/countd/httpapi"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 func TestQueueCalls(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	c := newClient(t, client.Config{Addrs: []string{n.URL}})
 	ctx := ctxFor(t, 20*time.Second)
 
@@ -114,7 +114,7 @@ func TestQueueCalls(t *testing.T) {
 }
 
 func TestItemCalls(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{MaxBatch: 3})
+	n := harness.StartInMem(t, httpapi.Config{MaxBatch: 3})
 	c := newClient(t, client.Config{Addrs: []string{n.URL}})
 	ctx := ctxFor(t, 10*time.Second)
 	r, err := c.AddItems(ctx, []api.Item{{ID: "i/1", Tenant: "t1"}, {ID: "i/2", Tenant: "t1"}, {ID: "i/1", Tenant: "t1"}})
@@ -143,7 +143,7 @@ func TestItemCalls(t *testing.T) {
 }
 
 func TestDocCalls(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	c := newClient(t, client.Config{Addrs: []string{n.URL}})
 	ctx := ctxFor(t, 10*time.Second)
 	if _, err := c.Doc(ctx, "cfg"); !client.IsCode(err, api.CodeNotFound) {
@@ -245,9 +245,9 @@ func (r *replay) last() uint64 {
 // order and once, while the node it watches on dies and then the leader
 // dies, with writes going on all the while.
 func TestWatchSurvivesFailover(t *testing.T) {
-	nodes := testnode.StartCluster(t, 5)
-	leader := testnode.WaitStable(t, nodes)
-	watched := testnode.FollowersOf(nodes, leader)[0]
+	nodes := harness.StartCluster(t, 5)
+	leader := harness.WaitStable(t, nodes)
+	watched := harness.FollowersOf(nodes, leader)[0]
 	var all []string
 	for _, n := range nodes {
 		all = append(all, n.URL)
@@ -285,7 +285,7 @@ func TestWatchSurvivesFailover(t *testing.T) {
 	}
 	waitSeen := func(what string) {
 		t.Helper()
-		testnode.WaitFor(t, 20*time.Second, "the watcher to see version "+what, func() bool { return r.last() == version })
+		harness.WaitFor(t, 20*time.Second, "the watcher to see version "+what, func() bool { return r.last() == version })
 	}
 	for i := 0; i < 5; i++ {
 		write(i)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
-	"github.com/hashicorp/raft"
 
 	"github.com/countd/countd/fsm"
 )
@@ -84,6 +83,11 @@ type Config struct {
 	// PromoteAfter is how long a new member must stay caught up before it is
 	// promoted from non-voter to voter (default DefaultPromoteAfter).
 	PromoteAfter time.Duration
+	// TrailingLogs is how many log entries a snapshot leaves behind the last
+	// one, so that a follower only a little behind catches up from the log
+	// rather than by installing the whole snapshot. Zero means raft's
+	// default (10240). Tests set it low to force snapshot installs.
+	TrailingLogs uint64
 
 	// GossipKeys encrypt and authenticate gossip with memberlist's keyring:
 	// the first key encrypts, every key decrypts, and gossip without one of
@@ -97,10 +101,6 @@ type Config struct {
 	PeerTLS *PeerTLS
 
 	Logger *slog.Logger
-
-	// tweakRaft lets tests in this package adjust raft's config (for
-	// example, to compact the log right after a snapshot).
-	tweakRaft func(*raft.Config)
 }
 
 func (c *Config) setDefaults() {

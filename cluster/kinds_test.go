@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
+	"github.com/countd/countd/cluster"
 	"github.com/countd/countd/fsm"
+	"github.com/countd/countd/internal/harness"
 )
 
 // writeEveryKind applies one of each write through n, so tests can check
 // that every object kind survives snapshots and restarts.
-func writeEveryKind(t *testing.T, n *Node, round int) {
+func writeEveryKind(t *testing.T, n *cluster.Node, round int) {
 	t.Helper()
 	ctx := context.Background()
 	for _, p := range []fsm.Payload{
@@ -36,12 +36,11 @@ func ptr[T any](v T) *T { return &v }
 // snapshot, writes more (so the restart both restores the snapshot and
 // replays the log after it), restarts the node and compares whole states.
 func TestEveryKindSurvivesSnapshotAndRestart(t *testing.T) {
-	cfg := testNodeConfig(t, "solo", t.TempDir())
-	n := mustStart(t, cfg)
-	waitLeader(t, []*Node{n})
+	solo := startSolo(t)
+	n := solo.Node
 	writeEveryKind(t, n, 1)
 	writeEveryKind(t, n, 2)
-	if err := n.raft.Snapshot().Error(); err != nil {
+	if err := n.TakeSnapshot(); err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
 	writeEveryKind(t, n, 3)
@@ -49,10 +48,12 @@ func TestEveryKindSurvivesSnapshotAndRestart(t *testing.T) {
 	if err := n.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
+	solo.Stop()
 
-	restarted := mustStart(t, cfg)
-	waitLeader(t, []*Node{restarted})
-	waitFor(t, 10*time.Second, "the restarted node to apply its log", func() bool {
+	rh := start(t, solo.Config())
+	harness.WaitLeader(t, []*harness.Node{rh})
+	restarted := rh.Node
+	harness.WaitFor(t, 10*time.Second, "the restarted node to apply its log", func() bool {
 		return restarted.State().AppliedIndex() >= before.AppliedIndex()
 	})
 	if after := restarted.State().Snapshot(); !after.Equal(before) {
@@ -76,32 +77,34 @@ func TestEveryKindSurvivesSnapshotAndRestart(t *testing.T) {
 // writes that the leader has compacted into a snapshot, so it can only
 // catch up by installing it.
 func TestLaggingFollowerInstallsSnapshotOfEveryKind(t *testing.T) {
-	nodes := startCluster(t, 3, func(c *Config) {
-		// Keep no log behind a snapshot, so a follower that missed
-		// compacted entries can only catch up by installing the snapshot.
-		c.tweakRaft = func(rc *raft.Config) { rc.TrailingLogs = 0 }
+	nodes := harness.StartCluster(t, 3, func(c *cluster.Config) {
+		// Keep one log entry behind a snapshot (the fewest there are), so
+		// a follower that missed compacted entries can only catch up by
+		// installing the snapshot.
+		c.TrailingLogs = 1
 	})
-	l := waitLeader(t, nodes)
-	cfg := stopFollower(t, nodes, l)
+	lh := harness.WaitLeader(t, nodes)
+	l := lh.Node
+	cfg := stopFollower(t, nodes, lh)
 	writeEveryKind(t, l, 1)
 	writeEveryKind(t, l, 2)
-	if err := l.raft.Snapshot().Error(); err != nil {
+	if err := l.TakeSnapshot(); err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
 	want := l.State().Snapshot()
 
-	restarted := mustStart(t, cfg)
-	waitFor(t, 15*time.Second, "the follower to catch up", func() bool {
+	restarted := start(t, cfg).Node
+	harness.WaitFor(t, 15*time.Second, "the follower to catch up", func() bool {
 		return restarted.State().AppliedIndex() >= want.AppliedIndex()
 	})
 	// Entries after the snapshot (membership changes) may follow; compare
 	// with the leader's state at the same index.
-	waitFor(t, 5*time.Second, "the follower's state to equal the leader's", func() bool {
+	harness.WaitFor(t, 5*time.Second, "the follower's state to equal the leader's", func() bool {
 		return restarted.State().Snapshot().Equal(l.State().Snapshot())
 	})
 	// Raft records the installed snapshot just after restoring it.
-	waitFor(t, 5*time.Second, "the follower to have installed a snapshot (if this times out, it caught up from the log and the test no longer tests snapshots)", func() bool {
-		return restarted.raft.Stats()["last_snapshot_index"] != "0"
+	harness.WaitFor(t, 5*time.Second, "the follower to have installed a snapshot (if this times out, it caught up from the log and the test no longer tests snapshots)", func() bool {
+		return restarted.LastSnapshotIndex() != "0"
 	})
 	d, _ := restarted.State().Document("cfg")
 	if d.Version != 2 || string(d.Value) != `{"nested":{"r1":true,"r2":true},"round":2}` {

@@ -19,20 +19,27 @@ type LeaveResult struct {
 	// TransferredLeadership is true when this node led and handed
 	// leadership to another voter first.
 	TransferredLeadership bool
-	// Removed is true once this node saw itself removed from the Raft
-	// configuration. False means it did not see that before the deadline:
-	// the leader has not removed it yet (it will, since gossip reports the
-	// node as left), or it has, but stopped replicating to it before the
-	// entry that removes it arrived.
+	// Removed is true once this node knows it is out of the Raft
+	// configuration: the leader confirmed it (Confirmed), this node removed
+	// itself as leader, or, when no confirmation came before the deadline,
+	// its own latest configuration lacks it (an entry that may not have
+	// been committed). False means none of these: the leader has not
+	// removed it yet (it will, since gossip reports the node as left).
 	Removed bool
+	// Confirmed is true when the leader told this node, after committing
+	// the change, that it removed it. Raft stops replicating to a removed
+	// server at once, so this notice is often the only word of its removal
+	// a leaving node gets.
+	Confirmed bool
 }
 
 // Leave takes this node out of the cluster gracefully, the way Consul
 // servers leave: a leader hands leadership to another voter first, the node
 // leaves gossip, and the leader, seeing it leave, removes it from the Raft
-// configuration; Leave waits (until ctx ends) to see that removal. The
-// remaining nodes keep serving throughout. Call Shutdown afterwards; a
-// restart with the same data dir rejoins as a new member.
+// configuration and tells this node so; Leave waits (until ctx ends) for
+// that confirmation. The remaining nodes keep serving throughout. Call
+// Shutdown afterwards; a restart with the same data dir rejoins as a new
+// member.
 func (n *Node) Leave(ctx context.Context) (LeaveResult, error) {
 	var res LeaveResult
 	if n.gossip == nil {
@@ -42,6 +49,9 @@ func (n *Node) Leave(ctx context.Context) (LeaveResult, error) {
 		return res, &fsm.Error{Code: fsm.CodeConflict, Message: "this node is already leaving"}
 	}
 	n.logger.Info("leaving the cluster")
+	// A node outside the configuration (removed earlier, or never added)
+	// has nothing to wait for.
+	member := n.inConfiguration(n.cfg.NodeID)
 	if n.raft.State() == raft.Leader && n.otherVoters() > 0 {
 		if err := n.await(n.raft.LeadershipTransfer()); err == nil {
 			res.TransferredLeadership = true
@@ -53,13 +63,14 @@ func (n *Node) Leave(ctx context.Context) (LeaveResult, error) {
 			if err := n.removeServer(n.cfg.NodeID); err != nil {
 				return res, fmt.Errorf("remove this node from the raft configuration: %w", err)
 			}
+			member = false // committed: the removal needs no confirmation
 		}
 	}
 	lastVoter := n.otherVoters() == 0
 	if err := n.gossip.leave(2 * time.Second); err != nil {
 		return res, err
 	}
-	if !n.inConfiguration(n.cfg.NodeID) {
+	if !member {
 		res.Removed = true
 		return res, nil
 	}
@@ -70,25 +81,22 @@ func (n *Node) Leave(ctx context.Context) (LeaveResult, error) {
 		n.logger.Info("this node is the last voter; it stays in the raft configuration")
 		return res, nil
 	}
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			n.logger.Warn("left gossip, but this node has not seen its removal from the raft configuration")
-			return res, nil
-		case <-n.gossip.removed:
-			res.Removed = true
-			n.logger.Info("the leader removed this node from the raft configuration")
-			return res, nil
-		case <-t.C:
-		}
+	// Wait for the leader's notice. This node's own configuration may show
+	// the removal sooner, from an entry the leader sent but had not yet
+	// committed: that counts only when no notice comes in time.
+	select {
+	case <-n.gossip.removed:
+		res.Removed, res.Confirmed = true, true
+		n.logger.Info("the leader removed this node from the raft configuration")
+	case <-ctx.Done():
 		if !n.inConfiguration(n.cfg.NodeID) {
 			res.Removed = true
-			n.logger.Info("removed from the raft configuration")
-			return res, nil
+			n.logger.Warn("this node's configuration no longer lists it, but the leader has not confirmed the removal")
+		} else {
+			n.logger.Warn("left gossip, but this node has not seen its removal from the raft configuration")
 		}
 	}
+	return res, nil
 }
 
 // Leaving reports whether Leave has begun.

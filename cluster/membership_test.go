@@ -1,85 +1,55 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
+	"github.com/countd/countd/cluster"
 	"github.com/countd/countd/fsm"
+	"github.com/countd/countd/internal/harness"
 )
 
-// suffrage is id's suffrage in n's latest configuration: "voter",
-// "nonvoter", or "" when absent.
-func suffrage(n *Node, id string) string {
-	s, ok := n.server(id)
-	switch {
-	case !ok:
-		return ""
-	case s.Suffrage == raft.Voter:
-		return "voter"
-	default:
-		return "nonvoter"
-	}
-}
-
-// serverIDs lists the servers in n's latest configuration.
-func serverIDs(n *Node) []string {
-	f := n.raft.GetConfiguration()
-	if f.Error() != nil {
-		return nil
-	}
-	var ids []string
-	for _, s := range f.Configuration().Servers {
-		ids = append(ids, string(s.ID))
-	}
-	return ids
-}
-
 // joinNode starts a new node that joins the cluster through l's gossip.
-func joinNode(t *testing.T, l *Node, id string, tweaks ...func(*Config)) *Node {
+func joinNode(t *testing.T, l *harness.Node, id string, tweaks ...func(*cluster.Config)) *harness.Node {
 	t.Helper()
-	cfg := testNodeConfig(t, id, t.TempDir())
-	cfg.Join = []string{l.GossipAddr()}
+	cfg := harness.NodeConfig(id, t.TempDir())
+	cfg.Join = []string{l.Node.GossipAddr()}
 	for _, f := range tweaks {
 		f(&cfg)
 	}
-	return mustStart(t, cfg)
+	return start(t, cfg)
 }
 
-func fastMembership(c *Config) {
+// fastGrace is the dead-node grace period of fastMembership.
+const fastGrace = 500 * time.Millisecond
+
+func fastMembership(c *cluster.Config) {
 	c.PromoteAfter = 300 * time.Millisecond
-	c.DeadNodeGrace = 500 * time.Millisecond
-}
-
-func codeOf(err error) fsm.Code {
-	var fe *fsm.Error
-	if errors.As(err, &fe) {
-		return fe.Code
-	}
-	return ""
+	c.DeadNodeGrace = fastGrace
 }
 
 func TestNewMemberJoinsAsNonvoterAndIsPromotedOnceCaughtUp(t *testing.T) {
-	nodes := startCluster(t, 3, func(c *Config) { c.PromoteAfter = time.Second })
+	promoteAfter := func(c *cluster.Config) { c.PromoteAfter = time.Second }
+	nodes := harness.StartCluster(t, 3, promoteAfter)
 	for i := 0; i < 30; i++ {
 		mintOn(t, nodes, "c", "")
 	}
-	l := waitLeader(t, nodes)
-	n4 := joinNode(t, l, "n4", func(c *Config) { c.PromoteAfter = time.Second })
+	l := harness.WaitLeader(t, nodes).Node
+	n4 := joinNode(t, harness.LeaderOf(nodes), "n4", promoteAfter).Node
 	var seen []string
-	waitFor(t, 20*time.Second, "n4 to become a voter", func() bool {
-		s := suffrage(l, "n4")
+	harness.WaitFor(t, 20*time.Second, "n4 to become a voter", func() bool {
+		s := l.Suffrage("n4")
 		if len(seen) == 0 || seen[len(seen)-1] != s {
 			seen = append(seen, s)
 		}
 		return s == "voter"
 	})
-	if !containsStr(seen, "nonvoter") {
+	if !slices.Contains(seen, "nonvoter") {
 		t.Fatalf("n4's suffrage went %q: it never was a non-voter", seen)
 	}
 	c, _, err := n4.State().Counter("c")
@@ -89,11 +59,11 @@ func TestNewMemberJoinsAsNonvoterAndIsPromotedOnceCaughtUp(t *testing.T) {
 	// Probe acks bring every member's progress to the leader within a
 	// probe round.
 	var bad string
-	waitFor(t, 10*time.Second, "the leader to see four healthy voters", func() bool {
+	harness.WaitFor(t, 10*time.Second, "the leader to see four healthy voters", func() bool {
 		bad = ""
 		st := l.Status()
 		for _, m := range st.Members {
-			if m.Suffrage != "voter" || m.GossipStatus != statusAlive || m.Health != "healthy" || m.LastContact < 0 {
+			if m.Suffrage != "voter" || m.GossipStatus != cluster.StatusAlive || m.Health != "healthy" || m.LastContact < 0 {
 				bad += fmt.Sprintf("%+v ", m)
 			}
 		}
@@ -101,33 +71,19 @@ func TestNewMemberJoinsAsNonvoterAndIsPromotedOnceCaughtUp(t *testing.T) {
 	})
 }
 
-func containsStr(xs []string, x string) bool {
-	for _, s := range xs {
-		if s == x {
-			return true
-		}
-	}
-	return false
-}
-
 func TestLeaveOfFollowerThenLeader(t *testing.T) {
-	nodes := startCluster(t, 3)
-	l := waitLeader(t, nodes)
-	var follower *Node
-	for _, n := range nodes {
-		if n != l {
-			follower = n
-			break
-		}
-	}
+	nodes := harness.StartCluster(t, 3)
+	lh := harness.WaitLeader(t, nodes)
+	l := lh.Node
+	follower := harness.FollowersOf(nodes, lh)[0].Node
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	// Removed may be false: raft can stop replicating to a removed server
-	// before the entry removing it arrives. The leader's configuration is
-	// what counts.
+	// The leader confirms the removal with a message of its own: raft
+	// stops replicating to a removed server, which may never see the entry
+	// that removes it.
 	res, err := follower.Leave(ctx)
-	if err != nil || res.TransferredLeadership {
-		t.Fatalf("follower leave: %+v, %v", res, err)
+	if err != nil || res.TransferredLeadership || !res.Removed || !res.Confirmed {
+		t.Fatalf("follower leave: %+v, %v; want removed, confirmed by the leader", res, err)
 	}
 	if _, err := follower.Leave(ctx); codeOf(err) != fsm.CodeConflict {
 		t.Fatalf("second leave: %v, want a conflict", err)
@@ -136,113 +92,121 @@ func TestLeaveOfFollowerThenLeader(t *testing.T) {
 		t.Fatalf("a leaving node reports ready (%v, %q)", ready, reason)
 	}
 	_ = follower.Shutdown()
-	waitFor(t, 10*time.Second, "the leader to remove the follower that left", func() bool {
-		ids := serverIDs(l)
-		return len(ids) == 2 && !containsStr(ids, follower.ID())
-	})
-	var rest []*Node
-	for _, n := range nodes {
-		if n != follower {
-			rest = append(rest, n)
+	rest := alive(nodes)
+	harness.WaitFor(t, 10*time.Second, "the leader's configuration to lack the follower that left", func() bool {
+		l := harness.LeaderOf(rest)
+		ids := []string{}
+		if l != nil {
+			ids = l.Node.ServerIDs()
 		}
-	}
+		return len(ids) == 2 && !slices.Contains(ids, follower.ID())
+	})
 	mintOn(t, rest, "c", "")
 
 	res, err = l.Leave(ctx)
-	if err != nil || !res.TransferredLeadership {
-		t.Fatalf("leader leave: %+v, %v", res, err)
+	if err != nil || !res.TransferredLeadership || !res.Removed || !res.Confirmed {
+		t.Fatalf("leader leave: %+v, %v; want leadership handed over, removed, confirmed by the new leader", res, err)
 	}
 	_ = l.Shutdown()
-	var last *Node
-	for _, n := range rest {
-		if n != l {
-			last = n
-		}
-	}
-	waitFor(t, 10*time.Second, "the last node to lead alone", func() bool {
-		ids := serverIDs(last)
+	last := alive(rest)[0].Node
+	harness.WaitFor(t, 10*time.Second, "the last node to lead alone", func() bool {
+		ids := last.ServerIDs()
 		return last.IsLeader() && len(ids) == 1 && ids[0] == last.ID()
 	})
-	if v := mintOn(t, []*Node{last}, "c", ""); v != 2 {
+	if v := mintOn(t, alive(rest), "c", ""); v != 2 {
 		t.Fatalf("minted %d after both leaves, want 2", v)
 	}
 	// The last voter stays in its configuration when it leaves: removing
 	// it would leave nobody able to elect a leader again.
 	res, err = last.Leave(ctx)
-	if err != nil || res.Removed {
+	if err != nil || res.Removed || res.Confirmed {
 		t.Fatalf("last voter leave: %+v, %v", res, err)
 	}
 }
 
-func TestDeadMembersRemovedAfterGraceNeverBelowBootstrapExpect(t *testing.T) {
-	nodes := startCluster(t, 3, fastMembership)
-	l := waitLeader(t, nodes)
-	nodes = append(nodes, joinNode(t, l, "n4", fastMembership), joinNode(t, l, "n5", fastMembership))
-	waitFor(t, 20*time.Second, "five voters", func() bool {
-		l = leaderOf(nodes)
-		return l != nil && suffrage(l, "n4") == "voter" && suffrage(l, "n5") == "voter"
+// removedAfterDeath waits until the leader has removed id, which has
+// stopped, and returns an upper bound of how long after gossip declared it
+// dead that happened: from the moment the leader's gossip marked it dead
+// (the start of the grace period) to the first look that found it out of
+// the configuration.
+func removedAfterDeath(t *testing.T, nodes []*harness.Node, id string) time.Duration {
+	t.Helper()
+	var took time.Duration
+	harness.WaitFor(t, 20*time.Second, id+" to be removed", func() bool {
+		l := harness.LeaderOf(alive(nodes))
+		if l == nil || l.Node.InConfiguration(id) {
+			return false
+		}
+		status, since, ok := l.Node.GossipMember(id)
+		if !ok || status != cluster.StatusDead {
+			t.Fatalf("%s removed while the leader's gossip has it %q", id, status)
+		}
+		took = time.Since(since)
+		return true
 	})
-	stop := func(id string) (alive []*Node) {
-		for _, n := range nodes {
-			if n.ID() == id {
-				_ = n.Shutdown()
-			} else if !n.isShutdown.Load() {
-				alive = append(alive, n)
-			}
+	return took
+}
+
+func TestDeadMembersRemovedAfterGraceNeverBelowBootstrapExpect(t *testing.T) {
+	nodes := harness.StartCluster(t, 3, fastMembership)
+	l := harness.WaitLeader(t, nodes)
+	nodes = append(nodes, joinNode(t, l, "n4", fastMembership), joinNode(t, l, "n5", fastMembership))
+	harness.WaitFor(t, 20*time.Second, "five voters", func() bool {
+		l := harness.LeaderOf(nodes)
+		return l != nil && l.Node.Suffrage("n4") == "voter" && l.Node.Suffrage("n5") == "voter"
+	})
+	// Two of five die: each is removed once dead for the grace period,
+	// counted from when gossip declared it dead (which takes seconds after
+	// the stop: measuring from the stop would hide a missing grace).
+	for _, n := range victims(nodes, 2) {
+		n.Stop()
+		took := removedAfterDeath(t, nodes, n.Node.ID())
+		if took < fastGrace {
+			t.Fatalf("%s removed at most %v after gossip declared it dead, within the %v grace period", n.Node.ID(), took, fastGrace)
 		}
-		return alive
-	}
-	// Two of five die: each is removed once dead for the grace period.
-	for _, id := range []string{"n5", "n4"} {
-		alive := stop(id)
-		stoppedAt := time.Now()
-		waitFor(t, 20*time.Second, id+" to be removed", func() bool {
-			l := leaderOf(alive)
-			return l != nil && !l.inConfiguration(id)
-		})
-		if took := time.Since(stoppedAt); took < 500*time.Millisecond {
-			t.Fatalf("%s removed %v after it stopped, before the grace period", id, took)
-		}
+		t.Logf("%s removed at most %v after gossip declared it dead (grace %v)", n.Node.ID(), took.Round(time.Millisecond), fastGrace)
 	}
 	// A third death would leave fewer voters than bootstrap-expect: the
 	// member stays in the configuration however long it is dead.
-	var victim string
-	for _, n := range nodes[:3] {
-		if !n.IsLeader() {
-			victim = n.ID()
-			break
-		}
-	}
-	alive := stop(victim)
-	waitFor(t, 20*time.Second, victim+" to be dead in gossip for 3 grace periods", func() bool {
-		l := leaderOf(alive)
+	victim := victims(nodes, 1)[0]
+	victim.Stop()
+	id := victim.Node.ID()
+	harness.WaitFor(t, 20*time.Second, id+" to be dead in gossip for 3 grace periods", func() bool {
+		l := harness.LeaderOf(alive(nodes))
 		if l == nil {
 			return false
 		}
-		m, ok := l.gossip.lookup(victim)
-		return ok && m.status == statusDead && time.Since(m.since) > 3*500*time.Millisecond+2*autopilotInterval
+		status, since, ok := l.Node.GossipMember(id)
+		return ok && status == cluster.StatusDead && time.Since(since) > 3*fastGrace+2*cluster.AutopilotInterval
 	})
-	if l := leaderOf(alive); l == nil || !l.inConfiguration(victim) {
-		t.Fatalf("%s was removed, leaving fewer voters than bootstrap-expect", victim)
+	if l := harness.LeaderOf(alive(nodes)); l == nil || !l.Node.InConfiguration(id) {
+		t.Fatalf("%s was removed, leaving fewer voters than bootstrap-expect", id)
 	}
-	mintOn(t, alive, "c", "")
+	mintOn(t, alive(nodes), "c", "")
+}
+
+// victims picks count running followers, the last started first.
+func victims(nodes []*harness.Node, count int) []*harness.Node {
+	var out []*harness.Node
+	for _, n := range slices.Backward(nodes) {
+		if len(out) < count && !n.Node.IsShutdown() && !n.Node.IsLeader() {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func TestRemoveMember(t *testing.T) {
-	nodes := startCluster(t, 3)
-	l := waitLeader(t, nodes)
-	cfg := stopFollower(t, nodes, l)
-	var alive *Node
-	for _, n := range nodes {
-		if n != l && !n.isShutdown.Load() {
-			alive = n
-		}
-	}
-	if err := alive.RemoveMember(cfg.NodeID); !errors.Is(err, ErrNotLeader) {
+	nodes := harness.StartCluster(t, 3)
+	lh := harness.WaitLeader(t, nodes)
+	l := lh.Node
+	cfg := stopFollower(t, nodes, lh)
+	other := harness.FollowersOf(alive(nodes), lh)[0].Node
+	if err := other.RemoveMember(cfg.NodeID); !errors.Is(err, cluster.ErrNotLeader) {
 		t.Fatalf("remove on a follower: %v, want not leader", err)
 	}
 	for id, want := range map[string]fsm.Code{
-		alive.ID(): fsm.CodeConflict,    // alive: it should leave itself
+		other.ID(): fsm.CodeConflict,    // alive: it should leave itself
 		l.ID():     fsm.CodeConflict,    // the leader
 		"nobody":   fsm.CodeNotFound,    // never a member
 		"a b":      fsm.CodeInvalidName, // not a name
@@ -251,36 +215,32 @@ func TestRemoveMember(t *testing.T) {
 			t.Errorf("remove %q: %v, want %s", id, err, want)
 		}
 	}
-	waitFor(t, 10*time.Second, "gossip to report the stopped follower dead", func() bool {
-		m, ok := l.gossip.lookup(cfg.NodeID)
-		return ok && m.status == statusDead
+	harness.WaitFor(t, 10*time.Second, "gossip to report the stopped follower dead", func() bool {
+		status, _, ok := l.GossipMember(cfg.NodeID)
+		return ok && status == cluster.StatusDead
 	})
 	if err := l.RemoveMember(cfg.NodeID); err != nil {
 		t.Fatalf("remove dead member: %v", err)
 	}
-	if ids := serverIDs(l); len(ids) != 2 || containsStr(ids, cfg.NodeID) {
+	if ids := l.ServerIDs(); len(ids) != 2 || slices.Contains(ids, cfg.NodeID) {
 		t.Fatalf("configuration after removal: %v", ids)
 	}
 	// The removed node comes back with its data: it is added again as a
 	// new member.
-	back := mustStart(t, cfg)
-	waitFor(t, 20*time.Second, "the removed node to be added back", func() bool {
-		return suffrage(l, back.ID()) == "voter"
+	back := start(t, cfg).Node
+	harness.WaitFor(t, 20*time.Second, "the removed node to be added back", func() bool {
+		return l.Suffrage(back.ID()) == "voter"
 	})
 }
 
 func TestTransferLeadership(t *testing.T) {
-	nodes := startCluster(t, 3)
-	old := waitLeader(t, nodes)
+	nodes := harness.StartCluster(t, 3)
+	oldh := harness.WaitLeader(t, nodes)
+	old := oldh.Node
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var follower *Node
-	for _, n := range nodes {
-		if n != old {
-			follower = n
-		}
-	}
-	if _, err := follower.TransferLeadership(ctx, ""); !errors.Is(err, ErrNotLeader) {
+	follower := harness.FollowersOf(nodes, oldh)[0].Node
+	if _, err := follower.TransferLeadership(ctx, ""); !errors.Is(err, cluster.ErrNotLeader) {
 		t.Fatalf("transfer on a follower: %v", err)
 	}
 	if _, err := old.TransferLeadership(ctx, "nobody"); codeOf(err) != fsm.CodeNotFound {
@@ -290,19 +250,22 @@ func TestTransferLeadership(t *testing.T) {
 	if err != nil || id == old.ID() || id == "" {
 		t.Fatalf("transfer: %q, %v", id, err)
 	}
-	var now *Node
-	waitFor(t, 10*time.Second, "the new leader to take over", func() bool { now = leaderOf(nodes); return now != nil && now.ID() == id })
-	id, err = now.TransferLeadership(ctx, old.ID())
+	var now *harness.Node
+	harness.WaitFor(t, 10*time.Second, "the new leader to take over", func() bool {
+		now = harness.LeaderOf(nodes)
+		return now != nil && now.Node.ID() == id
+	})
+	id, err = now.Node.TransferLeadership(ctx, old.ID())
 	if err != nil || id != old.ID() {
 		t.Fatalf("transfer back to %s: %q, %v", old.ID(), id, err)
 	}
-	waitFor(t, 10*time.Second, old.ID()+" to lead again", func() bool { return leaderOf(nodes) == old })
+	harness.WaitFor(t, 10*time.Second, old.ID()+" to lead again", func() bool { return harness.LeaderOf(nodes) == oldh })
 	mintOn(t, nodes, "c", "")
 }
 
 func TestWipedMemberRejoinsAndCatchesUp(t *testing.T) {
-	nodes := startCluster(t, 3, fastMembership)
-	l := waitLeader(t, nodes)
+	nodes := harness.StartCluster(t, 3, fastMembership)
+	l := harness.WaitLeader(t, nodes)
 	for i := 0; i < 20; i++ {
 		mintOn(t, nodes, "c", fmt.Sprint(i))
 	}
@@ -310,12 +273,14 @@ func TestWipedMemberRejoinsAndCatchesUp(t *testing.T) {
 	if err := os.RemoveAll(cfg.DataDir); err != nil {
 		t.Fatal(err)
 	}
-	fresh := mustStart(t, cfg)
-	if fresh.hasRaftState() {
+	fresh := start(t, cfg)
+	if fresh.Node.HasRaftState() {
 		t.Fatal("the wiped node still has raft state")
 	}
-	waitFor(t, 20*time.Second, "the wiped node to catch up as a voter", func() bool {
-		c, _, err := fresh.State().Counter("c")
-		return err == nil && c.Value == 20 && suffrage(leaderOf(nodes), cfg.NodeID) == "voter"
+	nodes = append(alive(nodes), fresh)
+	harness.WaitFor(t, 20*time.Second, "the wiped node to catch up as a voter", func() bool {
+		c, _, err := fresh.Node.State().Counter("c")
+		l := harness.LeaderOf(nodes)
+		return err == nil && c.Value == 20 && l != nil && l.Node.Suffrage(cfg.NodeID) == "voter"
 	})
 }

@@ -111,8 +111,8 @@ func (n *Node) startRaft() error {
 	rc.NotifyCh = n.notifyCh
 	rc.Logger = newHclog(cfg.Logger, "raft")
 	rc.NoLegacyTelemetry = true
-	if cfg.tweakRaft != nil {
-		cfg.tweakRaft(rc)
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
 	}
 
 	var (

@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/countd/countd/fsm"
+	"github.com/countd/countd/internal/harness"
 )
 
 // TestBackupRestoreReachesEveryNode restores a backup through the log of a
@@ -14,15 +15,16 @@ import (
 // it with the leader, the restarted one when it catches up, and all three
 // end with the same state.
 func TestBackupRestoreReachesEveryNode(t *testing.T) {
-	nodes := startCluster(t, 3)
-	l := waitLeader(t, nodes)
+	nodes := harness.StartCluster(t, 3)
+	lh := harness.WaitLeader(t, nodes)
+	l := lh.Node
 	writeEveryKind(t, l, 1)
 	var backup bytes.Buffer
 	if _, err := l.State().Snapshot().WriteTo(&backup); err != nil {
 		t.Fatal(err)
 	}
 	writeEveryKind(t, l, 2)
-	cfg := stopFollower(t, nodes, l)
+	cfg := stopFollower(t, nodes, lh)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -35,17 +37,11 @@ func TestBackupRestoreReachesEveryNode(t *testing.T) {
 		t.Fatalf("ids on the leader after the restore: %+v (restore at %d)", c, res.Index)
 	}
 
-	restarted := mustStart(t, cfg)
-	live := []*Node{l, restarted}
-	for _, n := range nodes {
-		if n != l && n.ID() != restarted.ID() {
-			live = append(live, n)
-		}
-	}
-	waitFor(t, 15*time.Second, "every node to hold the leader's state", func() bool {
+	live := append(alive(nodes), start(t, cfg))
+	harness.WaitFor(t, 15*time.Second, "every node to hold the leader's state", func() bool {
 		want := l.State().Snapshot()
-		for _, n := range live[1:] {
-			if !n.State().Snapshot().Equal(want) {
+		for _, n := range live {
+			if !n.Node.State().Snapshot().Equal(want) {
 				return false
 			}
 		}

@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/countd/countd/fsm"
+	"github.com/countd/countd/internal/harness"
 )
 
 // Shutting down under load must not strand a caller: hashicorp/raft can
@@ -17,11 +18,7 @@ import (
 func TestShutdownWhileApplyingReturns(t *testing.T) {
 	for round := 0; round < 8; round++ {
 		t.Run(fmt.Sprintf("round-%d", round), func(t *testing.T) {
-			n, err := Start(testNodeConfig(t, "solo", t.TempDir()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			waitLeader(t, []*Node{n})
+			n := startSolo(t).Node
 			var wg sync.WaitGroup
 			for g := 0; g < 32; g++ {
 				wg.Add(1)
@@ -35,7 +32,7 @@ func TestShutdownWhileApplyingReturns(t *testing.T) {
 					}
 				}()
 			}
-			waitFor(t, 5*time.Second, "some writes to be applied", func() bool { return n.State().AppliedIndex() > 50 })
+			harness.WaitFor(t, 5*time.Second, "some writes to be applied", func() bool { return n.State().AppliedIndex() > 50 })
 			shutdown := make(chan error, 1)
 			go func() { shutdown <- n.Shutdown() }()
 			callers := make(chan struct{})

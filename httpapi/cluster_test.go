@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/countd/countd/api"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 // checkRedirect checks a follower's TRY-style 307 for pathAndQuery.
-func checkRedirect(t *testing.T, r reply, leader *testnode.Node, pathAndQuery string) {
+func checkRedirect(t *testing.T, r reply, leader *harness.Node, pathAndQuery string) {
 	t.Helper()
 	m := checkError(t, r, http.StatusTemporaryRedirect, api.CodeNotLeader)
 	if loc := r.header.Get("Location"); loc != leader.URL+pathAndQuery {
@@ -33,9 +33,9 @@ func checkRedirect(t *testing.T, r reply, leader *testnode.Node, pathAndQuery st
 }
 
 func TestThreeNodeCluster(t *testing.T) {
-	nodes := testnode.StartCluster(t, 3)
-	leader := testnode.WaitStable(t, nodes)
-	follower := testnode.FollowersOf(nodes, leader)[0]
+	nodes := harness.StartCluster(t, 3)
+	leader := harness.WaitStable(t, nodes)
+	follower := harness.FollowersOf(nodes, leader)[0]
 	key := []string{api.HeaderIdempotencyKey, "redirect-key"}
 
 	t.Run("write redirect", func(t *testing.T) {
@@ -101,7 +101,7 @@ func TestThreeNodeCluster(t *testing.T) {
 
 	t.Run("stale read on a follower", func(t *testing.T) {
 		var c api.Counter
-		testnode.WaitFor(t, 10*time.Second, "the follower to apply rd", func() bool {
+		harness.WaitFor(t, 10*time.Second, "the follower to apply rd", func() bool {
 			r := sendJSON(t, http.MethodGet, follower.URL+"/v1/counters/rd?consistency=stale", "")
 			wantOK(t, r, 200)
 			lc := r.header.Get(api.HeaderLastContact)
@@ -155,21 +155,21 @@ func TestThreeNodeCluster(t *testing.T) {
 }
 
 func TestNoLeader(t *testing.T) {
-	nodes := testnode.StartCluster(t, 3)
-	survivor := testnode.WaitStable(t, nodes)
+	nodes := harness.StartCluster(t, 3)
+	survivor := harness.WaitStable(t, nodes)
 	m, _ := mint(t, survivor.URL, "nl", "")
 	if m.Value != 1 {
 		t.Fatalf("first mint: %+v", m)
 	}
 	var wg sync.WaitGroup
-	for _, n := range testnode.FollowersOf(nodes, survivor) {
+	for _, n := range harness.FollowersOf(nodes, survivor) {
 		wg.Add(1)
 		go func() { defer wg.Done(); n.Stop() }()
 	}
 	wg.Wait()
 
 	var r reply
-	testnode.WaitFor(t, 15*time.Second, "the survivor to answer 503", func() bool {
+	harness.WaitFor(t, 15*time.Second, "the survivor to answer 503", func() bool {
 		r = sendJSON(t, http.MethodPost, survivor.URL+"/v1/counters/nl/next", "")
 		return r.status == http.StatusServiceUnavailable
 	})
@@ -179,7 +179,7 @@ func TestNoLeader(t *testing.T) {
 	}
 	// Once it knows it has no leader, it answers at once: writes and
 	// linearizable reads with 503, stale reads with its (unchanged) state.
-	testnode.WaitFor(t, 10*time.Second, "the survivor to know it has no leader", func() bool { return !survivor.Node.IsLeader() })
+	harness.WaitFor(t, 10*time.Second, "the survivor to know it has no leader", func() bool { return !survivor.Node.IsLeader() })
 	for _, tc := range []struct{ method, pq, body string }{
 		{http.MethodPost, "/v1/counters/nl/next", ""},
 		{http.MethodPost, "/v1/counters/nl/add", `{"delta":1}`},

@@ -8,7 +8,7 @@ import (
 
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/httpapi"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 var (
@@ -29,7 +29,7 @@ func mint(tb testing.TB, base, id, query string, headers ...string) (api.Mint, r
 }
 
 func TestCounterSuccess(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	c := n.URL + "/v1/counters/"
 
 	t.Run("never written reads as zero", func(t *testing.T) {
@@ -193,7 +193,7 @@ func TestCounterSuccess(t *testing.T) {
 }
 
 func TestIdempotentReplay(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	key := []string{api.HeaderIdempotencyKey, "replay-key-1"}
 	first, r1 := mint(t, n.URL, "rp", "?count=2", key...)
 	if h := r1.header.Get(api.HeaderReplayed); h != "" {
@@ -272,7 +272,7 @@ func TestIdempotentReplay(t *testing.T) {
 }
 
 func TestHealth(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	for _, p := range []string{"/healthz", "/readyz"} {
 		r := sendJSON(t, http.MethodGet, n.URL+p, "")
 		if r.status != 200 {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/httpapi"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 // checkDoc decodes a document answer strictly and checks its ETag and, for
@@ -45,7 +45,7 @@ func getDoc(tb testing.TB, base, name string) api.Document {
 }
 
 func TestDocSuccess(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	b := n.URL
 	want := func(t *testing.T, d api.Document, version uint64, value string) {
 		t.Helper()
@@ -123,7 +123,7 @@ func TestDocSuccess(t *testing.T) {
 }
 
 func TestDocRefusals(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	b := n.URL
 	putDoc(t, b, "d", `{"a":1}`)
 	putDoc(t, b, "d", `{"a":2}`) // version 2
@@ -207,7 +207,7 @@ func TestDocRefusals(t *testing.T) {
 }
 
 func TestDocTooLarge(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{MaxBody: 64})
+	n := harness.StartInMem(t, httpapi.Config{MaxBody: 64})
 	big := `{"a":"` + strings.Repeat("x", 100) + `"}`
 	for _, method := range []string{http.MethodPut, http.MethodPatch} {
 		for _, c := range []bool{false, true} {
@@ -231,7 +231,7 @@ func TestDocTooLarge(t *testing.T) {
 // TestDocWatch: without since a watch starts with a reset of the current
 // document, then sends one change event per version.
 func TestDocWatch(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	b := n.URL
 	s := openWatch(t, b+"/v1/docs/w/watch")
 	if r := wantReset(t, s.next(t)); r.Version != 0 || r.Index != 0 || string(r.Value) != "null" {

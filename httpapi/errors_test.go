@@ -9,7 +9,7 @@ import (
 
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/httpapi"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 // errCase is one request that must be refused with status/code and leave
@@ -70,7 +70,7 @@ func runErrCases(t *testing.T, base string, cases []errCase) {
 }
 
 func TestBadRequests(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	long := strings.Repeat("k", 129)
 	const post, put, get, del = http.MethodPost, http.MethodPut, http.MethodGet, http.MethodDelete
 	br := func(name, method, path, body string, headers ...string) errCase {
@@ -131,7 +131,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestInvalidNames(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	names := map[string]string{
 		"space":     "a%20b",
 		"dot":       ".",
@@ -164,7 +164,7 @@ func TestInvalidNames(t *testing.T) {
 // and clients such as JavaScript's encodeURIComponent encode ':' and '@',
 // which SPEC §2 allows in names.
 func TestPercentEncodedNames(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	wantOK(t, sendJSON(t, http.MethodPut, n.URL+"/v1/counters/user:42@eu", `{"value":42}`), 200)
 	wantOK(t, sendJSON(t, http.MethodPut, n.URL+"/v1/counters/abc", `{"value":7}`), 200)
 	for _, tc := range []struct{ path, id string }{
@@ -185,7 +185,7 @@ func TestPercentEncodedNames(t *testing.T) {
 }
 
 func TestNotFound(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	runErrCases(t, n.URL, []errCase{
 		{name: "unknown v1 endpoint", method: http.MethodGet, path: "/v1/nope", status: 404, code: api.CodeNotFound},
 		{name: "unknown counter op", method: http.MethodPost, path: "/v1/counters/c/bogus", status: 404, code: api.CodeNotFound},
@@ -195,7 +195,7 @@ func TestNotFound(t *testing.T) {
 }
 
 func TestRuleRefusals(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	const post, put, del = http.MethodPost, http.MethodPut, http.MethodDelete
 	c409 := func(name, setup, method, path, body string, code api.Code) errCase {
 		return errCase{name: name, setup: setup, method: method, path: path, body: body, status: 409, code: code, logged: true}
@@ -236,7 +236,7 @@ func TestRuleRefusals(t *testing.T) {
 }
 
 func TestConflict(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	wantOK(t, sendJSON(t, http.MethodPut, n.URL+"/v1/counters/cas", `{"value":3,"increment":2,"offset":1}`), 200)
 	want := getCounter(t, n.URL, "cas")
 	r := sendJSON(t, http.MethodPut, n.URL+"/v1/counters/cas", `{"value":5,"if_value":4}`)
@@ -276,7 +276,7 @@ func (c chunked) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 func TestTooLarge(t *testing.T) {
 	const limit = 64
-	n := testnode.StartInMem(t, httpapi.Config{MaxBody: limit})
+	n := harness.StartInMem(t, httpapi.Config{MaxBody: limit})
 	big := `{"delta":1}` + strings.Repeat(" ", 200)
 	for _, tc := range []struct {
 		name, method, path string
@@ -322,7 +322,7 @@ func TestTooLarge(t *testing.T) {
 }
 
 func TestIdempotencyMismatch(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	b := n.URL + "/v1/counters/"
 	key := []string{api.HeaderIdempotencyKey, "mismatch-key-1"}
 	first := sendJSON(t, http.MethodPost, b+"im-a/add", `{"delta":1}`, key...)

@@ -9,21 +9,21 @@ import (
 
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/httpapi"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 // leaderRequests is how many requests the leader answered for a route and
 // status: forwarded requests show up there, local answers do not.
-func leaderRequests(t *testing.T, leader *testnode.Node, method, route, code string) float64 {
+func leaderRequests(t *testing.T, leader *harness.Node, method, route, code string) float64 {
 	t.Helper()
-	v, _ := testnode.Scrape(t, leader.URL).Value("countd_http_requests_total", "method", method, "route", route, "code", code)
+	v, _ := harness.Scrape(t, leader.URL).Value("countd_http_requests_total", "method", method, "route", route, "code", code)
 	return v
 }
 
 func TestForwardWrites(t *testing.T) {
-	nodes := testnode.StartClusterWith(t, 3, httpapi.Config{ForwardWrites: true})
-	leader := testnode.WaitStable(t, nodes)
-	followers := testnode.FollowersOf(nodes, leader)
+	nodes := harness.StartClusterWith(t, 3, httpapi.Config{ForwardWrites: true})
+	leader := harness.WaitStable(t, nodes)
+	followers := harness.FollowersOf(nodes, leader)
 	f1, f2 := followers[0], followers[1]
 	key := []string{api.HeaderIdempotencyKey, "forward-key"}
 
@@ -130,7 +130,7 @@ func TestForwardWrites(t *testing.T) {
 
 	t.Run("forwarding off redirects", func(t *testing.T) {
 		// A second API over the same follower node, without forwarding.
-		off := httptest.NewServer(httpapi.New(f1.Node, httpapi.Config{Logger: testnode.Logger()}))
+		off := httptest.NewServer(httpapi.New(f1.Node, httpapi.Config{Logger: harness.Logger()}))
 		defer off.Close()
 		pq := "/v1/counters/fw/next?count=2"
 		checkRedirect(t, sendJSON(t, http.MethodPost, off.URL+pq, "", key...), leader, pq)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/httpapi"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 // statusOfCode is SPEC §2's error table.
@@ -36,7 +36,7 @@ var statusOfCode = map[api.Code]int{
 // endpoint's success shape or {"error","code"} with the status the SPEC
 // table gives that code. A refused request changes nothing.
 func FuzzCounterRequests(f *testing.F) {
-	n := testnode.StartInMem(f, httpapi.Config{MaxBody: 256})
+	n := harness.StartInMem(f, httpapi.Config{MaxBody: 256})
 	h := n.HTTP.Handler
 
 	f.Add(uint8(0), "c", "", []byte(`{"delta":1}`), "")

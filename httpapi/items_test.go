@@ -9,7 +9,7 @@ import (
 
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/httpapi"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 var (
@@ -54,7 +54,7 @@ func itemBatch(pairs ...string) string {
 }
 
 func TestItems(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	b := n.URL
 
 	if c := countOf(t, b+"/v1/items/t1/count"); c != (api.TenantCount{Tenant: "t1"}) {
@@ -120,7 +120,7 @@ func TestItems(t *testing.T) {
 }
 
 func TestItemRefusals(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{MaxBatch: 3})
+	n := harness.StartInMem(t, httpapi.Config{MaxBatch: 3})
 	b := n.URL
 	postItems(t, b+"/v1/items", itemBatch("t1", "a"))
 	const get, post = http.MethodGet, http.MethodPost
@@ -177,7 +177,7 @@ func TestItemRefusals(t *testing.T) {
 }
 
 func TestItemsBodyTooLarge(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{MaxBody: 64})
+	n := harness.StartInMem(t, httpapi.Config{MaxBody: 64})
 	var items []string
 	for i := range 10 {
 		items = append(items, "t1", fmt.Sprintf("item-%d", i))

@@ -9,15 +9,15 @@ import (
 
 	"github.com/countd/countd/cluster"
 	"github.com/countd/countd/httpapi"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 // nextRoute is the route template the HTTP metrics label counter next with.
 const nextRoute = "/v1/counters/:id/next"
 
 func TestMetricsOnOneNode(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
-	before := testnode.Scrape(t, n.URL)
+	n := harness.StartInMem(t, httpapi.Config{})
+	before := harness.Scrape(t, n.URL)
 
 	for name, typ := range map[string]dto.MetricType{
 		"countd_raft_state":                    dto.MetricType_GAUGE,
@@ -58,7 +58,7 @@ func TestMetricsOnOneNode(t *testing.T) {
 	sendJSON(t, http.MethodGet, n.URL+"/no/such/path", "")
 	sendJSON(t, "BREW", n.URL+"/v1/counters/m", "")
 
-	m := testnode.Scrape(t, n.URL)
+	m := harness.Scrape(t, n.URL)
 	if got := m.MustValue(t, "countd_minted_ids_total") - minted0; got != 5+1+3 {
 		t.Errorf("countd_minted_ids_total moved by %v, want 9 (5 + 1 + 3, the replay minting nothing)", got)
 	}
@@ -115,12 +115,12 @@ func TestMetricsOnOneNode(t *testing.T) {
 }
 
 func TestMetricsOnAFollower(t *testing.T) {
-	nodes := testnode.StartCluster(t, 3)
-	leader := testnode.WaitStable(t, nodes)
-	follower := testnode.FollowersOf(nodes, leader)[0]
+	nodes := harness.StartCluster(t, 3)
+	leader := harness.WaitStable(t, nodes)
+	follower := harness.FollowersOf(nodes, leader)[0]
 
 	checkRedirect(t, sendJSON(t, http.MethodPost, follower.URL+"/v1/counters/f/next", ""), leader, "/v1/counters/f/next")
-	m := testnode.Scrape(t, follower.URL)
+	m := harness.Scrape(t, follower.URL)
 	labels := []string{"method", "POST", "route", nextRoute, "code", "307"}
 	if got := m.MustValue(t, "countd_http_requests_total", labels...); got != 1 {
 		t.Errorf("follower's countd_http_requests_total%v = %v, want 1", labels, got)
@@ -152,13 +152,13 @@ func TestMetricsOnAFollower(t *testing.T) {
 // as duplicates, and the registry serves what the caller registered.
 func TestMetricsSharedRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	a := testnode.StartInMemWith(t, cluster.Config{NodeID: "a"}, httpapi.Config{Metrics: reg})
+	a := harness.StartInMemWith(t, cluster.Config{NodeID: "a"}, httpapi.Config{Metrics: reg})
 	reg.MustRegister(a.Node.Collector())
-	b := testnode.StartInMemWith(t, cluster.Config{NodeID: "b"}, httpapi.Config{Metrics: reg})
+	b := harness.StartInMemWith(t, cluster.Config{NodeID: "b"}, httpapi.Config{Metrics: reg})
 	wantOK(t, sendJSON(t, http.MethodPost, a.URL+"/v1/counters/s/next", ""), 200)
 	wantOK(t, sendJSON(t, http.MethodPost, b.URL+"/v1/counters/s/next", ""), 200)
 
-	m := testnode.Scrape(t, b.URL)
+	m := harness.Scrape(t, b.URL)
 	if got := m.MustValue(t, "countd_http_requests_total", "route", nextRoute, "code", "200"); got != 2 {
 		t.Errorf("shared countd_http_requests_total = %v, want 2 (one request on each server)", got)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/cluster"
 	"github.com/countd/countd/httpapi"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 var (
@@ -82,7 +82,7 @@ func leave(tb testing.TB, base, queue, process string) api.LeaveResult {
 var defaultQueueConfig = api.QueueConfig{Min: 1, Max: math.MaxInt64}
 
 func TestQueueSuccess(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	b := n.URL
 
 	t.Run("never written reads as empty", func(t *testing.T) {
@@ -253,7 +253,7 @@ func TestQueueSuccess(t *testing.T) {
 }
 
 func TestQueueFull(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	b := n.URL
 	for _, tc := range []struct {
 		name, config string
@@ -353,7 +353,7 @@ func runRefusals(t *testing.T, base string, watch []string, cases []refusal) {
 }
 
 func TestQueueRefusals(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	b := n.URL
 	join(t, b, "q", `{"process_id":"p1"}`)
 	wantOK(t, sendJSON(t, http.MethodPut, b+"/v1/counters/c", `{"value":7}`), 200)
@@ -436,7 +436,7 @@ func TestQueueRefusals(t *testing.T) {
 }
 
 func TestQueueWrongType(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	b := n.URL
 	join(t, b, "q", `{"process_id":"p1"}`)
 	wantOK(t, sendJSON(t, http.MethodPut, b+"/v1/counters/c", `{"value":7}`), 200)
@@ -472,7 +472,7 @@ func TestQueueWrongType(t *testing.T) {
 }
 
 func TestQueueIdempotency(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	b := n.URL
 	key := []string{api.HeaderIdempotencyKey, "join-key-1"}
 	first, r1 := join(t, b, "q", `{"process_id":"a","tags":{"x":"1"}}`, key...)
@@ -519,7 +519,7 @@ func TestQueueIdempotency(t *testing.T) {
 // it is only found out when the command is applied, so today the key is
 // remembered for it.
 func TestQueueConfigRefusalKeepsKey(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	wantOK(t, sendJSON(t, http.MethodPut, n.URL+"/v1/queues/q", `{"max":5}`), 200)
 	key := []string{api.HeaderIdempotencyKey, "cfg-key"}
 	checkError(t, sendJSON(t, http.MethodPut, n.URL+"/v1/queues/q", `{"min":10}`, key...), 400, api.CodeBadRequest)
@@ -531,7 +531,7 @@ func TestQueueConfigRefusalKeepsKey(t *testing.T) {
 }
 
 func TestQueueTooLarge(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{MaxBody: 64})
+	n := harness.StartInMem(t, httpapi.Config{MaxBody: 64})
 	body := `{"process_id":"p"}` + strings.Repeat(" ", 100)
 	for _, c := range []bool{false, true} {
 		before, idx := stateOf(t, n.URL)
@@ -594,13 +594,13 @@ func (p *pending) answered() bool {
 // refused with 503 too_many_watchers — or has answered, and reports
 // whether it answered. It is meaningful on a node whose other slots are
 // all taken (MaxWatchers).
-func (p *pending) waitHeld(t *testing.T, n *testnode.Node) bool {
+func (p *pending) waitHeld(t *testing.T, n *harness.Node) bool {
 	t.Helper()
 	// Two refusals in a row, one poll apart: a slot held only for a moment
 	// (an earlier probe's, released just after its answer) is not taken for
 	// the query's.
 	refusals := 0
-	testnode.WaitFor(t, 10*time.Second, "the blocking query to take its slot", func() bool {
+	harness.WaitFor(t, 10*time.Second, "the blocking query to take its slot", func() bool {
 		if p.answered() {
 			return true
 		}
@@ -620,7 +620,7 @@ func (p *pending) waitHeld(t *testing.T, n *testnode.Node) bool {
 // whose wait ran out before the probe caught it waiting (a very slow
 // machine) is started again; one answered early is a failure, since
 // nothing changed.
-func holdBlocking(t *testing.T, n *testnode.Node, url string, wait time.Duration) *pending {
+func holdBlocking(t *testing.T, n *harness.Node, url string, wait time.Duration) *pending {
 	t.Helper()
 	for attempt := 1; attempt <= 5; attempt++ {
 		p := startBlocking(url)
@@ -653,7 +653,7 @@ func (p *pending) wait(t *testing.T) reply {
 func TestBlockingQuery(t *testing.T) {
 	// One slot: a probe refused with 503 proves the query under test is
 	// waiting (or has answered).
-	n := testnode.StartInMemWith(t, cluster.Config{MaxWatchers: 1}, httpapi.Config{})
+	n := harness.StartInMemWith(t, cluster.Config{MaxWatchers: 1}, httpapi.Config{})
 	b := n.URL
 	join(t, b, "q", `{"process_id":"p1"}`)
 	read := func(t *testing.T, queue string) (api.Queue, uint64) {
@@ -794,7 +794,7 @@ func TestBlockingQuery(t *testing.T) {
 // reads of queues, items and documents to the leader, answers bad input
 // itself, and serves stale reads — blocking ones included — from its state.
 func TestFollowerQueuesItemsDocs(t *testing.T) {
-	nodes := testnode.StartCluster(t, 3)
+	nodes := harness.StartCluster(t, 3)
 	// Writes go through whichever node leads, so that an election on a
 	// loaded machine costs a retry, not the test.
 	seed := func(t *testing.T, method, path, body, key string) reply {
@@ -806,8 +806,8 @@ func TestFollowerQueuesItemsDocs(t *testing.T) {
 	p1 := decodeTicket(t, seed(t, http.MethodPost, "/v1/queues/q/join", `{"process_id":"p1"}`, "seed-join").body)
 	seed(t, http.MethodPost, "/v1/items", itemBatch("t1", "a"), "seed-items")
 	doc := checkDoc(t, seed(t, http.MethodPut, "/v1/docs/d", `{"a":1}`, "seed-doc"), true)
-	leader := testnode.WaitStable(t, nodes)
-	follower := testnode.FollowersOf(nodes, leader)[0]
+	leader := harness.WaitStable(t, nodes)
+	follower := harness.FollowersOf(nodes, leader)[0]
 	f := follower.URL
 	const get, post, put, patch, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
 
@@ -835,8 +835,8 @@ func TestFollowerQueuesItemsDocs(t *testing.T) {
 			{get, "/v1/docs/d?consistency=linearizable", ``, nil},
 		} {
 			for attempt := 1; ; attempt++ {
-				l := testnode.WaitStable(t, nodes)
-				r := sendJSON(t, tc.method, testnode.FollowersOf(nodes, l)[0].URL+tc.pq, tc.body, tc.headers...)
+				l := harness.WaitStable(t, nodes)
+				r := sendJSON(t, tc.method, harness.FollowersOf(nodes, l)[0].URL+tc.pq, tc.body, tc.headers...)
 				if (r.status == http.StatusTemporaryRedirect && r.header.Get("Location") == l.URL+tc.pq) || attempt == 5 {
 					checkRedirect(t, r, l, tc.pq)
 					break
@@ -891,7 +891,7 @@ func TestFollowerQueuesItemsDocs(t *testing.T) {
 	})
 
 	t.Run("stale reads", func(t *testing.T) {
-		testnode.WaitFor(t, 10*time.Second, "the follower to apply the seed writes", func() bool {
+		harness.WaitFor(t, 10*time.Second, "the follower to apply the seed writes", func() bool {
 			d, _ := follower.Node.State().Document("d")
 			return d.Version == 1
 		})
@@ -934,7 +934,7 @@ func TestFollowerQueuesItemsDocs(t *testing.T) {
 
 // clusterState is the state redirected requests must not have touched,
 // read linearizably from whichever node leads.
-func clusterState(t *testing.T, nodes []*testnode.Node) string {
+func clusterState(t *testing.T, nodes []*harness.Node) string {
 	t.Helper()
 	var sb strings.Builder
 	for _, p := range []string{"/v1/queues/q", "/v1/items/t1/count", "/v1/docs/d"} {
@@ -950,9 +950,9 @@ func clusterState(t *testing.T, nodes []*testnode.Node) string {
 // or below N: SPEC §6 says the call returns once the queue's last-write
 // index exceeds N, or after wait.
 func TestStaleBlockingQueryOnLaggingFollower(t *testing.T) {
-	nodes := testnode.StartCluster(t, 3)
-	leader := testnode.WaitStable(t, nodes)
-	followers := testnode.FollowersOf(nodes, leader)
+	nodes := harness.StartCluster(t, 3)
+	leader := harness.WaitStable(t, nodes)
+	followers := harness.FollowersOf(nodes, leader)
 	const wait = 500 * time.Millisecond
 	for i := range 6 {
 		r := writeAnywhere(t, nodes, http.MethodPost, "/v1/queues/lagq/join", fmt.Sprintf(`{"process_id":"p%d"}`, i), fmt.Sprintf("lagq-%d", i))
@@ -960,8 +960,8 @@ func TestStaleBlockingQueryOnLaggingFollower(t *testing.T) {
 		r = writeAnywhere(t, nodes, http.MethodGet, "/v1/queues/lagq", "", "") // linearizable, on the leader
 		wantOK(t, r, 200)
 		idx := indexOf(t, r)
-		if l := testnode.LeaderOf(nodes); l != nil && l != leader {
-			leader, followers = l, testnode.FollowersOf(nodes, l)
+		if l := harness.LeaderOf(nodes); l != nil && l != leader {
+			leader, followers = l, harness.FollowersOf(nodes, l)
 		}
 		f := followers[i%len(followers)]
 		p := startBlocking(fmt.Sprintf("%s/v1/queues/lagq?consistency=stale&index=%d&wait=%s", f.URL, idx, wait))

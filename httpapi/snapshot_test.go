@@ -15,7 +15,7 @@ import (
 
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/httpapi"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 var restoreKeys = []string{"index", "backup_index", "counters", "queues", "documents", "tenants", "forced", "advanced"}
@@ -63,7 +63,7 @@ func mintN(tb testing.TB, base, id string, count int) api.Mint {
 }
 
 func TestSnapshotSaveAndRestore(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	mintN(t, n.URL, "ids", 10)
 	putDoc(t, n.URL, "cfg", `{"a":1}`)
 	wantOK(t, sendJSON(t, http.MethodPost, n.URL+"/v1/queues/zk/join", `{"process_id":"p1"}`), http.StatusOK)
@@ -121,7 +121,7 @@ func TestSnapshotSaveAndRestore(t *testing.T) {
 }
 
 func TestSnapshotRefusals(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	mintN(t, n.URL, "ids", 10)
 	mintN(t, n.URL, "x", 1)
 	file, _ := getBackup(t, n.URL+"/v1/snapshot")
@@ -171,7 +171,7 @@ func TestSnapshotRefusals(t *testing.T) {
 func TestSnapshotRestoreBodyLimit(t *testing.T) {
 	// A backup is larger than any other request: MaxBody does not apply
 	// to it, MaxRestore does.
-	n := testnode.StartInMem(t, httpapi.Config{MaxBody: 256, MaxRestore: 4096})
+	n := harness.StartInMem(t, httpapi.Config{MaxBody: 256, MaxRestore: 4096})
 	putDoc(t, n.URL, "big", `{"pad":"`+strings.Repeat("x", 200)+`"}`)
 	putDoc(t, n.URL, "big2", `{"pad":"`+strings.Repeat("y", 200)+`"}`)
 	file, _ := getBackup(t, n.URL+"/v1/snapshot")
@@ -192,7 +192,7 @@ func TestSnapshotRestoreBodyLimit(t *testing.T) {
 // its watchers as the next version; a forced restore that moves it back
 // reaches them as a reset.
 func TestSnapshotWatcherSeesRestore(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	putDoc(t, n.URL, "cfg", `{"a":1,"b":true}`)
 	file, _ := getBackup(t, n.URL+"/v1/snapshot")
 	putDoc(t, n.URL, "cfg", `{"a":2,"b":true}`)
@@ -212,9 +212,9 @@ func TestSnapshotWatcherSeesRestore(t *testing.T) {
 }
 
 func TestSnapshotOnFollowers(t *testing.T) {
-	nodes := testnode.StartCluster(t, 3)
-	leader := testnode.WaitStable(t, nodes)
-	follower := testnode.FollowersOf(nodes, leader)[0]
+	nodes := harness.StartCluster(t, 3)
+	leader := harness.WaitStable(t, nodes)
+	follower := harness.FollowersOf(nodes, leader)[0]
 	mintN(t, leader.URL, "ids", 7)
 
 	pq := "/v1/snapshot"
@@ -222,7 +222,7 @@ func TestSnapshotOnFollowers(t *testing.T) {
 	file, _ := getBackup(t, leader.URL+pq)
 
 	// A stale backup is this node's copy, served by the follower itself.
-	testnode.WaitFor(t, 10*time.Second, "the follower to apply the mint", func() bool {
+	harness.WaitFor(t, 10*time.Second, "the follower to apply the mint", func() bool {
 		c, _, err := follower.Node.State().Counter("ids")
 		return err == nil && c.Value == 7
 	})
@@ -245,7 +245,7 @@ func TestSnapshotOnFollowers(t *testing.T) {
 	}
 	// Every node applies the same restore.
 	for _, nd := range nodes {
-		testnode.WaitFor(t, 10*time.Second, "every node to apply the restore", func() bool {
+		harness.WaitFor(t, 10*time.Second, "every node to apply the restore", func() bool {
 			c, _, err := nd.Node.State().Counter("ids")
 			return err == nil && c.Value == 112 && c.Index == res.Index
 		})

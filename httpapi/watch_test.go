@@ -22,7 +22,7 @@ import (
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/cluster"
 	"github.com/countd/countd/httpapi"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 // eventWait bounds the wait for one expected event; generous, for -race on
@@ -324,7 +324,7 @@ var docKeys = []string{"name", "version", "value", "index"}
 // redirects and retrying 503s and dead nodes with one Idempotency-Key, so
 // that it happens exactly once, as countctl does (with key "", for reads).
 // It returns the first answer that is neither a redirect nor a 503.
-func writeAnywhere(t *testing.T, nodes []*testnode.Node, method, path, body, key string) reply {
+func writeAnywhere(t *testing.T, nodes []*harness.Node, method, path, body, key string) reply {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	var last string
@@ -356,7 +356,7 @@ func writeAnywhere(t *testing.T, nodes []*testnode.Node, method, path, body, key
 }
 
 // writeDocAnywhere PUTs a document value with writeAnywhere.
-func writeDocAnywhere(t *testing.T, nodes []*testnode.Node, name, value, key string) api.Document {
+func writeDocAnywhere(t *testing.T, nodes []*harness.Node, name, value, key string) api.Document {
 	t.Helper()
 	r := writeAnywhere(t, nodes, http.MethodPut, "/v1/docs/"+name, value, key)
 	wantOK(t, r, http.StatusOK)
@@ -366,7 +366,7 @@ func writeDocAnywhere(t *testing.T, nodes []*testnode.Node, name, value, key str
 }
 
 func TestWatchResume(t *testing.T) {
-	n := testnode.StartInMemWith(t, cluster.Config{WatchHistory: 3}, httpapi.Config{})
+	n := harness.StartInMemWith(t, cluster.Config{WatchHistory: 3}, httpapi.Config{})
 	w := n.URL + "/v1/docs/res/watch"
 	for v := 1; v <= 6; v++ {
 		putDoc(t, n.URL, "res", fmt.Sprintf(`{"v":%d}`, v))
@@ -463,9 +463,9 @@ func TestWatchResume(t *testing.T) {
 // needs no redirect, keeps going through a leader change, and resumes on
 // another node.
 func TestWatchCluster(t *testing.T) {
-	nodes := testnode.StartCluster(t, 3)
-	leader := testnode.WaitStable(t, nodes)
-	followers := testnode.FollowersOf(nodes, leader)
+	nodes := harness.StartCluster(t, 3)
+	leader := harness.WaitStable(t, nodes)
+	followers := harness.FollowersOf(nodes, leader)
 	const name = "cfg"
 	val := func(v int) string { return fmt.Sprintf(`{"v":%d}`, v) }
 	next := func(t *testing.T, s *sseStream, v int) {
@@ -492,7 +492,7 @@ func TestWatchCluster(t *testing.T) {
 		}
 	}
 	version := 0
-	write := func(t *testing.T, alive []*testnode.Node) {
+	write := func(t *testing.T, alive []*harness.Node) {
 		t.Helper()
 		version++
 		d := writeDocAnywhere(t, alive, name, val(version), fmt.Sprintf("watch-cluster-%d", version))
@@ -539,11 +539,11 @@ func TestWatchCluster(t *testing.T) {
 		// ws[0] is on followers[1], ws[1] on followers[0]. Stop whichever
 		// node leads now (on a loaded machine it may no longer be the first
 		// leader); the watchers on the other nodes must see every version.
-		on := map[*sseStream]*testnode.Node{ws[0]: followers[1], ws[1]: followers[0]}
+		on := map[*sseStream]*harness.Node{ws[0]: followers[1], ws[1]: followers[0]}
 		write(t, nodes) // 9
-		l := testnode.WaitStable(t, nodes)
+		l := harness.WaitStable(t, nodes)
 		l.Stop()
-		alive := testnode.FollowersOf(nodes, l)
+		alive := harness.FollowersOf(nodes, l)
 		var watching []*sseStream
 		for _, s := range ws {
 			if on[s] != l {
@@ -575,9 +575,9 @@ func TestWatchCluster(t *testing.T) {
 // catches a regression mostly on a loaded machine; TestWatchResume's
 // "resume ahead" case is the deterministic one.
 func TestWatchResumeOnLaggingNode(t *testing.T) {
-	nodes := testnode.StartCluster(t, 3)
-	leader := testnode.WaitStable(t, nodes)
-	followers := testnode.FollowersOf(nodes, leader)
+	nodes := harness.StartCluster(t, 3)
+	leader := harness.WaitStable(t, nodes)
+	followers := harness.FollowersOf(nodes, leader)
 	const name = "lag"
 	write := func(v uint64) {
 		t.Helper()
@@ -588,8 +588,8 @@ func TestWatchResumeOnLaggingNode(t *testing.T) {
 	for i := range 10 {
 		seen := uint64(2*i + 1)
 		write(seen)
-		if l := testnode.LeaderOf(nodes); l != nil && l != leader {
-			leader, followers = l, testnode.FollowersOf(nodes, l)
+		if l := harness.LeaderOf(nodes); l != nil && l != leader {
+			leader, followers = l, harness.FollowersOf(nodes, l)
 		}
 		f := followers[i%len(followers)]
 		s := openWatch(t, f.URL+"/v1/docs/"+name+"/watch", "Last-Event-ID", strconv.FormatUint(seen, 10))
@@ -609,7 +609,7 @@ func TestWatchResumeOnLaggingNode(t *testing.T) {
 }
 
 func TestTooManyWatchers(t *testing.T) {
-	n := testnode.StartInMemWith(t, cluster.Config{MaxWatchers: 1}, httpapi.Config{})
+	n := harness.StartInMemWith(t, cluster.Config{MaxWatchers: 1}, httpapi.Config{})
 	wantOK(t, sendJSON(t, http.MethodPost, n.URL+"/v1/queues/q/join", `{"process_id":"p"}`), 200)
 	s := openWatch(t, n.URL+"/v1/docs/d/watch")
 	wantReset(t, s.next(t)) // the stream holds the node's only slot now
@@ -631,7 +631,7 @@ func TestTooManyWatchers(t *testing.T) {
 
 	// Once the watcher goes away its slot is free again.
 	s.close()
-	testnode.WaitFor(t, 10*time.Second, "the slot to be released", func() bool {
+	harness.WaitFor(t, 10*time.Second, "the slot to be released", func() bool {
 		r := sendJSON(t, http.MethodGet, n.URL+"/v1/queues/q?index=0&wait=1s", "")
 		return r.status == http.StatusOK
 	})
@@ -644,7 +644,7 @@ func TestTooManyWatchers(t *testing.T) {
 func TestCloseStreams(t *testing.T) {
 	// Two slots: when a probe is refused, the watch and the blocking query
 	// both hold theirs.
-	n := testnode.StartInMemWith(t, cluster.Config{MaxWatchers: 2}, httpapi.Config{})
+	n := harness.StartInMemWith(t, cluster.Config{MaxWatchers: 2}, httpapi.Config{})
 	wantOK(t, sendJSON(t, http.MethodPost, n.URL+"/v1/queues/q/join", `{"process_id":"p"}`), 200)
 	_, r := getQueue(t, n.URL, "q", "")
 	idx := indexOf(t, r)

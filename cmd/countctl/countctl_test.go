@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/countd/countd/httpapi"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while run writes to it.
@@ -98,7 +98,7 @@ func wantSuccess(t *testing.T, r result, args []string) {
 func TestUsageErrors(t *testing.T) {
 	// No server needed: usage errors are found before any request. The
 	// address is dead so a request would fail with exit 1, not 2.
-	dead := testnode.DeadAddr(t)
+	dead := harness.DeadAddr(t)
 	for _, args := range [][]string{
 		{"--bogus", "-i", "c", "counter", "get"},
 		{"-i", "c", "counter", "get", "--bogus"},
@@ -187,7 +187,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestRuntimeFailures(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	wantSuccess(t, ctl(t, n.URL, "-i", "cas", "counter", "set", "5"), nil)
 	wantSuccess(t, ctl(t, n.URL, "-i", "mono", "counter", "set", "3", "--monotonic"), nil)
 	wantSuccess(t, ctl(t, n.URL, "-i", "max", "counter", "set", "9223372036854775807"), nil)
@@ -217,13 +217,13 @@ func TestRuntimeFailures(t *testing.T) {
 	}
 
 	start := time.Now()
-	args := []string{"-a", testnode.DeadAddr(t), "--timeout", "300ms", "-i", "c", "counter", "get"}
+	args := []string{"-a", harness.DeadAddr(t), "--timeout", "300ms", "-i", "c", "counter", "get"}
 	wantFailure(t, ctlEnv(t, env(), args...), 1, args)
 	if el := time.Since(start); el > 2*time.Second {
 		t.Errorf("--timeout 300ms against a dead node took %s", el)
 	}
 	// Retry notes only with -v; the final failure is still one line.
-	args = []string{"-a", testnode.DeadAddr(t), "--timeout", "300ms", "-v", "-i", "c", "counter", "get"}
+	args = []string{"-a", harness.DeadAddr(t), "--timeout", "300ms", "-v", "-i", "c", "counter", "get"}
 	r = ctlEnv(t, env(), args...)
 	if r.code != 1 || !strings.Contains(r.stderr, "retrying") {
 		t.Errorf("-v should note retries: %s", r)
@@ -231,7 +231,7 @@ func TestRuntimeFailures(t *testing.T) {
 }
 
 func TestOutputs(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 
 	t.Run("get json", func(t *testing.T) {
 		r := ctl(t, n.URL, "-i", "g", "counter", "get")
@@ -340,7 +340,7 @@ func TestOutputs(t *testing.T) {
 			t.Errorf("COUNTD_ADDR: %s", r)
 		}
 		// -a overrides the environment; a comma list may start with a dead node.
-		r = ctlEnv(t, env("COUNTD_ADDR", testnode.DeadAddr(t)), "-a", testnode.DeadAddr(t)+","+n.URL, "-i", "envc", "-o", "text", "counter", "next")
+		r = ctlEnv(t, env("COUNTD_ADDR", harness.DeadAddr(t)), "-a", harness.DeadAddr(t)+","+n.URL, "-i", "envc", "-o", "text", "counter", "next")
 		if r.code != 0 || r.stdout != "2\n" {
 			t.Errorf("-a over COUNTD_ADDR: %s", r)
 		}
@@ -348,7 +348,7 @@ func TestOutputs(t *testing.T) {
 }
 
 func TestContinuous(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errb syncBuffer
@@ -356,7 +356,7 @@ func TestContinuous(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"-a", n.URL, "-i", "cont", "counter", "next", "--continuous"}, strings.NewReader(""), &out, &errb, env())
 	}()
-	testnode.WaitFor(t, 20*time.Second, "continuous minting to print 20 lines", func() bool {
+	harness.WaitFor(t, 20*time.Second, "continuous minting to print 20 lines", func() bool {
 		return strings.Count(out.String(), "\n") >= 20
 	})
 	cancel()

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/countd/countd/httpapi"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 // ctlIn runs countctl against base with stdin.
@@ -26,7 +26,7 @@ func ctlIn(t *testing.T, base, stdin string, args ...string) result {
 }
 
 func TestDocCommands(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 
 	r := ctl(t, n.URL, "doc", "put", "cfg", "--value", `{"b": 2, "a": 1}`, "--if-absent")
 	wantSuccess(t, r, nil)
@@ -165,13 +165,13 @@ func parseWatch(t *testing.T, s string) []watchLine {
 func lineCount(b *syncBuffer) int { return strings.Count(b.String(), "\n") }
 
 func TestDocWatch(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	out, stop := startWatch(t, "-a", n.URL, "doc", "watch", "w")
-	testnode.WaitFor(t, 10*time.Second, "the first reset", func() bool { return lineCount(out) >= 1 })
+	harness.WaitFor(t, 10*time.Second, "the first reset", func() bool { return lineCount(out) >= 1 })
 	wantSuccess(t, ctl(t, n.URL, "doc", "put", "w", "--value", `{"a":1}`), nil)
 	wantSuccess(t, ctl(t, n.URL, "doc", "patch", "w", "--value", `{"a":2,"b":"x"}`), nil)
 	wantSuccess(t, ctl(t, n.URL, "doc", "rm", "w"), nil)
-	testnode.WaitFor(t, 10*time.Second, "four events", func() bool { return lineCount(out) >= 4 })
+	harness.WaitFor(t, 10*time.Second, "four events", func() bool { return lineCount(out) >= 4 })
 	r := stop()
 	if r.code != 0 || r.stderr != "" {
 		t.Fatalf("an interrupted watch exits 0 quietly: %s", r)
@@ -203,9 +203,9 @@ func TestDocWatch(t *testing.T) {
 
 	// --since starts after that version, without a reset.
 	out, stop = startWatch(t, "-a", n.URL, "doc", "watch", "w", "--since", "1")
-	testnode.WaitFor(t, 10*time.Second, "two events after version 1", func() bool { return lineCount(out) >= 2 })
+	harness.WaitFor(t, 10*time.Second, "two events after version 1", func() bool { return lineCount(out) >= 2 })
 	wantSuccess(t, ctl(t, n.URL, "doc", "put", "w", "--value", `{"c":3}`), nil)
-	testnode.WaitFor(t, 10*time.Second, "the new version", func() bool { return lineCount(out) >= 3 })
+	harness.WaitFor(t, 10*time.Second, "the new version", func() bool { return lineCount(out) >= 3 })
 	lines = parseWatch(t, stop().stdout)
 	if len(lines) != 3 || lines[0].Version != 2 || lines[0].Event != "change" || lines[2].Version != 4 {
 		t.Errorf("watch --since 1: %+v", lines)
@@ -218,18 +218,18 @@ func TestDocWatch(t *testing.T) {
 // TestDocWatchThroughFailover: doc watch keeps printing, without gaps, when
 // the node it watches on stops.
 func TestDocWatchThroughFailover(t *testing.T) {
-	nodes := testnode.StartCluster(t, 3)
-	leader := testnode.WaitStable(t, nodes)
-	follower := testnode.FollowersOf(nodes, leader)[0]
+	nodes := harness.StartCluster(t, 3)
+	leader := harness.WaitStable(t, nodes)
+	follower := harness.FollowersOf(nodes, leader)[0]
 	out, stop := startWatch(t, "-a", follower.URL, "-v", "doc", "watch", "fw")
-	testnode.WaitFor(t, 10*time.Second, "the first reset", func() bool { return lineCount(out) >= 1 })
+	harness.WaitFor(t, 10*time.Second, "the first reset", func() bool { return lineCount(out) >= 1 })
 	wantSuccess(t, ctl(t, leader.URL, "doc", "put", "fw", "--value", `{"v":1}`), nil)
-	testnode.WaitFor(t, 10*time.Second, "version 1", func() bool { return lineCount(out) >= 2 })
+	harness.WaitFor(t, 10*time.Second, "version 1", func() bool { return lineCount(out) >= 2 })
 	follower.Stop()
 	for i := 2; i <= 4; i++ {
 		wantSuccess(t, ctl(t, leader.URL, "doc", "patch", "fw", "--value", `{"v":`+string(rune('0'+i))+`}`), nil)
 	}
-	testnode.WaitFor(t, 20*time.Second, "version 4 after the node stopped", func() bool { return lineCount(out) >= 5 })
+	harness.WaitFor(t, 20*time.Second, "version 4 after the node stopped", func() bool { return lineCount(out) >= 5 })
 	r := stop()
 	if r.code != 0 || !strings.Contains(r.stderr, "retrying") {
 		t.Errorf("watch through a failover: %s", r)

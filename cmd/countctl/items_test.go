@@ -5,11 +5,11 @@ import (
 	"testing"
 
 	"github.com/countd/countd/httpapi"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 func TestItemsCommands(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	r := ctl(t, n.URL, "items", "add", "t1", "i-1", "i/2", "i-1")
 	wantSuccess(t, r, nil)
 	var m map[string]any

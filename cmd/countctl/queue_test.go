@@ -14,7 +14,7 @@ import (
 
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/httpapi"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 func TestZKConfigLines(t *testing.T) {
@@ -163,7 +163,7 @@ func jsonKeys(t *testing.T, s string) []string {
 }
 
 func TestQueueCommands(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	myid := filepath.Join(t.TempDir(), "conf", "myid")
 
 	args := []string{"-i", "zk", "queue", "-p", "zk1.example", "join", "--tag", "zone=a", "--tag", "rack=r1", "--myid-file", myid}
@@ -292,7 +292,7 @@ func TestQueueCommands(t *testing.T) {
 }
 
 func TestQueueWait(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	wantSuccess(t, ctl(t, n.URL, "-i", "w", "queue", "-p", "p1", "join"), nil)
 
 	// Already enough: no blocking at all.
@@ -364,10 +364,10 @@ func TestQueueWait(t *testing.T) {
 // TestQueueWaitThroughFailover: the wait keeps going while the leader it
 // reads from is stopped.
 func TestQueueWaitThroughFailover(t *testing.T) {
-	nodes := testnode.StartCluster(t, 3)
-	leader := testnode.WaitStable(t, nodes)
+	nodes := harness.StartCluster(t, 3)
+	leader := harness.WaitStable(t, nodes)
 	addrs := leader.URL
-	for _, f := range testnode.FollowersOf(nodes, leader) {
+	for _, f := range harness.FollowersOf(nodes, leader) {
 		addrs += "," + f.URL
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/countd/countd/httpapi"
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 func counterValue(t *testing.T, base, id string) string {
@@ -19,7 +19,7 @@ func counterValue(t *testing.T, base, id string) string {
 }
 
 func TestSnapshotSaveAndRestore(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	dir := t.TempDir()
 	path := filepath.Join(dir, "backups", "countd.backup")
 	wantSuccess(t, ctl(t, n.URL, "-i", "ids", "counter", "next", "--count", "10"), nil)
@@ -76,7 +76,7 @@ func TestSnapshotSaveAndRestore(t *testing.T) {
 }
 
 func TestSnapshotFailures(t *testing.T) {
-	n := testnode.StartInMem(t, httpapi.Config{})
+	n := harness.StartInMem(t, httpapi.Config{})
 	dir := t.TempDir()
 	path := filepath.Join(dir, "good.backup")
 	wantSuccess(t, ctl(t, n.URL, "snapshot", "save", path), nil)
@@ -87,7 +87,7 @@ func TestSnapshotFailures(t *testing.T) {
 
 	// A save that fails leaves the old file as it was and nothing else.
 	args := []string{"--timeout", "1s", "snapshot", "save", path}
-	wantFailure(t, ctl(t, testnode.DeadAddr(t), args...), 1, args)
+	wantFailure(t, ctl(t, harness.DeadAddr(t), args...), 1, args)
 	if now, err := os.ReadFile(path); err != nil || string(now) != string(good) {
 		t.Errorf("a failed save changed the file: %v", err)
 	}
@@ -111,7 +111,7 @@ func TestSnapshotFailures(t *testing.T) {
 		t.Errorf("a truncated backup should be called truncated: %s", r.stderr)
 	}
 
-	dead := testnode.DeadAddr(t)
+	dead := harness.DeadAddr(t)
 	for _, args := range [][]string{
 		{"snapshot"},
 		{"snapshot", "bogus"},

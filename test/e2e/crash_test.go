@@ -35,9 +35,9 @@ func (a *acked) counts() (int, int) {
 // ID may have been handed out twice.
 func TestCrashKeepsAcknowledgedIDs(t *testing.T) {
 	c := newCluster(t, 1, false)
-	n := c.nodes[0]
-	n.start(t)
-	c.waitConverged(c.nodes, 1, 30*time.Second)
+	n := c.Nodes[0]
+	n.MustStart(t)
+	c.MustWaitConverged(t, c.Nodes, 1, 30*time.Second)
 
 	const (
 		singleWorkers = 4
@@ -46,7 +46,7 @@ func TestCrashKeepsAcknowledgedIDs(t *testing.T) {
 	)
 	var a acked
 	for round := 1; round <= 3; round++ {
-		cl, err := client.New(client.Config{Addrs: []string{n.url()}})
+		cl, err := client.New(client.Config{Addrs: []string{n.URL()}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +98,7 @@ func TestCrashKeepsAcknowledgedIDs(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		n.kill(t)
+		n.MustKill(t)
 		cancel() // calls in flight fail: their IDs were never acknowledged
 		wg.Wait()
 
@@ -112,9 +112,9 @@ func TestCrashKeepsAcknowledgedIDs(t *testing.T) {
 		a.mu.Unlock()
 
 		restart := time.Now()
-		n.start(t)
-		c.waitConverged(c.nodes, 1, 30*time.Second)
-		cl, err = client.New(client.Config{Addrs: []string{n.url()}})
+		n.MustStart(t)
+		c.MustWaitConverged(t, c.Nodes, 1, 30*time.Second)
+		cl, err = client.New(client.Config{Addrs: []string{n.URL()}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/countd/countd/api"
+	"github.com/countd/countd/internal/harness"
 )
 
 // TestThreeNodesStartedTogetherFormOneCluster starts three nodes at the same
@@ -35,15 +35,15 @@ func formOneCluster(t *testing.T, stagger time.Duration) {
 	c := newCluster(t, 3, true)
 	start := time.Now()
 	if stagger == 0 {
-		c.startAll()
+		if err := c.StartAll(); err != nil {
+			t.Fatal(err)
+		}
 	} else {
-		for i, n := range c.nodes {
+		for i, n := range c.Nodes {
 			if i > 0 {
 				time.Sleep(stagger) // the scenario itself: operators start nodes one by one
 			}
-			if err := n.launch(); err != nil {
-				t.Fatal(err)
-			}
+			n.MustStart(t)
 		}
 	}
 
@@ -51,13 +51,13 @@ func formOneCluster(t *testing.T, stagger time.Duration) {
 	leadersByTerm := map[uint64]map[string]bool{}
 	var bad []string
 	var (
-		leader    string
-		final     []*api.Cluster
-		finalErrs []error
+		leader string
+		final  harness.Poll
 	)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		sts, errs := poll(c.nodes)
+		r := harness.PollProcesses(context.Background(), c.Nodes)
+		sts, errs := r.Statuses, r.Errs
 		for i, st := range sts {
 			if errs[i] != nil || st.State != "Leader" {
 				continue
@@ -66,8 +66,8 @@ func formOneCluster(t *testing.T, stagger time.Duration) {
 				leadersByTerm[st.Term] = map[string]bool{}
 			}
 			leadersByTerm[st.Term][st.NodeID] = true
-			if v := voters(st); v != 3 {
-				bad = append(bad, fmt.Sprintf("%s was leader in term %d with %d voters: %s", st.NodeID, st.Term, v, describe(st)))
+			if v := harness.Voters(st); v != 3 {
+				bad = append(bad, fmt.Sprintf("%s was leader in term %d with %d voters: %s", st.NodeID, st.Term, v, harness.Describe(st)))
 			}
 		}
 		// The wait condition: all three name the same leader and have
@@ -75,55 +75,55 @@ func formOneCluster(t *testing.T, stagger time.Duration) {
 		// leader's first heartbeat a moment before the configuration entry
 		// reaches it). The other properties are asserted on this snapshot.
 		same := true
-		for i := range c.nodes {
-			if errs[i] != nil || sts[i].Leader == "" || sts[i].Leader != sts[0].Leader || voters(sts[i]) != 3 {
+		for i := range c.Nodes {
+			if errs[i] != nil || sts[i].Leader == "" || sts[i].Leader != sts[0].Leader || harness.Voters(sts[i]) != 3 {
 				same = false
 			}
 		}
 		if same {
-			leader, final, finalErrs = sts[0].Leader, sts, errs
+			leader, final = sts[0].Leader, r
 			break
 		}
-		for _, n := range c.nodes {
-			if st := n.exitState(); st != "" {
-				t.Fatalf("%s exited (%s) during formation:%s", n.id, st, summary(c.nodes, sts, errs))
+		for i, n := range c.Nodes {
+			if r.Notes[i] != "" {
+				t.Fatalf("%s exited during formation:%s", n.ID, r)
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the three nodes did not agree on one leader with three voters within 30s (split brain?):%s", summary(c.nodes, sts, errs))
+			t.Fatalf("the three nodes did not agree on one leader with three voters within 30s (split brain?):%s", r)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	formed := time.Since(start)
 	if formed > 5*time.Second {
 		// Not a failure (a loaded host is slow), but worth a look.
-		for _, n := range c.nodes {
-			t.Logf("slow formation (%v); %s's log so far:\n%s", formed.Round(time.Millisecond), n.id, n.logTail(40))
+		for _, n := range c.Nodes {
+			t.Logf("slow formation (%v); %s's log so far:\n%s", formed.Round(time.Millisecond), n.ID, n.LogTail(40))
 		}
 	}
 
-	sts, errs := final, finalErrs
+	sts, errs := final.Statuses, final.Errs
 	leaders, term := 0, sts[0].Term
-	for i, n := range c.nodes {
+	for i, n := range c.Nodes {
 		if errs[i] != nil {
-			t.Fatalf("%s: %v", n.id, errs[i])
+			t.Fatalf("%s: %v", n.ID, errs[i])
 		}
 		st := sts[i]
 		if st.State == "Leader" {
 			leaders++
 		}
 		if st.Leader != leader {
-			t.Errorf("%s reports leader %q, expected %q", n.id, st.Leader, leader)
+			t.Errorf("%s reports leader %q, expected %q", n.ID, st.Leader, leader)
 		}
 		if st.Term != term {
-			t.Errorf("%s reports term %d, %s reports term %d", n.id, st.Term, c.nodes[0].id, term)
+			t.Errorf("%s reports term %d, %s reports term %d", n.ID, st.Term, c.Nodes[0].ID, term)
 		}
-		if v := voters(st); v != 3 {
-			t.Errorf("%s's Raft configuration lists %d voters, want 3: %s", n.id, v, describe(st))
+		if v := harness.Voters(st); v != 3 {
+			t.Errorf("%s's Raft configuration lists %d voters, want 3: %s", n.ID, v, harness.Describe(st))
 		}
 	}
 	if leaders != 1 {
-		t.Errorf("%d nodes say they are Leader, want exactly 1:%s", leaders, summary(c.nodes, sts, errs))
+		t.Errorf("%d nodes say they are Leader, want exactly 1:%s", leaders, final)
 	}
 	for term, ids := range leadersByTerm {
 		if len(ids) > 1 {
@@ -136,16 +136,16 @@ func formOneCluster(t *testing.T, stagger time.Duration) {
 
 	// Every node that bootstrapped must have used the same three servers.
 	var plans []string
-	for _, n := range c.nodes {
-		b, err := os.ReadFile(n.logPath)
+	for _, n := range c.Nodes {
+		b, err := os.ReadFile(n.LogPath)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range bootstrapLine.FindAllStringSubmatch(string(b), -1) {
 			plan := strings.Trim(m[1], `"`)
-			plans = append(plans, n.id+":"+plan)
+			plans = append(plans, n.ID+":"+plan)
 			if len(strings.Fields(strings.Trim(plan, "[]"))) != 3 {
-				t.Errorf("PARTIAL BOOTSTRAP (split-brain risk): %s bootstrapped with servers %s, want all three", n.id, plan)
+				t.Errorf("PARTIAL BOOTSTRAP (split-brain risk): %s bootstrapped with servers %s, want all three", n.ID, plan)
 			}
 		}
 	}
@@ -162,7 +162,7 @@ func formOneCluster(t *testing.T, stagger time.Duration) {
 	// A minted ID through countctl works on the new cluster.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, countctlBin, "-a", c.urls(), "-i", "ids", "--timeout", "20s", "-o", "text", "counter", "next").Output()
+	out, err := exec.CommandContext(ctx, countctlBin, "-a", urls(c), "-i", "ids", "--timeout", "20s", "-o", "text", "counter", "next").Output()
 	if err != nil {
 		var stderr string
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -175,5 +175,7 @@ func formOneCluster(t *testing.T, stagger time.Duration) {
 	}
 	t.Logf("formed one cluster in %v: leader %s, term %d, bootstraps %v; countctl minted %s",
 		formed.Round(time.Millisecond), leader, term, plans, strings.TrimSpace(string(out)))
-	c.stopAll()
+	if err := c.KillAll(); err != nil {
+		t.Fatal(err)
+	}
 }

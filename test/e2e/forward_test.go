@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/countd/countd/api"
+	"github.com/countd/countd/internal/harness"
 )
 
 const (
@@ -40,7 +41,7 @@ type mintResult struct {
 // the same Idempotency-Key on the next node after anything but a 200.
 type forwardWorker struct {
 	idx   int
-	nodes []*node
+	nodes []*harness.Process
 
 	mu        sync.Mutex
 	acked     []mintResult
@@ -98,8 +99,8 @@ func (w *forwardWorker) run(t *testing.T, stop <-chan struct{}) {
 }
 
 // postNext mints one ID through n; status 0 means no HTTP answer.
-func postNext(n *node, key string) (api.Mint, int, error) {
-	req, err := http.NewRequest(http.MethodPost, n.url()+"/v1/counters/"+forwardCounter+"/next", nil)
+func postNext(n *harness.Process, key string) (api.Mint, int, error) {
+	req, err := http.NewRequest(http.MethodPost, n.URL()+"/v1/counters/"+forwardCounter+"/next", nil)
 	if err != nil {
 		return api.Mint{}, 0, err
 	}
@@ -114,11 +115,11 @@ func postNext(n *node, key string) (api.Mint, int, error) {
 		return api.Mint{}, 0, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return api.Mint{}, resp.StatusCode, fmt.Errorf("%s: HTTP %d %s", n.id, resp.StatusCode, body)
+		return api.Mint{}, resp.StatusCode, fmt.Errorf("%s: HTTP %d %s", n.ID, resp.StatusCode, body)
 	}
 	var m api.Mint
 	if err := json.Unmarshal(body, &m); err != nil {
-		return api.Mint{}, 0, fmt.Errorf("%s: decode %s: %w", n.id, body, err)
+		return api.Mint{}, 0, fmt.Errorf("%s: decode %s: %w", n.ID, body, err)
 	}
 	return m, resp.StatusCode, nil
 }
@@ -152,18 +153,17 @@ func waitAcked(t *testing.T, ws []*forwardWorker, need int, timeout time.Duratio
 // answer in steady state is a 200 (followers proxy, never redirect), and no
 // ID is ever handed out twice.
 func TestForwardWritesThroughEveryNode(t *testing.T) {
-	c := newCluster(t, 3, true)
-	for _, n := range c.nodes {
-		n.flags = []string{"-forward-writes"}
+	c := newCluster(t, 3, true, "-forward-writes")
+	if err := c.StartAll(); err != nil {
+		t.Fatal(err)
 	}
-	c.startAll()
-	c.waitConverged(c.nodes, 3, 30*time.Second)
+	c.MustWaitConverged(t, c.Nodes, 3, 30*time.Second)
 
 	ws := make([]*forwardWorker, forwardWorkers)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range ws {
-		ws[i] = &forwardWorker{idx: i, nodes: c.nodes, answers: map[int]int{}}
+		ws[i] = &forwardWorker{idx: i, nodes: c.Nodes, answers: map[int]int{}}
 		wg.Add(1)
 		go func() { defer wg.Done(); ws[i].run(t, stop) }()
 	}
@@ -179,12 +179,12 @@ func TestForwardWritesThroughEveryNode(t *testing.T) {
 		w.mu.Unlock()
 	}
 
-	leader := c.waitConverged(c.nodes, 3, 30*time.Second)
-	code, took, exited := leader.terminate(15 * time.Second)
+	leader := c.MustWaitConverged(t, c.Nodes, 3, 30*time.Second)
+	code, took, exited := leader.Terminate(15 * time.Second)
 	if !exited || code != 0 {
-		t.Errorf("leader %s after SIGTERM: exited %v, code %d, after %v", leader.id, exited, code, took)
+		t.Errorf("leader %s after SIGTERM: exited %v, code %d, after %v", leader.ID, exited, code, took)
 	}
-	waitAcked(t, ws, 2*forwardPerPhase, 60*time.Second, fmt.Sprintf("after leader %s stopped", leader.id))
+	waitAcked(t, ws, 2*forwardPerPhase, 60*time.Second, fmt.Sprintf("after leader %s stopped", leader.ID))
 	stopWorkers()
 
 	owner := map[int64]string{}
@@ -208,8 +208,8 @@ func TestForwardWritesThroughEveryNode(t *testing.T) {
 	}
 	var ctr *api.Counter
 	var err error
-	for _, n := range c.others(leader) {
-		if ctr, err = n.counter(forwardCounter, false); err == nil {
+	for _, n := range c.Others(leader) {
+		if ctr, err = counter(n, forwardCounter, false); err == nil {
 			break
 		}
 	}

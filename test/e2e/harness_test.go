@@ -2,34 +2,30 @@
 // the guarantees users rely on: one cluster from a simultaneous start, no
 // duplicate IDs through leader failover, crashes and graceful shutdowns.
 //
-// TestMain builds both binaries (without -race) into a temporary directory,
-// so `go test -race ./test/e2e/` works on a clean checkout.
+// The clusters come from internal/harness's process backend, which builds
+// both binaries without -race, so `go test -race ./test/e2e/` works on a
+// clean checkout. This file holds what only these tests need: countctl
+// processes that mint continuously, and the measurements of their gaps.
 package e2e
 
 import (
 	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/client"
+	"github.com/countd/countd/internal/harness"
 )
 
 // Paths of the binaries TestMain builds.
@@ -41,581 +37,70 @@ var (
 func TestMain(m *testing.M) { os.Exit(testMain(m)) }
 
 func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "countd-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: temp dir:", err)
-		return 1
+	defer harness.RemoveBuilds()
+	var err error
+	if countdBin, err = harness.Countd(); err == nil {
+		countctlBin, err = harness.Countctl()
 	}
-	defer os.RemoveAll(dir)
-	goTool, err := exec.LookPath("go")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: the go tool is not on PATH:", err)
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
-	}
-	for _, b := range []struct {
-		name, pkg string
-		dst       *string
-	}{
-		{"countd", "github.com/countd/countd/cmd/countd", &countdBin},
-		{"countctl", "github.com/countd/countd/cmd/countctl", &countctlBin},
-	} {
-		out := filepath.Join(dir, b.name)
-		cmd := exec.Command(goTool, "build", "-o", out, b.pkg)
-		cmd.Env = buildEnv()
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: go build %s: %v\n%s", b.pkg, err, msg)
-			return 1
-		}
-		*b.dst = out
 	}
 	return m.Run()
 }
 
-// buildEnv is the environment for go build, without a -race that GOFLAGS
-// may carry: the binaries under test are built without the race detector.
-func buildEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if v, ok := strings.CutPrefix(kv, "GOFLAGS="); ok {
-			var keep []string
-			for _, f := range strings.Fields(v) {
-				if f != "-race" && f != "--race" && f != "-race=true" {
-					keep = append(keep, f)
-				}
-			}
-			kv = "GOFLAGS=" + strings.Join(keep, " ")
-		}
-		env = append(env, kv)
-	}
-	return env
-}
-
-// ---------------------------------------------------------------------------
-// Ports
-
-var (
-	portMu    sync.Mutex
-	usedPorts = map[int]bool{}
-)
-
-// freePort returns a loopback port that is free for both TCP and UDP (gossip
-// binds both) and was not handed out before in this process. It prefers
-// ports below the kernel's ephemeral range, so the many outgoing
-// connections of a test cannot take a killed node's port before it restarts.
-func freePort(t testing.TB) int {
+// newCluster prepares size countd nodes on free loopback ports, with data
+// and logs under t.TempDir() and the given extra flags. With expect, every
+// node gets -bootstrap-expect size and -join with all gossip addresses;
+// without it, no -join (a single node then bootstraps itself). Processes
+// are killed at the end, and when the test failed the tail of every node's
+// log is logged.
+func newCluster(t *testing.T, size int, expect bool, flags ...string) *harness.ProcessCluster {
 	t.Helper()
-	portMu.Lock()
-	defer portMu.Unlock()
-	lo, hi := 20000, 32767
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if start, err := strconv.Atoi(f[0]); err == nil {
-				hi = start - 1
-				lo = max(1024, hi-12000)
-			}
-		}
-	}
-	if hi-lo >= 1000 {
-		for range 2000 {
-			p := lo + rand.IntN(hi-lo+1)
-			if !usedPorts[p] && portFree(p) {
-				usedPorts[p] = true
-				return p
-			}
-		}
-	}
-	// Fall back to kernel-chosen ports.
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("listen on a free port: %v", err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !usedPorts[p] && portFree(p) {
-			usedPorts[p] = true
-			return p
-		}
-	}
-	t.Fatal("no free loopback port for TCP and UDP")
-	return 0
+	return harness.NewTestProcessCluster(t, harness.ProcessSpec{Size: size, Bin: countdBin, Expect: expect, Flags: flags})
 }
 
-func portFree(p int) bool {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return false
-	}
-	defer l.Close()
-	u, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return false
-	}
-	u.Close()
-	return true
-}
+// urls is the comma-separated list of the cluster's HTTP base URLs, for
+// countctl -a.
+func urls(c *harness.ProcessCluster) string { return strings.Join(c.URLs(), ",") }
 
-func loopback(t testing.TB) string {
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-}
-
-// ---------------------------------------------------------------------------
-// countd processes
-
-// node is one countd process: its flags stay fixed, so a restart uses the
-// same identity, addresses and data dir.
-type node struct {
-	id         string
-	httpAddr   string
-	raftAddr   string
-	gossipAddr string
-	dataDir    string
-	join       []string
-	expect     int
-	logPath    string
-	flags      []string // extra countd flags, e.g. -forward-writes
-
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	done   chan struct{} // closed when the current process has exited
-	starts int
-}
-
-func (n *node) args() []string {
-	a := []string{
-		"-node-id", n.id,
-		"-data-dir", n.dataDir,
-		"-http-addr", n.httpAddr,
-		"-raft-addr", n.raftAddr,
-		"-gossip-addr", n.gossipAddr,
-	}
-	if len(n.join) > 0 {
-		a = append(a, "-join", strings.Join(n.join, ","))
-	}
-	if n.expect > 0 {
-		a = append(a, "-bootstrap-expect", strconv.Itoa(n.expect))
-	}
-	return append(a, n.flags...)
-}
-
-func (n *node) url() string { return "http://" + n.httpAddr }
-
-// launch starts the process; it does not touch a *testing.T, so several
-// nodes can be launched from goroutines at the same moment.
-func (n *node) launch() error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd != nil && !closed(n.done) {
-		return fmt.Errorf("%s is already running (pid %d)", n.id, n.cmd.Process.Pid)
-	}
-	f, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	n.starts++
-	fmt.Fprintf(f, "=== e2e: start #%d at %s: countd %s\n", n.starts, time.Now().Format(time.StampMicro), strings.Join(n.args(), " "))
-	cmd := exec.Command(countdBin, n.args()...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = procAttr()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", n.id, err)
-	}
-	done := make(chan struct{})
-	n.cmd, n.done = cmd, done
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	return nil
-}
-
-func (n *node) start(t testing.TB) {
+// newClient returns a project client for all of the cluster's nodes.
+func newClient(t *testing.T, c *harness.ProcessCluster) *client.Client {
 	t.Helper()
-	if err := n.launch(); err != nil {
+	cl, err := client.New(client.Config{Addrs: c.URLs()})
+	if err != nil {
 		t.Fatal(err)
 	}
+	return cl
 }
 
-func closed(ch chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
-func (n *node) proc() (*exec.Cmd, chan struct{}) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.cmd, n.done
-}
-
-// exitState describes how the last process ended ("" while it runs).
-func (n *node) exitState() string {
-	cmd, done := n.proc()
-	if cmd == nil || !closed(done) {
-		return ""
-	}
-	return cmd.ProcessState.String()
-}
-
-func (n *node) note(format string, args ...any) {
-	f, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	fmt.Fprintf(f, "=== e2e: %s: %s\n", time.Now().Format(time.StampMicro), fmt.Sprintf(format, args...))
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (n *node) kill(t testing.TB) {
-	t.Helper()
-	if err := n.killErr(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (n *node) killErr() error {
-	cmd, done := n.proc()
-	if cmd == nil || closed(done) {
-		return nil
-	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("%s (pid %d) still running 10s after SIGKILL", n.id, cmd.Process.Pid)
-	}
-	n.note("killed with SIGKILL")
-	return nil
-}
-
-// terminate sends SIGTERM and waits up to timeout for the process to exit.
-// It returns the exit code and how long the exit took; on timeout the
-// process is killed and exited is false.
-func (n *node) terminate(timeout time.Duration) (code int, took time.Duration, exited bool) {
-	cmd, done := n.proc()
-	if cmd == nil || closed(done) {
-		return -1, 0, false
-	}
-	n.note("sending SIGTERM")
-	start := time.Now()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-		took = time.Since(start)
-		n.note("exited after SIGTERM in %v: %s", took, cmd.ProcessState)
-		return cmd.ProcessState.ExitCode(), took, true
-	case <-time.After(timeout):
-		took = time.Since(start)
-		n.note("still running %v after SIGTERM; killing", took)
-		_ = n.killErr()
-		return -1, took, false
-	}
-}
-
-// logTail returns the last lines of the node's log.
-func (n *node) logTail(lines int) string {
-	b, err := os.ReadFile(n.logPath)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
-}
-
-// cluster is a set of countd nodes owned by one test.
-type cluster struct {
-	t     *testing.T
-	dir   string
-	nodes []*node
-}
-
-// newCluster prepares size nodes with distinct loopback ports and data dirs
-// under t.TempDir(). With expect, every node gets -bootstrap-expect size and
-// -join with all gossip addresses; without it, no -join (a single node then
-// bootstraps itself). Processes are killed in t.Cleanup, and when the test
-// failed the tail of every node's log is logged.
-func newCluster(t *testing.T, size int, expect bool) *cluster {
-	t.Helper()
-	c := &cluster{t: t, dir: t.TempDir()}
-	var gossip []string
-	for i := range size {
-		id := fmt.Sprintf("n%d", i+1)
-		n := &node{
-			id:         id,
-			httpAddr:   loopback(t),
-			raftAddr:   loopback(t),
-			gossipAddr: loopback(t),
-			dataDir:    filepath.Join(c.dir, id, "data"),
-			logPath:    filepath.Join(c.dir, id+".log"),
-		}
-		gossip = append(gossip, n.gossipAddr)
-		c.nodes = append(c.nodes, n)
-	}
-	if expect {
-		for _, n := range c.nodes {
-			n.join = slices.Clone(gossip)
-			n.expect = size
-		}
-	}
-	t.Cleanup(c.cleanup)
-	return c
-}
-
-func (c *cluster) cleanup() {
-	for _, n := range c.nodes {
-		if err := n.killErr(); err != nil {
-			c.t.Error(err)
-		}
-	}
-	if c.t.Failed() {
-		for _, n := range c.nodes {
-			c.t.Logf("--- last lines of %s's log (%s) ---\n%s", n.id, n.logPath, n.logTail(60))
-		}
-	}
-}
-
-// startAll launches every node at the same moment.
-func (c *cluster) startAll() {
-	c.t.Helper()
-	var wg sync.WaitGroup
-	gate := make(chan struct{})
-	errs := make([]error, len(c.nodes))
-	for i, n := range c.nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-gate
-			errs[i] = n.launch()
-		}()
-	}
-	close(gate)
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-func (c *cluster) stopAll() {
-	c.t.Helper()
-	for _, n := range c.nodes {
-		n.kill(c.t)
-	}
-}
-
-// urls is the comma-separated list of HTTP base URLs, for countctl -a.
-func (c *cluster) urls() string {
-	var u []string
-	for _, n := range c.nodes {
-		u = append(u, n.url())
-	}
-	return strings.Join(u, ",")
-}
-
-func (c *cluster) urlList() []string { return strings.Split(c.urls(), ",") }
-
-// others is every node of the cluster except skip.
-func (c *cluster) others(skip *node) []*node {
-	var out []*node
-	for _, n := range c.nodes {
-		if n != skip {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-func (c *cluster) byID(id string) *node {
-	for _, n := range c.nodes {
-		if n.id == id {
-			return n
-		}
-	}
-	return nil
-}
-
-// ---------------------------------------------------------------------------
-// HTTP probes (plain net/http: each call goes to exactly one node)
-
-var probe = &http.Client{
-	Timeout:   2 * time.Second,
-	Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true},
-	CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	},
-}
-
-func getJSON(url string, out any) error {
-	resp, err := probe.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
-	}
-	return json.Unmarshal(b, out)
-}
-
-func (n *node) status() (*api.Cluster, error) {
-	var st api.Cluster
-	if err := getJSON(n.url()+"/v1/cluster", &st); err != nil {
-		return nil, err
-	}
-	return &st, nil
-}
-
-// counter reads a counter from this node only; stale reads are local.
-func (n *node) counter(id string, stale bool) (*api.Counter, error) {
-	u := n.url() + "/v1/counters/" + id
+// counter reads a counter from node n only; stale reads are local.
+func counter(n *harness.Process, id string, stale bool) (*api.Counter, error) {
+	u := n.URL() + "/v1/counters/" + id
 	if stale {
 		u += "?consistency=stale"
 	}
 	var c api.Counter
-	if err := getJSON(u, &c); err != nil {
+	if err := harness.GetJSON(context.Background(), u, &c); err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
 
-func voters(st *api.Cluster) int {
-	v := 0
-	for _, m := range st.Members {
-		if m.Suffrage == "voter" {
-			v++
-		}
-	}
-	return v
-}
-
-func describe(st *api.Cluster) string {
-	var ms []string
-	for _, m := range st.Members {
-		ms = append(ms, fmt.Sprintf("%s/%s/%s", m.ID, m.Suffrage, m.Status))
-	}
-	return fmt.Sprintf("state=%s leader=%q term=%d commit=%d applied=%d members=[%s]",
-		st.State, st.Leader, st.Term, st.CommitIndex, st.AppliedIndex, strings.Join(ms, " "))
-}
-
-// poll asks every node for /v1/cluster.
-func poll(nodes []*node) ([]*api.Cluster, []error) {
-	sts := make([]*api.Cluster, len(nodes))
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sts[i], errs[i] = n.status()
-		}()
-	}
-	wg.Wait()
-	return sts, errs
-}
-
-func summary(nodes []*node, sts []*api.Cluster, errs []error) string {
-	var b strings.Builder
-	for i, n := range nodes {
-		if errs[i] != nil {
-			fmt.Fprintf(&b, "\n  %s: error: %v", n.id, errs[i])
-			if st := n.exitState(); st != "" {
-				fmt.Fprintf(&b, " (process exited: %s)", st)
-			}
-			continue
-		}
-		fmt.Fprintf(&b, "\n  %s: %s", n.id, describe(sts[i]))
-	}
-	return b.String()
-}
-
-// converged reports whether every node answers, all name the same leader
-// and term, exactly that one node says Leader, and every node's Raft
-// configuration lists wantVoters voters.
-func converged(nodes []*node, sts []*api.Cluster, errs []error, wantVoters int) (string, bool) {
-	leader, term, leaders := "", uint64(0), 0
-	for i := range nodes {
-		if errs[i] != nil {
-			return "", false
-		}
-		st := sts[i]
-		if st.Leader == "" || voters(st) != wantVoters {
-			return "", false
-		}
-		if i == 0 {
-			leader, term = st.Leader, st.Term
-		}
-		if st.Leader != leader || st.Term != term {
-			return "", false
-		}
-		if st.State == "Leader" {
-			leaders++
-			if st.NodeID != leader {
-				return "", false
-			}
-		}
-	}
-	return leader, leaders == 1
-}
-
-// waitConverged polls until the nodes agree on one leader (see converged)
-// and returns it. It fails the test at the deadline, or at once when a node
-// process has exited.
-func (c *cluster) waitConverged(nodes []*node, wantVoters int, timeout time.Duration) *node {
-	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		sts, errs := poll(nodes)
-		if id, ok := converged(nodes, sts, errs, wantVoters); ok {
-			return c.byID(id)
-		}
-		for _, n := range nodes {
-			if st := n.exitState(); st != "" {
-				c.t.Fatalf("%s exited (%s) while waiting for the cluster to converge:%s", n.id, st, summary(nodes, sts, errs))
-			}
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("nodes did not agree on one leader with %d voters within %v:%s", wantVoters, timeout, summary(nodes, sts, errs))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// newClient returns a project client for all of the cluster's nodes.
-func (c *cluster) newClient() *client.Client {
-	c.t.Helper()
-	cl, err := client.New(client.Config{Addrs: c.urlList()})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return cl
-}
-
 // waitCaughtUp waits until n's stale read of counter id is at least the
 // cluster's linearizable value read at the start of the wait.
-func (c *cluster) waitCaughtUp(n *node, id string, timeout time.Duration) (target, got int64) {
-	c.t.Helper()
+func waitCaughtUp(t *testing.T, c *harness.ProcessCluster, n *harness.Process, id string, timeout time.Duration) (target, got int64) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	ctr, err := c.newClient().Counter(ctx, id)
+	ctr, err := newClient(t, c).Counter(ctx, id)
 	if err != nil {
-		c.t.Fatalf("linearizable read of %s: %v", id, err)
+		t.Fatalf("linearizable read of %s: %v", id, err)
 	}
 	target = ctr.Value
 	var lastErr error
 	for ctx.Err() == nil {
-		s, err := n.counter(id, true)
+		s, err := counter(n, id, true)
 		if err == nil && s.Value >= target {
 			return target, s.Value
 		}
@@ -625,7 +110,7 @@ func (c *cluster) waitCaughtUp(n *node, id string, timeout time.Duration) (targe
 		lastErr = err
 		time.Sleep(50 * time.Millisecond)
 	}
-	c.t.Fatalf("%s's stale read of %s did not reach %d within %v (last value %d, last error %v)", n.id, id, target, timeout, got, lastErr)
+	t.Fatalf("%s's stale read of %s did not reach %d within %v (last value %d, last error %v)", n.ID, id, target, timeout, got, lastErr)
 	return
 }
 
@@ -665,7 +150,7 @@ func startMinter(t *testing.T, idx int, addrs, counter string, extra ...string) 
 	t.Helper()
 	args := append([]string{"-a", addrs, "-i", counter, "counter", "next", "--continuous"}, extra...)
 	cmd := exec.Command(countctlBin, args...)
-	cmd.SysProcAttr = procAttr()
+	cmd.SysProcAttr = harness.ProcAttr()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -806,8 +291,10 @@ func waitMinted(t *testing.T, ms []*minter, since time.Time, need int, timeout t
 						what, m.idx, stall.Round(time.Millisecond), last.Format("15:04:05.000"), n, need, m.stderrTail(20))
 				}
 			}
-			if closed(m.outDone) {
+			select {
+			case <-m.outDone:
 				t.Fatalf("%s: client %d exited early; its stderr:\n%s", what, m.idx, m.stderrTail(20))
+			default:
 			}
 		}
 		if done {

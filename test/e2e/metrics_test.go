@@ -11,7 +11,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/countd/countd/internal/testnode"
+	"github.com/countd/countd/internal/harness"
 )
 
 // requirePromtool returns the path of promtool (from the Debian package
@@ -34,7 +34,7 @@ func requirePromtool(t *testing.T) string {
 // post sends a body-less POST to one node and returns the status.
 func post(t *testing.T, url string) int {
 	t.Helper()
-	resp, err := probe.Post(url, "", nil)
+	resp, err := harness.Probe.Post(url, "", nil)
 	if err != nil {
 		t.Fatalf("POST %s: %v", url, err)
 	}
@@ -47,15 +47,17 @@ func post(t *testing.T, url string) int {
 // promtool's linter when promtool is there.
 func TestMetricsEndpoint(t *testing.T) {
 	c := newCluster(t, 1, false)
-	c.startAll()
-	n := c.waitConverged(c.nodes, 1, 30*time.Second)
+	if err := c.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	n := c.MustWaitConverged(t, c.Nodes, 1, 30*time.Second)
 
 	for _, q := range []string{"?count=5", ""} {
-		if code := post(t, n.url()+"/v1/counters/e2e/next"+q); code != http.StatusOK {
+		if code := post(t, n.URL()+"/v1/counters/e2e/next"+q); code != http.StatusOK {
 			t.Fatalf("POST next%s: HTTP %d", q, code)
 		}
 	}
-	m := testnode.Scrape(t, n.url())
+	m := harness.Scrape(t, n.URL())
 	for name, typ := range map[string]dto.MetricType{
 		"countd_raft_term":                     dto.MetricType_GAUGE,
 		"countd_is_leader":                     dto.MetricType_GAUGE,
@@ -84,7 +86,7 @@ func TestMetricsEndpoint(t *testing.T) {
 
 	promtool := requirePromtool(t)
 	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = bytes.NewReader(testnode.ScrapeRaw(t, n.url()))
+	cmd.Stdin = bytes.NewReader(harness.ScrapeRaw(t, n.URL()))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}

@@ -34,7 +34,7 @@ func TestBackupRestoreNeverRepeatsAnID(t *testing.T) {
 	c := formCluster(t)
 	ms := make([]*minter, 3)
 	for i := range ms {
-		ms[i] = startMinter(t, i+1, c.urls(), mintCounter)
+		ms[i] = startMinter(t, i+1, urls(c), mintCounter)
 	}
 	waitMinted(t, ms, time.Now(), 20, 60*time.Second, "before the backup")
 
@@ -52,7 +52,7 @@ func TestBackupRestoreNeverRepeatsAnID(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	after, err := c.newClient().Counter(ctx, mintCounter)
+	after, err := newClient(t, c).Counter(ctx, mintCounter)
 	if err != nil {
 		t.Fatalf("read %s after the save: %v", mintCounter, err)
 	}
@@ -96,10 +96,10 @@ func TestBackupRestoreNeverRepeatsAnID(t *testing.T) {
 	}
 	checkFinalValue(t, c, total, maxID)
 	var want int64
-	for _, n := range c.nodes {
-		target, got := c.waitCaughtUp(n, mintCounter, 20*time.Second)
+	for _, n := range c.Nodes {
+		target, got := waitCaughtUp(t, c, n, mintCounter, 20*time.Second)
 		if got != target {
-			t.Errorf("%s's stale read of %s is %d, the cluster's is %d", n.id, mintCounter, got, target)
+			t.Errorf("%s's stale read of %s is %d, the cluster's is %d", n.ID, mintCounter, got, target)
 		}
 		want = target
 	}
@@ -110,8 +110,10 @@ func TestBackupRestoreNeverRepeatsAnID(t *testing.T) {
 	// the backup; --advance covers it.
 	const advance = 1_000_000
 	fresh := newCluster(t, 1, false)
-	fresh.startAll()
-	fresh.waitConverged(fresh.nodes, 1, 30*time.Second)
+	if err := fresh.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	fresh.MustWaitConverged(t, fresh.Nodes, 1, 30*time.Second)
 	countctl(t, fresh, "snapshot", "restore", file, "--advance", strconv.Itoa(advance))
 	v, err := strconv.ParseInt(strings.TrimSpace(countctl(t, fresh, "-i", mintCounter, "-o", "text", "counter", "get")), 10, 64)
 	if err != nil {

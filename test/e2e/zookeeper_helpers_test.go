@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/countd/countd/internal/harness"
 )
 
 // Where the Debian packages put ZooKeeper. zookeeper.jar's manifest
@@ -98,7 +100,7 @@ type zkProc struct {
 
 // zkProcs maps a server's client address to its process, so that
 // waitZKEnsemble, which only gets zkServer values, can report logs and
-// early exits. freePort never hands out a port twice, so only a restart of
+// early exits. harness.FreePort never hands out a port twice, so only a restart of
 // the same server reuses a key, and then the newest process wins.
 var zkProcs sync.Map // string -> *zkProc
 
@@ -138,17 +140,7 @@ func (p *zkProc) kill() error {
 }
 
 // logTail returns the last lines of the server's log.
-func (p *zkProc) logTail(lines int) string {
-	b, err := os.ReadFile(p.logPath)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
-}
+func (p *zkProc) logTail(lines int) string { return harness.LogTail(p.logPath, lines) }
 
 // zkLine is what the harness understands of a "server.N=" value:
 // host:quorumPort:electionPort[:role][;[clientHost:]clientPort].
@@ -305,7 +297,7 @@ func startZKServer(t *testing.T, s zkServer, serverLines string) *zkProc {
 	cmd := exec.Command(rt.java, args...)
 	cmd.Dir = dir // core dumps and any relative path land in the temp dir
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = procAttr()
+	cmd.SysProcAttr = harness.ProcAttr()
 	cmd.SysProcAttr.Setpgid = true
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start zookeeper server.%d: %v", myid, err)
@@ -496,9 +488,9 @@ func TestZooKeeperHarnessFormsEnsemble(t *testing.T) {
 		id := i + 1
 		s := zkServer{
 			Host:         fmt.Sprintf("127.0.0.%d", id),
-			ClientPort:   freePort(t),
-			QuorumPort:   freePort(t),
-			ElectionPort: freePort(t),
+			ClientPort:   harness.MustFreePort(t),
+			QuorumPort:   harness.MustFreePort(t),
+			ElectionPort: harness.MustFreePort(t),
 			DataDir:      t.TempDir(),
 		}
 		if err := os.WriteFile(filepath.Join(s.DataDir, "myid"), []byte(strconv.Itoa(id)+"\n"), 0o644); err != nil {

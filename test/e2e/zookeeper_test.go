@@ -14,15 +14,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/countd/countd/internal/harness"
 )
 
 // countctl runs the CLI against the cluster and returns its stdout; a
 // non-zero exit fails the test with stderr.
-func countctl(t *testing.T, c *cluster, args ...string) string {
+func countctl(t *testing.T, c *harness.ProcessCluster, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, countctlBin, append([]string{"-a", c.urls()}, args...)...)
+	cmd := exec.CommandContext(ctx, countctlBin, append([]string{"-a", urls(c)}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -51,9 +53,9 @@ func TestZooKeeperEnsembleFromQueue(t *testing.T) {
 	for i := range servers {
 		servers[i] = zkServer{
 			Host:         fmt.Sprintf("127.0.0.%d", i+1),
-			ClientPort:   freePort(t),
-			QuorumPort:   freePort(t),
-			ElectionPort: freePort(t),
+			ClientPort:   harness.MustFreePort(t),
+			QuorumPort:   harness.MustFreePort(t),
+			ElectionPort: harness.MustFreePort(t),
 			DataDir:      filepath.Join(t.TempDir(), "zookeeper"), // join creates it
 		}
 	}

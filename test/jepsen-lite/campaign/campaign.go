@@ -77,12 +77,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.Out, "nodes"), 0o755); err != nil {
 		return nil, fmt.Errorf("create output directory: %w", err)
 	}
-	cl := newCluster(cfg)
-	defer cl.KillAll()
+	cl, err := nodes.New(cfg.Countd, cfg.Net, filepath.Join(cfg.Out, "nodes"))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = cl.KillAll() }()
 	if err := cl.StartAll(); err != nil {
 		return nil, err
 	}
-	leader, err := cl.WaitConverged(ctx, time.Minute)
+	leader, err := cl.WaitConverged(ctx, cl.Nodes, len(cl.Nodes), time.Minute)
 	if err != nil {
 		return nil, fmt.Errorf("form the cluster: %w", err)
 	}
@@ -137,25 +140,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Problems = []string{}
 	}
 	return rep, rep.write(cfg.Out)
-}
-
-func newCluster(cfg Config) *nodes.Cluster {
-	cl := &nodes.Cluster{}
-	var gossip []string
-	for i := range cfg.Net.Size {
-		id := fmt.Sprintf("n%d", i+1)
-		n := &nodes.Node{
-			ID: id, Namespace: cfg.Net.Node(i), IP: cfg.Net.NodeIP(i), Bin: cfg.Countd,
-			DataDir: filepath.Join(cfg.Out, "nodes", id), LogPath: filepath.Join(cfg.Out, "nodes", id+".log"),
-			Expect: cfg.Net.Size,
-		}
-		gossip = append(gossip, n.GossipAddr())
-		cl.Nodes = append(cl.Nodes, n)
-	}
-	for _, n := range cl.Nodes {
-		n.Join = gossip
-	}
-	return cl
 }
 
 // WriteSummary prints the report's header and tables.

@@ -14,9 +14,9 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/countd/countd/internal/harness"
 	"github.com/countd/countd/test/jepsen-lite/history"
 	"github.com/countd/countd/test/jepsen-lite/netns"
-	"github.com/countd/countd/test/jepsen-lite/nodes"
 )
 
 // Fault kinds.
@@ -47,7 +47,7 @@ type Config struct {
 // Nemesis injects faults into a cluster.
 type Nemesis struct {
 	cfg   Config
-	nodes *nodes.Cluster
+	nodes *harness.ProcessCluster
 	net   *netns.Network
 	hist  *history.Writer
 	log   *slog.Logger
@@ -62,7 +62,7 @@ type Nemesis struct {
 }
 
 // New prepares a nemesis.
-func New(cfg Config, c *nodes.Cluster, net *netns.Network, hist *history.Writer, log *slog.Logger) *Nemesis {
+func New(cfg Config, c *harness.ProcessCluster, net *netns.Network, hist *history.Writer, log *slog.Logger) *Nemesis {
 	if cfg.Quiet <= 0 {
 		cfg.Quiet = 2 * time.Second
 	}
@@ -95,7 +95,7 @@ func (n *Nemesis) Run(ctx context.Context) {
 		round = round[1:]
 		n.inject(ctx, kind)
 		n.turns[kind]++
-		if _, err := n.nodes.WaitConverged(context.WithoutCancel(ctx), n.cfg.Recover); err != nil {
+		if _, err := n.converge(context.WithoutCancel(ctx)); err != nil {
 			n.problem("after %s: %v", kind, err)
 		}
 	}
@@ -118,6 +118,11 @@ func (n *Nemesis) hold(lo, hi time.Duration) time.Duration {
 	return lo + time.Duration(n.rng.Int64N(int64(hi-lo)+1))
 }
 
+// converge waits for every node to be a voter of one leader again.
+func (n *Nemesis) converge(ctx context.Context) (*harness.Process, error) {
+	return n.nodes.WaitConverged(ctx, n.nodes.Nodes, len(n.nodes.Nodes), n.cfg.Recover)
+}
+
 func (n *Nemesis) problem(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	n.Problems = append(n.Problems, msg)
@@ -126,7 +131,7 @@ func (n *Nemesis) problem(format string, args ...any) {
 
 // target picks the node a fault hits: the leader on even turns, another
 // node at random on odd ones.
-func (n *Nemesis) target(ctx context.Context, kind string) (*nodes.Node, bool, error) {
+func (n *Nemesis) target(ctx context.Context, kind string) (*harness.Process, bool, error) {
 	leader, err := n.nodes.Leader(ctx)
 	if err != nil {
 		return nil, false, err
@@ -134,12 +139,7 @@ func (n *Nemesis) target(ctx context.Context, kind string) (*nodes.Node, bool, e
 	if n.turns[kind]%2 == 0 {
 		return leader, true, nil
 	}
-	var others []*nodes.Node
-	for _, x := range n.nodes.Nodes {
-		if x != leader {
-			others = append(others, x)
-		}
-	}
+	others := n.nodes.Others(leader)
 	return others[n.rng.IntN(len(others))], false, nil
 }
 
@@ -206,7 +206,7 @@ func (n *Nemesis) partition(ctx, bg context.Context) error {
 	if err != nil {
 		return err
 	}
-	idx := map[*nodes.Node]int{}
+	idx := map[*harness.Process]int{}
 	for i, x := range n.nodes.Nodes {
 		idx[x] = i
 	}
@@ -256,8 +256,8 @@ func (n *Nemesis) leave(ctx, bg context.Context) error {
 	}
 	f := n.hist.FaultStart(history.Fault{Kind: Leave, Nodes: []string{node.ID}, Leader: leader, Detail: "POST /v1/cluster/leave, then restart with the same flags"})
 	n.log.Info("nemesis: leave", "node", node.ID, "leader", leader)
-	if err := node.Leave(bg); err != nil {
-		if errors.Is(err, nodes.ErrLeaveUnsupported) {
+	if _, err := node.Leave(bg); err != nil {
+		if errors.Is(err, harness.ErrLeaveUnsupported) {
 			f.Unsupported(err)
 			n.log.Warn("nemesis: leave is not supported by this countd; skipped", "error", err)
 			return nil
@@ -293,6 +293,6 @@ func (n *Nemesis) HealAll(ctx context.Context) error {
 			errs = append(errs, x.Start())
 		}
 	}
-	_, err := n.nodes.WaitConverged(ctx, n.cfg.Recover)
+	_, err := n.converge(ctx)
 	return errors.Join(append(errs, err)...)
 }

@@ -1,4 +1,4 @@
-package testnode
+package harness
 
 // Reading a node's GET /metrics the way Prometheus would: the text format,
 // parsed by prometheus/common's own parser, so a malformed exposition fails
@@ -25,7 +25,8 @@ type Metrics map[string]*dto.MetricFamily
 // failing unless the answer is a 200 in text/plain.
 func ScrapeRaw(tb testing.TB, base string) []byte {
 	tb.Helper()
-	c := &http.Client{Timeout: 10 * time.Second}
+	c := *Probe // a scrape may take longer than a status
+	c.Timeout = 10 * time.Second
 	resp, err := c.Get(base + "/metrics")
 	if err != nil {
 		tb.Fatalf("scrape %s/metrics: %v", base, err)
