@@ -46,6 +46,13 @@ type options struct {
 	pprofAddr string
 
 	forwardWrites bool
+
+	tlsCA             string
+	tlsCert           string
+	tlsKey            string
+	tlsVerifyIncoming bool
+	gossipKey         string
+	gossipKeyFile     string
 }
 
 // parseOptions reads flags, with COUNTD_<FLAG> environment variables as
@@ -81,6 +88,12 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.forwardWrites, "forward-writes", false, "on a follower, proxy writes and linearizable reads to the leader and return its answer instead of redirecting with 307")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "if set, serve Go's net/http/pprof profiles on this host:port (off by default)")
+	fs.StringVar(&o.tlsCA, "tls-ca", "", "PEM file of the cluster's CA; with -tls-cert and -tls-key, HTTP is served over TLS and Raft is mutual TLS")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate of this node, issued to its node ID (countctl tls cert create --name ID); SIGHUP re-reads it")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM key of -tls-cert; SIGHUP re-reads it")
+	fs.BoolVar(&o.tlsVerifyIncoming, "tls-verify-incoming", false, "require every HTTP client to present a certificate signed by -tls-ca")
+	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 gossip encryption key (16, 24 or 32 bytes); a comma-separated list rotates keys: the first encrypts, all decrypt")
+	fs.StringVar(&o.gossipKeyFile, "gossip-key-file", "", "file holding -gossip-key's value (keeps the key out of the process list)")
 
 	var envErrs []error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -113,6 +126,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return nil, fmt.Errorf("-log-format must be text or json, got %q", o.logFormat)
+	}
+	if err := o.checkSecurityFlags(); err != nil {
+		return nil, err
 	}
 	return o, nil
 }

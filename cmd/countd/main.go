@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/countd/countd/cluster"
 	"github.com/countd/countd/httpapi"
+	"github.com/countd/countd/tlsutil"
 )
 
 // defaultGCPercent trades memory for CPU: countd's heap is small and most
@@ -67,12 +69,23 @@ func newLogger(o *options) *slog.Logger {
 // then shuts down gracefully: leadership is handed over first, in-flight
 // requests finish, and Raft stops with everything acknowledged on disk.
 func run(o *options, logger *slog.Logger) error {
+	sec, err := o.loadSecurity()
+	if err != nil {
+		return err
+	}
 	cfg := nodeConfig(o, logger)
+	cfg.GossipKeys = sec.gossipKeys
+	if sec.tls() {
+		cfg.PeerTLS = &cluster.PeerTLS{KeyPair: sec.keyPair, CA: sec.ca}
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen for HTTP: %w", err)
 	}
 	cfg.HTTPAddr = ln.Addr().String()
+	if sec.tls() {
+		ln = tls.NewListener(ln, tlsutil.ServerConfig(sec.keyPair, sec.ca, sec.verifyIncoming))
+	}
 	node, err := cluster.Start(cfg)
 	if err != nil {
 		ln.Close()
@@ -99,7 +112,9 @@ func run(o *options, logger *slog.Logger) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("countd started", "node", cfg.NodeID, "cluster", cfg.ClusterName, "http", cfg.HTTPAddr,
-		"raft", node.RaftAddr(), "gossip", node.GossipAddr(), "dev", o.dev)
+		"raft", node.RaftAddr(), "gossip", node.GossipAddr(), "dev", o.dev,
+		"tls", sec.tls(), "gossip_encrypted", len(sec.gossipKeys) > 0)
+	go reloadOnHangup(sec.keyPair, logger)
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -129,6 +144,28 @@ func run(o *options, logger *slog.Logger) error {
 		logger.Warn("http shutdown", "error", err)
 	}
 	return node.Shutdown()
+}
+
+// reloadOnHangup re-reads the node's certificate and key on every SIGHUP:
+// new connections use the renewed pair, established ones keep theirs. A
+// pair that does not load is refused and the old one stays in use. Without
+// TLS (kp nil) a SIGHUP is only logged: its default action would stop the
+// process, and `systemctl reload` sends one.
+func reloadOnHangup(kp *tlsutil.KeyPair, logger *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	for range hup {
+		if kp == nil {
+			logger.Info("SIGHUP: no TLS certificate to reload")
+			continue
+		}
+		if err := kp.Reload(); err != nil {
+			logger.Error("SIGHUP: keeping the certificate in use", "error", err)
+			continue
+		}
+		leaf := kp.Certificate().Leaf
+		logger.Info("SIGHUP: reloaded the TLS certificate", "serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter)
+	}
 }
 
 // shutdownLimit bounds the stop after a signal or a leave. Everything
