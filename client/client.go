@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/countd/countd/api"
-	"github.com/countd/countd/fsm"
 )
 
 // Defaults for Config.
@@ -236,7 +235,7 @@ func (c *Client) do(ctx context.Context, req request) (*response, error) {
 	if req.key != "" {
 		// A key the server would refuse (or net/http cannot even send)
 		// fails now; retrying could never help.
-		if err := fsm.CheckIdempotencyKey(req.key); err != nil {
+		if err := api.CheckIdempotencyKey(req.key); err != nil {
 			return nil, &Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: err.Error()}
 		}
 	}

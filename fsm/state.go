@@ -5,7 +5,8 @@
 // command. It does no I/O of its own, reads no clock (time arrives in the
 // command, stamped by the leader), starts no goroutines and uses no
 // randomness, so every replica that applies the same log holds the same
-// state. It imports no other countd package.
+// state. Of countd's packages it imports only api, the leaf package of wire
+// codes and rules that its refusals are expressed in.
 package fsm
 
 import (
