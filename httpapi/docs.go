@@ -58,7 +58,7 @@ func (s *Server) getDoc(c echo.Context) error {
 	d, applied := s.node.State().Document(name)
 	setIndex(c, applied)
 	if d.Value == nil {
-		return &fsm.Error{Code: fsm.CodeNotFound, Message: fmt.Sprintf("document %s does not exist", name)}
+		return refuse(api.CodeNotFound, "document %s does not exist", name)
 	}
 	c.Response().Header().Set("ETag", etag(d.Version))
 	return c.JSON(http.StatusOK, docJSON(d))
@@ -135,7 +135,7 @@ func preconditions(c echo.Context) (fsm.Precondition, error) {
 			if version == 0 {
 				// No document is ever at version 0, and 0 means "any"
 				// inside the state machine.
-				return p, &fsm.Error{Code: fsm.CodePreconditionFailed, Message: "no document is ever at version 0"}
+				return p, refuse(api.CodePreconditionFailed, "no document is ever at version 0")
 			}
 			p.IfMatch = &version
 		}

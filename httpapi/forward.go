@@ -226,14 +226,14 @@ func removeHopHeaders(h http.Header) {
 // 503 no_leader, which clients retry; the sentence says which case it was,
 // and the Idempotency-Key that countctl and the Go client attach makes the
 // retry of an unknown write apply it at most once.
-func forwardErrorBody(e *forwardError) (int, api.Error) {
+func forwardErrorBody(e *forwardError) api.Error {
 	if !e.sent {
-		return http.StatusServiceUnavailable, api.Error{
+		return api.Error{
 			Error: fmt.Sprintf("could not reach the leader at %s (%v); the request was not sent, so retrying is safe", e.leader, e.err),
 			Code:  api.CodeNoLeader,
 		}
 	}
-	return http.StatusServiceUnavailable, api.Error{
+	return api.Error{
 		Error: fmt.Sprintf("the leader at %s did not answer (%v); a write may or may not have been applied, so retry with the same Idempotency-Key", e.leader, e.err),
 		Code:  api.CodeNoLeader,
 	}

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -28,7 +27,7 @@ func (s *Server) addItems(c echo.Context) error {
 		return err
 	}
 	if len(items) > s.cfg.MaxBatch {
-		return &fsm.Error{Code: fsm.CodeTooLarge, Message: fmt.Sprintf("a batch may hold at most %d items, got %d", s.cfg.MaxBatch, len(items))}
+		return refuse(api.CodeTooLarge, "a batch may hold at most %d items, got %d", s.cfg.MaxBatch, len(items))
 	}
 	p := fsm.ItemsAdd{Items: make([]fsm.Item, len(items))}
 	for i, it := range items {

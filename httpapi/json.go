@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/countd/countd/api"
 	"github.com/countd/countd/fsm"
 )
 
@@ -65,7 +66,7 @@ func nameParam(c echo.Context, param, what string) (string, error) {
 	raw := c.Param(param)
 	name, err := url.PathUnescape(raw)
 	if err != nil {
-		return "", &fsm.Error{Code: fsm.CodeInvalidName, Message: fmt.Sprintf("%s %q is not valid percent-encoding", what, raw)}
+		return "", refuse(api.CodeInvalidName, "%s %q is not valid percent-encoding", what, raw)
 	}
 	return name, fsm.CheckName(what, name)
 }

@@ -156,7 +156,7 @@ func New(node Node, cfg Config) *Server {
 	s.snapshotRoutes(v1)
 
 	e.RouteNotFound(unmatchedPath, func(c echo.Context) error {
-		return &fsm.Error{Code: fsm.CodeNotFound, Message: "no such endpoint: " + c.Request().Method + " " + c.Request().URL.Path}
+		return refuse(api.CodeNotFound, "no such endpoint: %s %s", c.Request().Method, c.Request().URL.Path)
 	})
 	s.echo = e
 	return s
