@@ -29,7 +29,8 @@ import (
 // Node is what the HTTP layer needs from a cluster node. *cluster.Node
 // implements it.
 type Node interface {
-	// Apply replicates a command; see cluster.Node.Apply for its errors.
+	// Apply validates and replicates a command; see cluster.Node.Apply for
+	// its errors. Invalid input is refused on any node, leader or not.
 	Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
 	// ReadBarrier returns nil once a read at consistency c may begin.
 	ReadBarrier(ctx context.Context, c cluster.Consistency) error
@@ -251,13 +252,16 @@ func (s *Server) read(c echo.Context) error {
 // apply replicates cmd, carrying the request's Idempotency-Key, and marks
 // the response with the write's index and whether it was a replay. A rule
 // refusal decided by the log comes back as the error.
+//
+// Who checks what: this layer checks what only HTTP has (path escaping,
+// query parameters, JSON shape, body and batch limits) and the names it
+// reads from the path. The command's own input rules (fsm's Validate) run
+// once before the log, in Node.Apply, on whichever node gets the request,
+// so a follower answers bad input with 400 itself instead of redirecting
+// it. The state machine checks them again when it applies an entry on
+// each replica, and alone decides the rules that depend on state.
 func (s *Server) apply(c echo.Context, p fsm.Payload) (fsm.Result, error) {
 	cmd := fsm.Command{Payload: p, IdempotencyKey: c.Request().Header.Get(api.HeaderIdempotencyKey)}
-	// Validate here although the leader validates again when it encodes:
-	// a follower must answer bad input with 400 itself, not redirect it.
-	if err := cmd.Validate(); err != nil {
-		return fsm.Result{}, err
-	}
 	res, err := s.node.Apply(c.Request().Context(), cmd)
 	if err != nil {
 		return res, err
