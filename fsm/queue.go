@@ -6,6 +6,7 @@ package fsm
 // (ZooKeeper myid 1…255); without it, counters are never handed out twice.
 
 import (
+	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -390,12 +391,8 @@ func encodeTags(e *encoder, tags map[string]string) {
 }
 
 func decodeTags(d *decoder) map[string]string {
-	n := d.uvarint()
-	if d.err != nil || n == 0 {
-		return nil
-	}
-	if n > uint64(len(d.buf)) { // every tag takes at least two bytes
-		d.fail(errShort)
+	n := d.count(2) // a tag is two strings
+	if n == 0 {
 		return nil
 	}
 	tags := make(map[string]string, n)
@@ -419,4 +416,203 @@ func init() {
 	register(OpQueueDelete, "queue.delete", func(d *decoder) Payload {
 		return QueueDelete{ID: d.string()}
 	})
+	registerSection(section{name: "queue", tag: recQueue, copy: copyQueues, read: readQueue})
+	registerResult(valTicket, encodeTicket, decodeTicket)
+	registerResult(valLeave, encodeLeave, decodeLeave)
+	registerResult(valQueue, encodeQueueView, decodeQueueView)
+}
+
+// Snapshot record and result tags of queues. Persisted; do not renumber.
+const (
+	recQueue  byte = 4
+	valTicket byte = 3
+	valLeave  byte = 4
+	valQueue  byte = 5
+)
+
+// queueCopy is a queue as a snapshot holds it until written.
+type queueCopy struct {
+	name string
+	q    queue // members slice copied; members themselves never change
+}
+
+// copyQueues is the queues' part of a snapshot, in name order.
+func copyQueues(s *State) func(*recordWriter) error {
+	names := s.sortedNames(KindQueue, "")
+	qs := make([]*queueCopy, len(names))
+	for i, name := range names {
+		q := *s.objects[name].(*queue)
+		q.members = slices.Clone(q.members)
+		q.byProc = nil
+		qs[i] = &queueCopy{name: name, q: q}
+	}
+	return eachRecord(recQueue, qs, encodeQueue)
+}
+
+func readQueue(d *decoder) func(*State) error {
+	name, q := decodeQueue(d)
+	return func(st *State) error {
+		if err := checkRestoredQueue(st, name, q); err != nil {
+			return err
+		}
+		st.objects[name] = q
+		return nil
+	}
+}
+
+func encodeQueue(e *encoder, c *queueCopy) {
+	e.string(c.name)
+	encodeQueueConfig(e, c.q.cfg)
+	e.uvarint(c.q.token)
+	e.varint(c.q.high)
+	e.uvarint(c.q.index)
+	e.uvarint(uint64(len(c.q.members)))
+	for _, m := range c.q.members {
+		e.string(m.process)
+		e.varint(m.counter)
+		encodeTags(e, m.tags)
+		e.uvarint(m.token)
+		e.uvarint(m.index)
+	}
+}
+
+func decodeQueue(d *decoder) (string, *queue) {
+	name := d.string()
+	q := newQueue()
+	q.cfg = decodeQueueConfig(d)
+	q.token = d.uvarint()
+	q.high = d.varint()
+	q.index = d.uvarint()
+	for range d.count(1) {
+		m := &member{process: d.string(), counter: d.varint(), tags: decodeTags(d), token: d.uvarint(), index: d.uvarint()}
+		q.members = append(q.members, m)
+		q.byProc[m.process] = m
+	}
+	return name, q
+}
+
+// checkRestoredQueue holds a restored queue to the invariants Apply keeps:
+// counters unique and sorted, none above the high-water mark, one ticket
+// per process.
+func checkRestoredQueue(st *State, name string, q *queue) error {
+	if err := CheckName("queue name", name); err != nil {
+		return err
+	}
+	if _, dup := st.objects[name]; dup {
+		return fmt.Errorf("queue %s appears twice", name)
+	}
+	if q.token > maxRestoredCount {
+		return fmt.Errorf("queue %s has fencing token %d, beyond any real history", name, q.token)
+	}
+	if q.cfg.Min < 0 || q.cfg.Min > q.cfg.Max {
+		return fmt.Errorf("queue %s has range %d…%d", name, q.cfg.Min, q.cfg.Max)
+	}
+	if len(q.byProc) != len(q.members) {
+		return fmt.Errorf("queue %s lists a process twice", name)
+	}
+	for i, m := range q.members {
+		if err := CheckName("process id", m.process); err != nil {
+			return fmt.Errorf("queue %s: %w", name, err)
+		}
+		if i > 0 && m.counter <= q.members[i-1].counter {
+			return fmt.Errorf("queue %s: member counters are not unique and sorted", name)
+		}
+		if m.counter > q.high {
+			return fmt.Errorf("queue %s: counter %d is above the high-water mark %d", name, m.counter, q.high)
+		}
+	}
+	return nil
+}
+
+func encodeQueueConfig(e *encoder, c QueueConfig) {
+	e.varint(c.Min)
+	e.varint(c.Max)
+	e.bool(c.Reuse)
+}
+
+func decodeQueueConfig(d *decoder) QueueConfig {
+	return QueueConfig{Min: d.varint(), Max: d.varint(), Reuse: d.bool()}
+}
+
+func encodeTicket(e *encoder, t *Ticket) {
+	e.string(t.Queue)
+	e.string(t.ProcessID)
+	e.varint(t.Counter)
+	e.uvarint(uint64(t.Position))
+	encodeTags(e, t.Tags)
+	e.uvarint(t.FencingToken)
+	e.uvarint(t.Index)
+}
+
+func decodeTicket(d *decoder) *Ticket {
+	return &Ticket{Queue: d.string(), ProcessID: d.string(), Counter: d.varint(), Position: int(d.uvarint()),
+		Tags: decodeTags(d), FencingToken: d.uvarint(), Index: d.uvarint()}
+}
+
+func encodeLeave(e *encoder, l *Leave) {
+	e.string(l.Queue)
+	e.uvarint(l.FencingToken)
+	e.uvarint(l.Index)
+}
+
+func decodeLeave(d *decoder) *Leave {
+	return &Leave{Queue: d.string(), FencingToken: d.uvarint(), Index: d.uvarint()}
+}
+
+// encodeQueueView and decodeQueueView store a *Queue result (a configure's
+// answer), not the stored queue (encodeQueue).
+func encodeQueueView(e *encoder, q *Queue) {
+	e.string(q.ID)
+	e.uvarint(q.FencingToken)
+	encodeQueueConfig(e, q.Config)
+	e.uvarint(q.Index)
+	e.uvarint(uint64(len(q.Members)))
+	for _, t := range q.Members {
+		encodeTicket(e, t)
+	}
+}
+
+func decodeQueueView(d *decoder) *Queue {
+	q := &Queue{ID: d.string(), FencingToken: d.uvarint(), Config: decodeQueueConfig(d), Index: d.uvarint()}
+	q.Members = make([]*Ticket, d.count(1))
+	for i := range q.Members {
+		q.Members[i] = decodeTicket(d)
+	}
+	return q
+}
+
+// mergeQueue restores a backed-up queue without moving it backwards (see
+// restore.go): members and config come from the backup; the high-water
+// mark and the fencing token continue from the larger of the two, and a
+// membership that changes moves the token on, as a join or leave would, so
+// a holder of the old token sees it is stale.
+func (s *State) mergeQueue(name string, bak *queue, index uint64) {
+	q := bak
+	if cur, ok := s.objects[name].(*queue); ok {
+		q.high = max(cur.high, bak.high)
+		q.token = max(cur.token, bak.token)
+		same := sameMembers(cur.members, bak.members)
+		if q.token == cur.token && !same {
+			q.token++
+		}
+		if same && q.token == cur.token && q.high == cur.high && q.cfg == cur.cfg {
+			return
+		}
+	}
+	q.index = index
+	s.objects[name] = q
+	s.touch(KindQueue, name)
+}
+
+func sameMembers(a, b []*member) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i, x := range a {
+		y := b[i]
+		if x.process != y.process || x.counter != y.counter || x.token != y.token || x.index != y.index || !maps.Equal(x.tags, y.tags) {
+			return false
+		}
+	}
+	return true
 }
