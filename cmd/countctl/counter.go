@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"text/tabwriter"
 
@@ -92,20 +91,20 @@ func (a *app) counterNext() *cobra.Command {
 			if count < 1 {
 				return usagef("--count must be at least 1, got %d", count)
 			}
-			cl, err := a.client(continuous)
-			if err != nil {
-				return err
-			}
 			if continuous {
+				cl, err := a.client(a.noteRetries)
+				if err != nil {
+					return err
+				}
 				return a.mintForever(cl, id, count)
 			}
-			ctx, cancel := a.requestCtx()
-			defer cancel()
-			m, err := cl.Next(ctx, id, count)
-			if err != nil {
-				return err
-			}
-			return a.printMint(cl, m)
+			return a.call(func(ctx context.Context, cl *client.Client) error {
+				m, err := cl.Next(ctx, id, count)
+				if err != nil {
+					return err
+				}
+				return a.printMint(cl, m)
+			})
 		},
 	}
 	cmd.Flags().Int64Var(&count, "count", 1, "how many IDs to mint at once")
@@ -137,26 +136,16 @@ func printRange(a *app, m *api.Mint) error {
 // wrong type, an overflow) stops the loop.
 func (a *app) mintForever(cl *client.Client, id string, count int64) error {
 	key := client.NewIdempotencyKey()
-	for a.ctx.Err() == nil {
-		ctx, cancel := a.requestCtx()
-		m, err := cl.Next(ctx, id, count, client.WithIdempotencyKey(key))
-		cancel()
-		if err != nil {
-			var apiErr *client.Error
-			if errors.As(err, &apiErr) && apiErr.Status < 500 {
-				return err
-			}
-			if a.ctx.Err() == nil {
-				fmt.Fprintf(a.stderr, "countctl: retrying: %v\n", err)
-			}
-			continue
-		}
-		if err := printRange(a, m); err != nil {
-			return err
-		}
+	err := repeat(a, true, func(ctx context.Context) (*api.Mint, error) {
+		return cl.Next(ctx, id, count, client.WithIdempotencyKey(key))
+	}, func(m *api.Mint) (bool, error) {
 		key = client.NewIdempotencyKey()
+		return false, printRange(a, m)
+	})
+	if a.ctx.Err() != nil {
+		return nil // interrupted: the way --continuous ends
 	}
-	return nil
+	return err
 }
 
 func (a *app) counterAdd() *cobra.Command {

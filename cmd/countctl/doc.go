@@ -296,7 +296,7 @@ and -o text.`,
 			if cmd.Flags().Changed("since") {
 				sincep = &since
 			}
-			cl, err := a.client(false, func(cfg *client.Config) { cfg.WatchIdleTimeout = a.timeout })
+			cl, err := a.client(func(cfg *client.Config) { cfg.WatchIdleTimeout = a.timeout })
 			if err != nil {
 				return err
 			}

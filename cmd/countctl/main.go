@@ -134,9 +134,12 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 	return root
 }
 
-// client builds a client for the -a nodes. notes turns on retry notes;
-// adjust may change the rest of the configuration.
-func (a *app) client(notes bool, adjust ...func(*client.Config)) (*client.Client, error) {
+// client builds a client for the -a nodes, noting its retries with -v;
+// adjust may change the configuration. It suits a long-running command,
+// which learns the cluster's other nodes before its first request because
+// it must outlive the nodes it was given; call adjusts it for a one-shot
+// command.
+func (a *app) client(adjust ...func(*client.Config)) (*client.Client, error) {
 	var addrs []string
 	for _, s := range strings.Split(a.addrs, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -144,10 +147,8 @@ func (a *app) client(notes bool, adjust ...func(*client.Config)) (*client.Client
 		}
 	}
 	cfg := client.Config{Addrs: addrs}
-	if notes || a.verbose {
-		cfg.OnRetry = func(r client.RetryInfo) {
-			fmt.Fprintf(a.stderr, "countctl: retrying (attempt %d): %v\n", r.Attempt, r.Err)
-		}
+	if a.verbose {
+		a.noteRetries(&cfg)
 	}
 	for _, f := range adjust {
 		f(&cfg)
@@ -159,10 +160,38 @@ func (a *app) client(notes bool, adjust ...func(*client.Config)) (*client.Client
 	return c, nil
 }
 
-// call runs a command made of requests: it builds the client and a context
+// noteRetries makes a client note each retry on stderr.
+func (a *app) noteRetries(cfg *client.Config) {
+	cfg.OnRetry = func(r client.RetryInfo) {
+		a.note("retrying", "attempt", r.Attempt, "node", r.Node, "error", r.Err)
+	}
+}
+
+// oneShot configures the client of a command that makes one request (or a
+// few): it asks /v1/cluster for the other nodes only if a request has to
+// fail over, so a command that works sends nothing but its own requests.
+func oneShot(cfg *client.Config) { cfg.DiscoverOnFailover = true }
+
+// note writes a diagnostic line to stderr: fixed text, then the variables
+// as key=value fields (quoted when they hold spaces), so the lines read the
+// same every time and are easy to search and parse.
+func (a *app) note(msg string, kv ...any) {
+	var b strings.Builder
+	b.WriteString("countctl: " + msg)
+	for i := 0; i+1 < len(kv); i += 2 {
+		v := fmt.Sprint(kv[i+1])
+		if v == "" || strings.ContainsAny(v, " \t\n\"=") {
+			v = strconv.Quote(v)
+		}
+		fmt.Fprintf(&b, " %v=%s", kv[i], v)
+	}
+	fmt.Fprintln(a.stderr, b.String())
+}
+
+// call runs a one-shot command: it builds the client and a context
 // bounded by --timeout, and hands both to fn.
 func (a *app) call(fn func(ctx context.Context, cl *client.Client) error) error {
-	cl, err := a.client(false)
+	cl, err := a.client(oneShot)
 	if err != nil {
 		return err
 	}
