@@ -350,37 +350,27 @@ const (
 
 // copyCounters is the counters' part of a snapshot, in name order.
 func copyCounters(s *State) func(*recordWriter) error {
-	names := s.sortedNames(KindCounter, "")
-	cs := make([]*Counter, len(names))
-	for i, name := range names {
-		cs[i] = s.objects[name].(*counter).view(name)
-	}
-	return eachRecord(recCounter, cs, encodeCounter)
+	return copyEach(recCounter, s.sortedNames(KindCounter, ""), func(name string) *Counter {
+		return s.objects[name].(*counter).view(name)
+	}, encodeCounter)
 }
 
 func readCounter(d *decoder) func(*State) error {
 	c := decodeCounter(d)
-	return func(st *State) error {
-		if err := checkRestoredCounter(st, c); err != nil {
-			return err
-		}
-		st.objects[c.ID] = &counter{value: c.Value, increment: c.Increment, offset: c.Offset, monotonic: c.Monotonic, index: c.Index}
-		return nil
-	}
+	return func(st *State) error { return addRestoredCounter(st, c) }
 }
 
-// checkRestoredCounter holds a restored counter to the rules Apply
-// enforces: an increment of 0 would divide by zero on the next mint.
-func checkRestoredCounter(st *State, c *Counter) error {
-	if err := CheckName("counter name", c.ID); err != nil {
+// addRestoredCounter adds a restored counter to st, held to the rules
+// Apply enforces: an increment of 0 would divide by zero on the next mint.
+func addRestoredCounter(st *State, c *Counter) error {
+	_, dup := st.objects[c.ID]
+	if err := checkRestoredName("counter", c.ID, dup); err != nil {
 		return err
 	}
 	if c.Increment < 1 || c.Increment > MaxIncrement {
 		return fmt.Errorf("counter %s has increment %d, outside 1..2^62", c.ID, c.Increment)
 	}
-	if _, dup := st.objects[c.ID]; dup {
-		return fmt.Errorf("counter %s appears twice", c.ID)
-	}
+	st.objects[c.ID] = &counter{value: c.Value, increment: c.Increment, offset: c.Offset, monotonic: c.Monotonic, index: c.Index}
 	return nil
 }
 

@@ -8,10 +8,7 @@ import (
 
 func mint(t *testing.T, r Result) *Mint {
 	t.Helper()
-	if r.Err != nil {
-		t.Fatalf("next: %v", r.Err)
-	}
-	return r.Value.(*Mint)
+	return resultOf[Mint](t, "next", r)
 }
 
 func TestCounterNextSequence(t *testing.T) {

@@ -177,26 +177,44 @@ type DocPut struct {
 // Op implements Payload.
 func (DocPut) Op() Op { return OpDocPut }
 
-// Validate implements Payload.
-func (p DocPut) Validate() error {
-	if err := CheckName("document name", p.Name); err != nil {
+// What a put's value and a patch are called in errors.
+const (
+	putBody   = "a document"
+	patchBody = "a merge patch of a document"
+)
+
+// validateWrite checks what a put or patch carries, without looking at
+// state: the name, the precondition, and a body that must be one JSON
+// object (what names it in errors).
+func (p Precondition) validateWrite(name string, body []byte, what string) error {
+	if err := CheckName("document name", name); err != nil {
 		return err
 	}
 	if err := p.validate(); err != nil {
 		return err
 	}
-	_, err := parseObject(p.Value, "a document")
+	_, err := parseObject(body, what)
 	return err
 }
+
+// begin starts a put or patch on s: the current document, once the
+// precondition holds for it, and the body parsed.
+func (p Precondition) begin(s *State, name string, body []byte, what string) (*document, map[string]any, error) {
+	d := s.docs[name]
+	if err := p.check(name, d); err != nil {
+		return nil, nil, err
+	}
+	obj, err := parseObject(body, what)
+	return d, obj, err
+}
+
+// Validate implements Payload.
+func (p DocPut) Validate() error { return p.validateWrite(p.Name, p.Value, putBody) }
 
 func (p DocPut) encode(e *encoder) { e.string(p.Name); p.Precondition.encode(e); e.bytes(p.Value) }
 
 func (p DocPut) apply(s *State, index uint64) (any, error) {
-	d := s.docs[p.Name]
-	if err := p.check(p.Name, d); err != nil {
-		return nil, err
-	}
-	obj, err := parseObject(p.Value, "a document")
+	d, obj, err := p.begin(s, p.Name, p.Value, putBody)
 	if err != nil {
 		return nil, err
 	}
@@ -219,25 +237,12 @@ type DocPatch struct {
 func (DocPatch) Op() Op { return OpDocPatch }
 
 // Validate implements Payload.
-func (p DocPatch) Validate() error {
-	if err := CheckName("document name", p.Name); err != nil {
-		return err
-	}
-	if err := p.validate(); err != nil {
-		return err
-	}
-	_, err := parseObject(p.Patch, "a merge patch of a document")
-	return err
-}
+func (p DocPatch) Validate() error { return p.validateWrite(p.Name, p.Patch, patchBody) }
 
 func (p DocPatch) encode(e *encoder) { e.string(p.Name); p.Precondition.encode(e); e.bytes(p.Patch) }
 
 func (p DocPatch) apply(s *State, index uint64) (any, error) {
-	d := s.docs[p.Name]
-	if err := p.check(p.Name, d); err != nil {
-		return nil, err
-	}
-	patch, err := parseObject(p.Patch, "a merge patch of a document")
+	d, patch, err := p.begin(s, p.Name, p.Patch, patchBody)
 	if err != nil {
 		return nil, err
 	}
@@ -475,25 +480,16 @@ type docCopy struct {
 // copyDocs is the documents' part of a snapshot, deleted ones included
 // (their versions must continue); the change history is not kept.
 func copyDocs(s *State) func(*recordWriter) error {
-	names := sortedKeys(s.docs)
-	ds := make([]*docCopy, len(names))
-	for i, name := range names {
+	return copyEach(recDoc, sortedKeys(s.docs), func(name string) *docCopy {
 		d := *s.docs[name]
 		d.history = nil
-		ds[i] = &docCopy{name: name, d: d}
-	}
-	return eachRecord(recDoc, ds, encodeDoc)
+		return &docCopy{name: name, d: d}
+	}, encodeDoc)
 }
 
 func readDoc(d *decoder) func(*State) error {
 	name, doc := decodeDoc(d)
-	return func(st *State) error {
-		if err := checkRestoredDoc(st, name, doc); err != nil {
-			return err
-		}
-		st.docs[name] = doc
-		return nil
-	}
+	return func(st *State) error { return addRestoredDoc(st, name, doc) }
 }
 
 func encodeDoc(e *encoder, c *docCopy) {
@@ -526,14 +522,13 @@ func decodeDoc(d *decoder) (string, *document) {
 	return name, doc
 }
 
-// checkRestoredDoc refuses a document whose values would not parse: a later
-// merge patch decodes them and must not fail on a replica.
-func checkRestoredDoc(st *State, name string, doc *document) error {
-	if err := CheckName("document name", name); err != nil {
+// addRestoredDoc adds a restored document to st, refusing one whose values
+// would not parse: a later merge patch decodes them and must not fail on a
+// replica.
+func addRestoredDoc(st *State, name string, doc *document) error {
+	_, dup := st.docs[name]
+	if err := checkRestoredName("document", name, dup); err != nil {
 		return err
-	}
-	if _, dup := st.docs[name]; dup {
-		return fmt.Errorf("document %s appears twice", name)
 	}
 	if doc.version > maxRestoredCount {
 		return fmt.Errorf("document %s has version %d, beyond any real history", name, doc.version)
@@ -546,6 +541,7 @@ func checkRestoredDoc(st *State, name string, doc *document) error {
 			return fmt.Errorf("document %s: key %q holds invalid JSON", name, k)
 		}
 	}
+	st.docs[name] = doc
 	return nil
 }
 

@@ -11,14 +11,7 @@ import (
 // dcDoc unwraps a document write's result.
 func dcDoc(t *testing.T, r Result) *Document {
 	t.Helper()
-	if r.Err != nil {
-		t.Fatalf("document write: %v", r.Err)
-	}
-	d, ok := r.Value.(*Document)
-	if !ok {
-		t.Fatalf("document write returned %T, want *Document", r.Value)
-	}
-	return d
+	return resultOf[Document](t, "document write", r)
 }
 
 func dcRead(s *State, name string) *Document {

@@ -47,6 +47,20 @@ func (a *applier) get(id string) *Counter {
 
 func ptr[T any](v T) *T { return &v }
 
+// resultOf unwraps a command's result, failing the test when the command
+// was refused or returned another type; what names the command.
+func resultOf[T any](t *testing.T, what string, r Result) *T {
+	t.Helper()
+	if r.Err != nil {
+		t.Fatalf("%s: %v", what, r.Err)
+	}
+	v, ok := r.Value.(*T)
+	if !ok {
+		t.Fatalf("%s returned %T, want %T", what, r.Value, v)
+	}
+	return v
+}
+
 func codeOf(err error) Code {
 	var fe *Error
 	if errors.As(err, &fe) {

@@ -152,6 +152,14 @@ func (s *State) lookupQueue(id string) (*queue, error) {
 	}
 }
 
+// storeQueue records a write to queue id at index: the queue (perhaps new)
+// is stored with that index as its last write, and its watchers are woken.
+func (s *State) storeQueue(id string, q *queue, index uint64) {
+	q.index = index
+	s.objects[id] = q
+	s.touch(KindQueue, id)
+}
+
 // Queue reads one queue and the applied index the read reflects. A queue
 // never written reads as empty.
 func (s *State) Queue(id string) (*Queue, uint64, error) {
@@ -247,9 +255,7 @@ func (p QueueJoin) apply(s *State, index uint64) (any, error) {
 	q.members = slices.Insert(q.members, pos, m)
 	q.byProc[p.ProcessID] = m
 	q.high = max(q.high, c)
-	q.index = index
-	s.objects[p.ID] = q
-	s.touch(KindQueue, p.ID)
+	s.storeQueue(p.ID, q, index)
 	return q.ticket(p.ID, m, pos), nil
 }
 
@@ -285,8 +291,7 @@ func (p QueueLeave) apply(s *State, index uint64) (any, error) {
 	q.members = slices.Delete(q.members, pos, pos+1)
 	delete(q.byProc, p.ProcessID)
 	q.token++
-	q.index = index
-	s.touch(KindQueue, p.ID)
+	s.storeQueue(p.ID, q, index)
 	return &Leave{Queue: p.ID, FencingToken: q.token, Index: index}, nil
 }
 
@@ -351,9 +356,7 @@ func (p QueueConfigure) apply(s *State, index uint64) (any, error) {
 		return nil, errorf(CodeBadRequest, "queue %s would have min %d above max %d", p.ID, cfg.Min, cfg.Max)
 	}
 	q.cfg = cfg
-	q.index = index
-	s.objects[p.ID] = q
-	s.touch(KindQueue, p.ID)
+	s.storeQueue(p.ID, q, index)
 	return q.view(p.ID), nil
 }
 
@@ -438,26 +441,17 @@ type queueCopy struct {
 
 // copyQueues is the queues' part of a snapshot, in name order.
 func copyQueues(s *State) func(*recordWriter) error {
-	names := s.sortedNames(KindQueue, "")
-	qs := make([]*queueCopy, len(names))
-	for i, name := range names {
+	return copyEach(recQueue, s.sortedNames(KindQueue, ""), func(name string) *queueCopy {
 		q := *s.objects[name].(*queue)
 		q.members = slices.Clone(q.members)
 		q.byProc = nil
-		qs[i] = &queueCopy{name: name, q: q}
-	}
-	return eachRecord(recQueue, qs, encodeQueue)
+		return &queueCopy{name: name, q: q}
+	}, encodeQueue)
 }
 
 func readQueue(d *decoder) func(*State) error {
 	name, q := decodeQueue(d)
-	return func(st *State) error {
-		if err := checkRestoredQueue(st, name, q); err != nil {
-			return err
-		}
-		st.objects[name] = q
-		return nil
-	}
+	return func(st *State) error { return addRestoredQueue(st, name, q) }
 }
 
 func encodeQueue(e *encoder, c *queueCopy) {
@@ -491,15 +485,13 @@ func decodeQueue(d *decoder) (string, *queue) {
 	return name, q
 }
 
-// checkRestoredQueue holds a restored queue to the invariants Apply keeps:
-// counters unique and sorted, none above the high-water mark, one ticket
-// per process.
-func checkRestoredQueue(st *State, name string, q *queue) error {
-	if err := CheckName("queue name", name); err != nil {
+// addRestoredQueue adds a restored queue to st, held to the invariants
+// Apply keeps: counters unique and sorted, none above the high-water mark,
+// one ticket per process.
+func addRestoredQueue(st *State, name string, q *queue) error {
+	_, dup := st.objects[name]
+	if err := checkRestoredName("queue", name, dup); err != nil {
 		return err
-	}
-	if _, dup := st.objects[name]; dup {
-		return fmt.Errorf("queue %s appears twice", name)
 	}
 	if q.token > maxRestoredCount {
 		return fmt.Errorf("queue %s has fencing token %d, beyond any real history", name, q.token)
@@ -521,6 +513,7 @@ func checkRestoredQueue(st *State, name string, q *queue) error {
 			return fmt.Errorf("queue %s: counter %d is above the high-water mark %d", name, m.counter, q.high)
 		}
 	}
+	st.objects[name] = q
 	return nil
 }
 
@@ -599,9 +592,7 @@ func (s *State) mergeQueue(name string, bak *queue, index uint64) {
 			return
 		}
 	}
-	q.index = index
-	s.objects[name] = q
-	s.touch(KindQueue, name)
+	s.storeQueue(name, q, index)
 }
 
 func sameMembers(a, b []*member) bool {

@@ -12,14 +12,7 @@ import (
 // qtTicket unwraps a join's ticket.
 func qtTicket(t *testing.T, r Result) *Ticket {
 	t.Helper()
-	if r.Err != nil {
-		t.Fatalf("join: %v", r.Err)
-	}
-	tk, ok := r.Value.(*Ticket)
-	if !ok {
-		t.Fatalf("join returned %T, want *Ticket", r.Value)
-	}
-	return tk
+	return resultOf[Ticket](t, "join", r)
 }
 
 // qtQueue reads a queue that must be readable.

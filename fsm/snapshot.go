@@ -45,6 +45,18 @@ const valNone byte = 0
 // snapshot) could wrap around and repeat values that must never repeat.
 const maxRestoredCount = 1 << 62
 
+// checkRestoredName refuses a restored object whose name breaks the name
+// rules or that the snapshot holds twice.
+func checkRestoredName(kind, name string, dup bool) error {
+	if err := CheckName(kind+" name", name); err != nil {
+		return err
+	}
+	if dup {
+		return fmt.Errorf("%s %s appears twice", kind, name)
+	}
+	return nil
+}
+
 // section is one object kind's part of a snapshot.
 type section struct {
 	// name says what a record holds, in errors ("counter").
@@ -109,6 +121,16 @@ func eachRecord[T any](tag byte, items []T, encode func(*encoder, T)) func(*reco
 		}
 		return nil
 	}
+}
+
+// copyEach is the copy of a section that writes one record per object:
+// copyOne copies the named object under the lock, encode writes it later.
+func copyEach[T any](tag byte, names []string, copyOne func(name string) T, encode func(*encoder, T)) func(*recordWriter) error {
+	items := make([]T, len(names))
+	for i, name := range names {
+		items[i] = copyOne(name)
+	}
+	return eachRecord(tag, items, encode)
 }
 
 // Snapshot is a point-in-time copy of a State.
