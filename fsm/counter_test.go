@@ -6,11 +6,6 @@ import (
 	"testing"
 )
 
-func mint(t *testing.T, r Result) *Mint {
-	t.Helper()
-	return resultOf[Mint](t, "next", r)
-}
-
 func TestCounterNextSequence(t *testing.T) {
 	a := newApplier(t)
 	for want := int64(1); want <= 3; want++ {

@@ -8,12 +8,6 @@ import (
 	"testing"
 )
 
-// dcDoc unwraps a document write's result.
-func dcDoc(t *testing.T, r Result) *Document {
-	t.Helper()
-	return resultOf[Document](t, "document write", r)
-}
-
 func dcRead(s *State, name string) *Document {
 	d, _ := s.Document(name)
 	return d

@@ -61,6 +61,14 @@ func resultOf[T any](t *testing.T, what string, r Result) *T {
 	return v
 }
 
+// Results of the commands the kinds' tests use most.
+func mint(t *testing.T, r Result) *Mint       { t.Helper(); return resultOf[Mint](t, "next", r) }
+func qtTicket(t *testing.T, r Result) *Ticket { t.Helper(); return resultOf[Ticket](t, "join", r) }
+func dcDoc(t *testing.T, r Result) *Document {
+	t.Helper()
+	return resultOf[Document](t, "document write", r)
+}
+
 func codeOf(err error) Code {
 	var fe *Error
 	if errors.As(err, &fe) {

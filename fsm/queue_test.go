@@ -9,12 +9,6 @@ import (
 	"testing"
 )
 
-// qtTicket unwraps a join's ticket.
-func qtTicket(t *testing.T, r Result) *Ticket {
-	t.Helper()
-	return resultOf[Ticket](t, "join", r)
-}
-
 // qtQueue reads a queue that must be readable.
 func qtQueue(t *testing.T, s *State, id string) *Queue {
 	t.Helper()
