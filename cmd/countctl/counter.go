@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"text/tabwriter"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -38,12 +38,12 @@ func (a *app) counterCommand() *cobra.Command {
 		a.counterGet(), a.counterNext(), a.counterAdd(), a.counterSet(), a.counterRm(), a.counterList())
 }
 
+func counterJSON(cl *client.Client, c *api.Counter) counterOutput {
+	return counterOutput{ID: c.ID, Value: c.Value, Cluster: cl.ClusterName(), Increment: c.Increment, Offset: c.Offset, Monotonic: c.Monotonic, Index: c.Index}
+}
+
 func (a *app) printCounter(cl *client.Client, c *api.Counter) error {
-	if a.output == "text" {
-		_, err := fmt.Fprintln(a.stdout, c.Value)
-		return err
-	}
-	return a.printJSON(counterOutput{ID: c.ID, Value: c.Value, Cluster: cl.ClusterName(), Increment: c.Increment, Offset: c.Offset, Monotonic: c.Monotonic, Index: c.Index})
+	return a.printLine(counterJSON(cl, c), c.Value)
 }
 
 func (a *app) counterGet() *cobra.Command {
@@ -57,17 +57,9 @@ func (a *app) counterGet() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var opts []client.CallOption
-			if stale {
-				opts = append(opts, client.Stale())
-			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				c, err := cl.Counter(ctx, id, opts...)
-				if err != nil {
-					return err
-				}
-				return a.printCounter(cl, c)
-			})
+			return show(a, func(ctx context.Context, cl *client.Client) (*api.Counter, error) {
+				return cl.Counter(ctx, id, staleOpt(stale)...)
+			}, a.printCounter)
 		},
 	}
 	cmd.Flags().BoolVar(&stale, "stale", false, "accept a possibly stale value from any node")
@@ -98,13 +90,9 @@ func (a *app) counterNext() *cobra.Command {
 				}
 				return a.mintForever(cl, id, count)
 			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				m, err := cl.Next(ctx, id, count)
-				if err != nil {
-					return err
-				}
-				return a.printMint(cl, m)
-			})
+			return show(a, func(ctx context.Context, cl *client.Client) (*api.Mint, error) {
+				return cl.Next(ctx, id, count)
+			}, a.printMint)
 		},
 	}
 	cmd.Flags().Int64Var(&count, "count", 1, "how many IDs to mint at once")
@@ -113,10 +101,8 @@ func (a *app) counterNext() *cobra.Command {
 }
 
 func (a *app) printMint(cl *client.Client, m *api.Mint) error {
-	if a.output == "text" {
-		return printRange(a, m)
-	}
-	return a.printJSON(mintOutput{ID: m.ID, Value: m.Value, Cluster: cl.ClusterName(), First: m.First, Count: m.Count, Step: m.Step, Index: m.Index})
+	out := mintOutput{ID: m.ID, Value: m.Value, Cluster: cl.ClusterName(), First: m.First, Count: m.Count, Step: m.Step, Index: m.Index}
+	return a.printAs(out, func(io.Writer) error { return printRange(a, m) })
 }
 
 func printRange(a *app, m *api.Mint) error {
@@ -167,21 +153,15 @@ func (a *app) counterAdd() *cobra.Command {
 			if cmd.Flags().Changed("default") {
 				defp = &def
 			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				r, err := cl.Add(ctx, id, delta, defp)
-				if err != nil {
-					return err
-				}
-				if a.output == "text" {
-					_, err = fmt.Fprintln(a.stdout, r.Value)
-					return err
-				}
-				return a.printJSON(struct {
+			return show(a, func(ctx context.Context, cl *client.Client) (*api.AddResult, error) {
+				return cl.Add(ctx, id, delta, defp)
+			}, func(cl *client.Client, r *api.AddResult) error {
+				return a.printLine(struct {
 					ID      string `json:"id"`
 					Value   int64  `json:"value"`
 					Cluster string `json:"cluster"`
 					Index   uint64 `json:"index"`
-				}{r.ID, r.Value, cl.ClusterName(), r.Index})
+				}{r.ID, r.Value, cl.ClusterName(), r.Index}, r.Value)
 			})
 		},
 	}
@@ -227,13 +207,9 @@ func (a *app) counterSet() *cobra.Command {
 			if req.Value == nil && req.Increment == nil && req.Offset == nil && req.Monotonic == nil {
 				return usagef("set needs a value N or one of --increment, --offset, --monotonic")
 			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				c, err := cl.Set(ctx, id, req)
-				if err != nil {
-					return err
-				}
-				return a.printCounter(cl, c)
-			})
+			return show(a, func(ctx context.Context, cl *client.Client) (*api.Counter, error) {
+				return cl.Set(ctx, id, req)
+			}, a.printCounter)
 		},
 	}
 	f := cmd.Flags()
@@ -267,13 +243,9 @@ func (a *app) counterList() *cobra.Command {
 		Short: "List counters",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				list, err := cl.Counters(ctx, prefix)
-				if err != nil {
-					return err
-				}
-				return a.printCounters(cl, list)
-			})
+			return show(a, func(ctx context.Context, cl *client.Client) ([]api.Counter, error) {
+				return cl.Counters(ctx, prefix)
+			}, a.printCounters)
 		},
 	}
 	cmd.Flags().StringVar(&prefix, "prefix", "", "only counters whose ID starts with this")
@@ -281,20 +253,18 @@ func (a *app) counterList() *cobra.Command {
 }
 
 func (a *app) printCounters(cl *client.Client, list []api.Counter) error {
-	if a.output == "text" {
-		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tVALUE\tINCREMENT\tOFFSET\tMONOTONIC")
-		for _, c := range list {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%t\n", c.ID, c.Value, c.Increment, c.Offset, c.Monotonic)
-		}
-		return tw.Flush()
-	}
 	out := struct {
 		Counters []counterOutput `json:"counters"`
 		Cluster  string          `json:"cluster"`
 	}{Counters: []counterOutput{}, Cluster: cl.ClusterName()}
-	for _, c := range list {
-		out.Counters = append(out.Counters, counterOutput{ID: c.ID, Value: c.Value, Cluster: cl.ClusterName(), Increment: c.Increment, Offset: c.Offset, Monotonic: c.Monotonic, Index: c.Index})
+	for i := range list {
+		out.Counters = append(out.Counters, counterJSON(cl, &list[i]))
 	}
-	return a.printJSON(out)
+	return a.printAs(out, func(w io.Writer) error {
+		return table(w, "ID\tVALUE\tINCREMENT\tOFFSET\tMONOTONIC", func(w io.Writer) {
+			for _, c := range list {
+				fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%t\n", c.ID, c.Value, c.Increment, c.Offset, c.Monotonic)
+			}
+		})
+	})
 }

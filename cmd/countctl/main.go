@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -221,11 +222,52 @@ func (a *app) requireID() (string, error) {
 	return a.id, nil
 }
 
+// show runs a one-shot command made of one request: fetch makes it and
+// print renders the answer.
+func show[T any](a *app, fetch func(context.Context, *client.Client) (T, error), print func(*client.Client, T) error) error {
+	return a.call(func(ctx context.Context, cl *client.Client) error {
+		v, err := fetch(ctx, cl)
+		if err != nil {
+			return err
+		}
+		return print(cl, v)
+	})
+}
+
+// staleUsage is the help of --stale on the reads that have it.
+const staleUsage = "accept a possibly stale answer from any node"
+
 // printJSON writes v as indented JSON.
 func (a *app) printJSON(v any) error {
 	enc := json.NewEncoder(a.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// printAs prints v as JSON, or with -o text what text writes.
+func (a *app) printAs(v any, text func(w io.Writer) error) error {
+	if a.output == "text" {
+		return text(a.stdout)
+	}
+	return a.printJSON(v)
+}
+
+// printLine prints v as JSON, or with -o text the one value line on a line
+// of its own.
+func (a *app) printLine(v, line any) error {
+	return a.printAs(v, func(w io.Writer) error {
+		_, err := fmt.Fprintln(w, line)
+		return err
+	})
+}
+
+// table writes header (columns separated by tabs) and the rows that rows
+// writes, with the columns aligned.
+func table(w io.Writer, header string, rows func(w io.Writer)) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	rows(tw)
+	return tw.Flush()
 }
 
 // group is a command that only holds subcommands. Called bare or with an

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -66,42 +65,44 @@ func (a *app) requireProcess() (string, error) {
 	return a.process, nil
 }
 
-// callAsMember is callOn for commands that act as this process (-p) in the
-// queue (-i).
-func (a *app) callAsMember(fn func(ctx context.Context, cl *client.Client, id, process string) error) error {
-	id, err := a.requireID()
-	if err != nil {
-		return err
+// member is the queue (-i) and the process (-p) of a command that acts as
+// this process in the queue.
+func (a *app) member() (id, process string, err error) {
+	if id, err = a.requireID(); err != nil {
+		return "", "", err
 	}
-	process, err := a.requireProcess()
-	if err != nil {
-		return err
-	}
-	return a.call(func(ctx context.Context, cl *client.Client) error { return fn(ctx, cl, id, process) })
+	process, err = a.requireProcess()
+	return id, process, err
 }
 
 func (a *app) printTicket(cl *client.Client, t *api.Ticket) error {
-	if a.output == "text" {
-		_, err := fmt.Fprintln(a.stdout, t.Counter)
-		return err
-	}
-	return a.printJSON(ticketJSON(cl.ClusterName(), t))
+	return a.printLine(ticketJSON(cl.ClusterName(), t), t.Counter)
 }
 
-func (a *app) printQueue(cl *client.Client, q *api.Queue) error {
-	if a.output == "text" {
-		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "COUNTER\tPOSITION\tPROCESS_ID\tTAGS")
-		for _, m := range q.Members {
-			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\n", m.Counter, m.Position, m.ProcessID, formatTags(m.Tags))
-		}
-		return tw.Flush()
-	}
+func queueJSON(cl *client.Client, q *api.Queue) queueOutput {
 	out := queueOutput{ID: q.ID, FencingToken: q.FencingToken, Config: q.Config, Members: []ticketOutput{}, Index: q.Index, Cluster: cl.ClusterName()}
 	for i := range q.Members {
 		out.Members = append(out.Members, ticketJSON(out.Cluster, &q.Members[i]))
 	}
-	return a.printJSON(out)
+	return out
+}
+
+func (a *app) printQueue(cl *client.Client, q *api.Queue) error {
+	return a.printAs(queueJSON(cl, q), func(w io.Writer) error {
+		return table(w, "COUNTER\tPOSITION\tPROCESS_ID\tTAGS", func(w io.Writer) {
+			for _, m := range q.Members {
+				fmt.Fprintf(w, "%d\t%d\t%s\t%s\n", m.Counter, m.Position, m.ProcessID, formatTags(m.Tags))
+			}
+		})
+	})
+}
+
+// readQueue reads queue id without its index, for show.
+func readQueue(id string, opts ...client.CallOption) func(context.Context, *client.Client) (*api.Queue, error) {
+	return func(ctx context.Context, cl *client.Client) (*api.Queue, error) {
+		q, _, err := cl.Queue(ctx, id, opts...)
+		return q, err
+	}
 }
 
 // formatTags renders tags as k=v pairs sorted by key, "-" when none.
@@ -152,11 +153,7 @@ creates missing parent directories: it can go straight to
 /etc/zookeeper/conf/myid.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			id, err := a.requireID()
-			if err != nil {
-				return err
-			}
-			process, err := a.requireProcess()
+			id, process, err := a.member()
 			if err != nil {
 				return err
 			}
@@ -164,11 +161,9 @@ creates missing parent directories: it can go straight to
 			if err != nil {
 				return err
 			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				t, err := cl.Join(ctx, id, process, tags)
-				if err != nil {
-					return err
-				}
+			return show(a, func(ctx context.Context, cl *client.Client) (*api.Ticket, error) {
+				return cl.Join(ctx, id, process, tags)
+			}, func(cl *client.Client, t *api.Ticket) error {
 				// The file first: if it cannot be written the command
 				// fails, and stdout stays empty as for any failure.
 				if myidFile != "" {
@@ -204,22 +199,20 @@ func (a *app) queueLeave() *cobra.Command {
 		Short: "Leave the queue (fails if this process is not queued); -o text prints the new fencing token",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return a.callAsMember(func(ctx context.Context, cl *client.Client, id, process string) error {
-				l, err := cl.Leave(ctx, id, process)
-				if err != nil {
-					return err
-				}
-				if a.output == "text" {
-					_, err = fmt.Fprintln(a.stdout, l.FencingToken)
-					return err
-				}
-				return a.printJSON(struct {
+			id, process, err := a.member()
+			if err != nil {
+				return err
+			}
+			return show(a, func(ctx context.Context, cl *client.Client) (*api.LeaveResult, error) {
+				return cl.Leave(ctx, id, process)
+			}, func(cl *client.Client, l *api.LeaveResult) error {
+				return a.printLine(struct {
 					ID           string `json:"id"`
 					ProcessID    string `json:"process_id"`
 					FencingToken uint64 `json:"fencing_token"`
 					Index        uint64 `json:"index"`
 					Cluster      string `json:"cluster"`
-				}{l.ID, process, l.FencingToken, l.Index, cl.ClusterName()})
+				}{l.ID, process, l.FencingToken, l.Index, cl.ClusterName()}, l.FencingToken)
 			})
 		},
 	}
@@ -232,16 +225,16 @@ func (a *app) queueGet() *cobra.Command {
 		Short: "Print this process's ticket (fails if it is not queued); -o text prints its counter",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return a.callAsMember(func(ctx context.Context, cl *client.Client, id, process string) error {
-				t, err := cl.QueueMember(ctx, id, process, staleOpt(stale)...)
-				if err != nil {
-					return err
-				}
-				return a.printTicket(cl, t)
-			})
+			id, process, err := a.member()
+			if err != nil {
+				return err
+			}
+			return show(a, func(ctx context.Context, cl *client.Client) (*api.Ticket, error) {
+				return cl.QueueMember(ctx, id, process, staleOpt(stale)...)
+			}, a.printTicket)
 		},
 	}
-	cmd.Flags().BoolVar(&stale, "stale", false, "accept a possibly stale answer from any node")
+	cmd.Flags().BoolVar(&stale, "stale", false, staleUsage)
 	return cmd
 }
 
@@ -259,16 +252,14 @@ func (a *app) queueList() *cobra.Command {
 		Short: "Print the queue and its members in counter order (-o text: a table)",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return a.callOn(func(ctx context.Context, cl *client.Client, id string) error {
-				q, _, err := cl.Queue(ctx, id, staleOpt(stale)...)
-				if err != nil {
-					return err
-				}
-				return a.printQueue(cl, q)
-			})
+			id, err := a.requireID()
+			if err != nil {
+				return err
+			}
+			return show(a, readQueue(id, staleOpt(stale)...), a.printQueue)
 		},
 	}
-	cmd.Flags().BoolVar(&stale, "stale", false, "accept a possibly stale answer from any node")
+	cmd.Flags().BoolVar(&stale, "stale", false, staleUsage)
 	return cmd
 }
 
@@ -319,18 +310,14 @@ counters and the fencing token does not move.`,
 			if req.Min == nil && req.Max == nil && req.Reuse == nil {
 				return usagef("config needs at least one of --min, --max, --reuse")
 			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				q, err := cl.ConfigureQueue(ctx, id, req)
-				if err != nil {
-					return err
-				}
-				if a.output == "text" {
-					tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(tw, "MIN\tMAX\tREUSE")
-					fmt.Fprintf(tw, "%d\t%d\t%t\n", q.Config.Min, q.Config.Max, q.Config.Reuse)
-					return tw.Flush()
-				}
-				return a.printQueue(cl, q)
+			return show(a, func(ctx context.Context, cl *client.Client) (*api.Queue, error) {
+				return cl.ConfigureQueue(ctx, id, req)
+			}, func(cl *client.Client, q *api.Queue) error {
+				return a.printAs(queueJSON(cl, q), func(w io.Writer) error {
+					return table(w, "MIN\tMAX\tREUSE", func(w io.Writer) {
+						fmt.Fprintf(w, "%d\t%d\t%t\n", q.Config.Min, q.Config.Max, q.Config.Reuse)
+					})
+				})
 			})
 		},
 	}

@@ -41,10 +41,7 @@ it for a large state.`,
 			if path == "" {
 				return usagef("FILE must not be empty (use - for stdout)")
 			}
-			var opts []client.CallOption
-			if stale {
-				opts = append(opts, client.Stale())
-			}
+			opts := staleOpt(stale)
 			return a.call(func(ctx context.Context, cl *client.Client) error {
 				if path == "-" {
 					_, err := cl.Backup(ctx, a.stdout, opts...)
@@ -63,16 +60,12 @@ it for a large state.`,
 					return fmt.Errorf("saved backup to %s, but: %w", path, err)
 				}
 				size := fi.Size()
-				if a.output == "text" {
-					_, err = fmt.Fprintf(a.stdout, "saved %s: index %d, %d bytes\n", path, index, size)
-					return err
-				}
-				return a.printJSON(struct {
+				return a.printLine(struct {
 					File    string `json:"file"`
 					Index   uint64 `json:"index"`
 					Bytes   int64  `json:"bytes"`
 					Cluster string `json:"cluster"`
-				}{path, index, size, cl.ClusterName()})
+				}{path, index, size, cl.ClusterName()}, fmt.Sprintf("saved %s: index %d, %d bytes", path, index, size))
 			})
 		},
 	}
@@ -122,24 +115,18 @@ the backup. A truncated or corrupt file is refused and changes nothing.`,
 			if err != nil {
 				return fmt.Errorf("read backup: %w", err)
 			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				r, err := cl.Restore(ctx, file, client.RestoreOptions{Force: force, Advance: advance})
-				if err != nil {
-					return err
+			return show(a, func(ctx context.Context, cl *client.Client) (*api.RestoreResult, error) {
+				return cl.Restore(ctx, file, client.RestoreOptions{Force: force, Advance: advance})
+			}, func(cl *client.Client, r *api.RestoreResult) error {
+				mode := "merged"
+				if r.Forced {
+					mode = "forced"
 				}
-				if a.output == "text" {
-					mode := "merged"
-					if r.Forced {
-						mode = "forced"
-					}
-					_, err = fmt.Fprintf(a.stdout, "restored at index %d (%s, advanced by %d): %d counters, %d queues, %d documents, %d tenants\n",
-						r.Index, mode, r.Advanced, r.Counters, r.Queues, r.Documents, r.Tenants)
-					return err
-				}
-				return a.printJSON(struct {
+				return a.printLine(struct {
 					*api.RestoreResult
 					Cluster string `json:"cluster"`
-				}{r, cl.ClusterName()})
+				}{r, cl.ClusterName()}, fmt.Sprintf("restored at index %d (%s, advanced by %d): %d counters, %d queues, %d documents, %d tenants",
+					r.Index, mode, r.Advanced, r.Counters, r.Queues, r.Documents, r.Tenants))
 			})
 		},
 	}

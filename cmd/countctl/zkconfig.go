@@ -5,7 +5,6 @@ package main
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -71,11 +70,7 @@ The output is the same with -o json and -o text.`,
 				}
 				def.client = clientPort
 			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				q, _, err := cl.Queue(ctx, id)
-				if err != nil {
-					return err
-				}
+			return show(a, readQueue(id), func(_ *client.Client, q *api.Queue) error {
 				lines, err := zkConfigLines(q.Members, def)
 				if err != nil {
 					return fmt.Errorf("queue %s: %w", id, err)
