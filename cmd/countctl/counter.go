@@ -149,10 +149,7 @@ func (a *app) counterAdd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var defp *int64
-			if cmd.Flags().Changed("default") {
-				defp = &def
-			}
+			defp := ifGiven(cmd, "default", &def)
 			return show(a, func(ctx context.Context, cl *client.Client) (*api.AddResult, error) {
 				return cl.Add(ctx, id, delta, defp)
 			}, func(cl *client.Client, r *api.AddResult) error {
@@ -191,19 +188,10 @@ func (a *app) counterSet() *cobra.Command {
 				}
 				req.Value = &v
 			}
-			f := cmd.Flags()
-			if f.Changed("increment") {
-				req.Increment = &increment
-			}
-			if f.Changed("offset") {
-				req.Offset = &offset
-			}
-			if f.Changed("monotonic") {
-				req.Monotonic = &monotonic
-			}
-			if f.Changed("if-value") {
-				req.IfValue = &ifValue
-			}
+			req.Increment = ifGiven(cmd, "increment", &increment)
+			req.Offset = ifGiven(cmd, "offset", &offset)
+			req.Monotonic = ifGiven(cmd, "monotonic", &monotonic)
+			req.IfValue = ifGiven(cmd, "if-value", &ifValue)
 			if req.Value == nil && req.Increment == nil && req.Offset == nil && req.Monotonic == nil {
 				return usagef("set needs a value N or one of --increment, --offset, --monotonic")
 			}

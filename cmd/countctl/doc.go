@@ -265,10 +265,7 @@ dead. Moves are noted on stderr with -v. The output is the same with -o json
 and -o text.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var sincep *uint64
-			if cmd.Flags().Changed("since") {
-				sincep = &since
-			}
+			sincep := ifGiven(cmd, "since", &since)
 			cl, err := a.client(func(cfg *client.Config) { cfg.WatchIdleTimeout = a.timeout })
 			if err != nil {
 				return err

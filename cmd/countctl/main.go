@@ -321,6 +321,15 @@ func negativeNumbersAsArgs(root *cobra.Command, args []string) []string {
 	return append(append(keep, "--"), moved...)
 }
 
+// ifGiven returns v when the flag name was given on the command line and
+// nil otherwise: how a flag sets an optional field of a request.
+func ifGiven[T any](cmd *cobra.Command, name string, v *T) *T {
+	if cmd.Flags().Changed(name) {
+		return v
+	}
+	return nil
+}
+
 func isNegativeInt(s string) bool {
 	_, err := strconv.ParseInt(s, 10, 64)
 	return err == nil && strings.HasPrefix(s, "-")

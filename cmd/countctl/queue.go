@@ -296,17 +296,7 @@ counters and the fencing token does not move.`,
 			if err != nil {
 				return err
 			}
-			var req api.QueueConfigRequest
-			f := cmd.Flags()
-			if f.Changed("min") {
-				req.Min = &lo
-			}
-			if f.Changed("max") {
-				req.Max = &hi
-			}
-			if f.Changed("reuse") {
-				req.Reuse = &reuse
-			}
+			req := api.QueueConfigRequest{Min: ifGiven(cmd, "min", &lo), Max: ifGiven(cmd, "max", &hi), Reuse: ifGiven(cmd, "reuse", &reuse)}
 			if req.Min == nil && req.Max == nil && req.Reuse == nil {
 				return usagef("config needs at least one of --min, --max, --reuse")
 			}
