@@ -11,7 +11,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -82,13 +81,9 @@ func newForwardClient() *http.Client {
 func (s *Server) bufferBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		body, err := io.ReadAll(r.Body)
+		body, err := readBody(r.Body, s.bodyLimit(c))
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return errTooLarge(s.cfg.MaxBody)
-			}
-			return badRequest("could not read the request body: %v", err)
+			return err
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		c.Set(bodyKey, body)

@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"net/http"
-
 	"github.com/labstack/echo/v4"
 
 	"github.com/countd/countd/api"
@@ -33,23 +31,18 @@ func (s *Server) addItems(c echo.Context) error {
 	for i, it := range items {
 		p.Items[i] = fsm.Item{Tenant: it.Tenant, ID: it.ID}
 	}
-	res, err := s.apply(c, p)
-	if err != nil {
-		return err
-	}
-	r := res.Value.(*fsm.ItemsAdded)
-	return c.JSON(http.StatusOK, api.ItemsResult{Added: r.Added, Duplicates: r.Duplicates, Index: r.Index})
+	return reply(c, func(r *fsm.ItemsAdded) api.ItemsResult {
+		return api.ItemsResult{Added: r.Added, Duplicates: r.Duplicates, Index: r.Index}
+	})(s.apply(c, p))
 }
 
 func (s *Server) countItems(c echo.Context) error {
-	tenant, err := nameParam(c, "tenant", "tenant")
+	tenant, err := s.readNamed(c, func(c echo.Context) (string, error) { return nameParam(c, "tenant", "tenant") })
 	if err != nil {
 		return err
 	}
-	if err := s.read(c); err != nil {
-		return err
-	}
 	n, applied := s.node.State().TenantCount(tenant)
-	setIndex(c, applied)
-	return c.JSON(http.StatusOK, api.TenantCount{Tenant: n.Tenant, Count: n.Count, Index: n.Index})
+	return answer(c, n, applied, nil, func(n *fsm.TenantCount) api.TenantCount {
+		return api.TenantCount{Tenant: n.Tenant, Count: n.Count, Index: n.Index}
+	})
 }

@@ -38,6 +38,20 @@ func decodeJSON(c echo.Context, v any) error {
 	return nil
 }
 
+// readBody reads a whole body that limitBody has bounded to limit: one
+// over the limit is a 413, any other failure to read it a 400.
+func readBody(r io.Reader, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(r)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errTooLarge(limit)
+		}
+		return nil, badRequest("could not read the request body: %v", err)
+	}
+	return body, nil
+}
+
 // bodyError turns a failed body read into a 413 when the limit was hit and
 // a 400 otherwise.
 func bodyError(err error) error {

@@ -9,7 +9,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -190,13 +189,9 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		case r.ContentLength > limit:
 			return errTooLarge(limit)
 		case r.ContentLength < 0:
-			body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, limit))
+			body, err := readBody(http.MaxBytesReader(c.Response(), r.Body, limit), limit)
 			if err != nil {
-				var mbe *http.MaxBytesError
-				if errors.As(err, &mbe) {
-					return errTooLarge(limit)
-				}
-				return badRequest("could not read the request body: %v", err)
+				return err
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			r.ContentLength = int64(len(body))
@@ -271,4 +266,53 @@ func (s *Server) apply(c echo.Context, p fsm.Payload) (fsm.Result, error) {
 		c.Response().Header().Set(api.HeaderReplayed, "true")
 	}
 	return res, res.Err
+}
+
+// reply renders a write's result, as s.apply returns it, with view.
+func reply[T, V any](c echo.Context, view func(*T) V) func(fsm.Result, error) error {
+	return func(res fsm.Result, err error) error {
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, view(res.Value.(*T)))
+	}
+}
+
+// remove applies a delete, which answers 204 No Content.
+func (s *Server) remove(c echo.Context, p fsm.Payload) error {
+	if _, err := s.apply(c, p); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// named reads the object name from the path and then the JSON body into
+// req, in that order, so a bad name is reported before a bad body.
+func named(c echo.Context, name func(echo.Context) (string, error), req any) (string, error) {
+	id, err := name(c)
+	if err != nil {
+		return "", err
+	}
+	return id, decodeJSON(c, req)
+}
+
+// readNamed starts a read of the object named in the path: the name is
+// checked first, so a follower answers a bad one itself, then the read
+// waits for the consistency it asked for.
+func (s *Server) readNamed(c echo.Context, name func(echo.Context) (string, error)) (string, error) {
+	id, err := name(c)
+	if err != nil {
+		return "", err
+	}
+	return id, s.read(c)
+}
+
+// answer renders a read of the state with view, marking the index the read
+// reflects, even when the read was refused.
+func answer[T, V any](c echo.Context, v T, applied uint64, err error, view func(T) V) error {
+	setIndex(c, applied)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, view(v))
 }
