@@ -47,23 +47,16 @@ func (a *app) printCounter(cl *client.Client, c *api.Counter) error {
 }
 
 func (a *app) counterGet() *cobra.Command {
-	var stale bool
-	cmd := &cobra.Command{
-		Use:   "get",
-		Short: "Print a counter",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			id, err := a.requireID()
-			if err != nil {
-				return err
-			}
-			return show(a, func(ctx context.Context, cl *client.Client) (*api.Counter, error) {
-				return cl.Counter(ctx, id, staleOpt(stale)...)
-			}, a.printCounter)
-		},
-	}
-	cmd.Flags().BoolVar(&stale, "stale", false, "accept a possibly stale value from any node")
-	return cmd
+	cmd := &cobra.Command{Use: "get", Short: "Print a counter", Args: cobra.NoArgs}
+	return withStale(cmd, "accept a possibly stale value from any node", func(_ []string, opts []client.CallOption) error {
+		id, err := a.requireID()
+		if err != nil {
+			return err
+		}
+		return show(a, func(ctx context.Context, cl *client.Client) (*api.Counter, error) {
+			return cl.Counter(ctx, id, opts...)
+		}, a.printCounter)
+	})
 }
 
 func (a *app) counterNext() *cobra.Command {

@@ -17,12 +17,11 @@ import (
 	"github.com/countd/countd/client"
 )
 
+// docOutput is the JSON countctl prints for a document: the wire document,
+// then the cluster.
 type docOutput struct {
-	Name    string          `json:"name"`
-	Version uint64          `json:"version"`
-	Value   json.RawMessage `json:"value"`
-	Index   uint64          `json:"index"`
-	Cluster string          `json:"cluster"`
+	api.Document
+	Cluster string `json:"cluster"`
 }
 
 // docChangeOutput and docResetOutput are the lines doc watch prints.
@@ -54,23 +53,20 @@ func (a *app) printDoc(cl *client.Client, d *api.Document, version bool) error {
 	if version {
 		line = d.Version
 	}
-	return a.printLine(docOutput{Name: d.Name, Version: d.Version, Value: d.Value, Index: d.Index, Cluster: cl.ClusterName()}, line)
+	return a.printLine(docOutput{Document: *d, Cluster: cl.ClusterName()}, line)
 }
 
 func (a *app) docGet() *cobra.Command {
-	var stale bool
 	cmd := &cobra.Command{
 		Use:   "get NAME",
 		Short: "Print a document (fails if it does not exist); -o text prints just its value",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			return show(a, func(ctx context.Context, cl *client.Client) (*api.Document, error) {
-				return cl.Doc(ctx, args[0], staleOpt(stale)...)
-			}, func(cl *client.Client, d *api.Document) error { return a.printDoc(cl, d, false) })
-		},
 	}
-	cmd.Flags().BoolVar(&stale, "stale", false, staleUsage)
-	return cmd
+	return withStale(cmd, staleUsage, func(args []string, opts []client.CallOption) error {
+		return show(a, func(ctx context.Context, cl *client.Client) (*api.Document, error) {
+			return cl.Doc(ctx, args[0], opts...)
+		}, func(cl *client.Client, d *api.Document) error { return a.printDoc(cl, d, false) })
+	})
 }
 
 // valueFlags are the ways put and patch take their JSON.

@@ -46,24 +46,19 @@ batch larger than the cluster's limit (10000 by default) is refused.`,
 }
 
 func (a *app) itemsCount() *cobra.Command {
-	var stale bool
 	cmd := &cobra.Command{
 		Use:   "count TENANT",
 		Short: "Print how many distinct items a tenant has (-o text: the integer)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			return show(a, func(ctx context.Context, cl *client.Client) (*api.TenantCount, error) {
-				return cl.ItemCount(ctx, args[0], staleOpt(stale)...)
-			}, func(cl *client.Client, n *api.TenantCount) error {
-				return a.printLine(struct {
-					Tenant  string `json:"tenant"`
-					Count   int64  `json:"count"`
-					Index   uint64 `json:"index"`
-					Cluster string `json:"cluster"`
-				}{n.Tenant, n.Count, n.Index, cl.ClusterName()}, n.Count)
-			})
-		},
 	}
-	cmd.Flags().BoolVar(&stale, "stale", false, staleUsage)
-	return cmd
+	return withStale(cmd, staleUsage, func(args []string, opts []client.CallOption) error {
+		return show(a, func(ctx context.Context, cl *client.Client) (*api.TenantCount, error) {
+			return cl.ItemCount(ctx, args[0], opts...)
+		}, func(cl *client.Client, n *api.TenantCount) error {
+			return a.printLine(struct {
+				*api.TenantCount
+				Cluster string `json:"cluster"`
+			}{n, cl.ClusterName()}, n.Count)
+		})
+	})
 }

@@ -234,8 +234,22 @@ func show[T any](a *app, fetch func(context.Context, *client.Client) (T, error),
 	})
 }
 
-// staleUsage is the help of --stale on the reads that have it.
+// staleUsage is the help of --stale on most of the reads that have it.
 const staleUsage = "accept a possibly stale answer from any node"
+
+// withStale gives a read command --stale (with usage as its help) and run
+// as its RunE, handed the call options --stale asks for.
+func withStale(cmd *cobra.Command, usage string, run func(args []string, opts []client.CallOption) error) *cobra.Command {
+	stale := cmd.Flags().Bool("stale", false, usage)
+	cmd.RunE = func(_ *cobra.Command, args []string) error {
+		var opts []client.CallOption
+		if *stale {
+			opts = append(opts, client.Stale())
+		}
+		return run(args, opts)
+	}
+	return cmd
+}
 
 // printJSON writes v as indented JSON.
 func (a *app) printJSON(v any) error {

@@ -19,17 +19,11 @@ import (
 	"github.com/countd/countd/client"
 )
 
-// ticketOutput is the JSON countctl prints for a queue ticket, with the
-// field names of the monotone seed.
+// ticketOutput is the JSON countctl prints for a queue ticket: the wire
+// ticket (the field names of the monotone seed), then the cluster.
 type ticketOutput struct {
-	ID           string            `json:"id"`
-	ProcessID    string            `json:"process_id"`
-	Counter      int64             `json:"counter"`
-	Position     int               `json:"position"`
-	Tags         map[string]string `json:"tags"`
-	FencingToken uint64            `json:"fencing_token"`
-	Index        uint64            `json:"index"`
-	Cluster      string            `json:"cluster"`
+	api.Ticket
+	Cluster string `json:"cluster"`
 }
 
 type queueOutput struct {
@@ -41,13 +35,13 @@ type queueOutput struct {
 	Cluster      string          `json:"cluster"`
 }
 
+// ticketJSON is t as countctl prints it; tags are {} rather than null.
 func ticketJSON(cluster string, t *api.Ticket) ticketOutput {
-	tags := t.Tags
-	if tags == nil {
-		tags = map[string]string{}
+	out := ticketOutput{Ticket: *t, Cluster: cluster}
+	if out.Tags == nil {
+		out.Tags = map[string]string{}
 	}
-	return ticketOutput{ID: t.ID, ProcessID: t.ProcessID, Counter: t.Counter, Position: t.Position, Tags: tags,
-		FencingToken: t.FencingToken, Index: t.Index, Cluster: cluster}
+	return out
 }
 
 func (a *app) queueCommand(getenv func(string) string) *cobra.Command {
@@ -219,48 +213,35 @@ func (a *app) queueLeave() *cobra.Command {
 }
 
 func (a *app) queueGet() *cobra.Command {
-	var stale bool
 	cmd := &cobra.Command{
 		Use:   "get",
 		Short: "Print this process's ticket (fails if it is not queued); -o text prints its counter",
 		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			id, process, err := a.member()
-			if err != nil {
-				return err
-			}
-			return show(a, func(ctx context.Context, cl *client.Client) (*api.Ticket, error) {
-				return cl.QueueMember(ctx, id, process, staleOpt(stale)...)
-			}, a.printTicket)
-		},
 	}
-	cmd.Flags().BoolVar(&stale, "stale", false, staleUsage)
-	return cmd
-}
-
-func staleOpt(stale bool) []client.CallOption {
-	if stale {
-		return []client.CallOption{client.Stale()}
-	}
-	return nil
+	return withStale(cmd, staleUsage, func(_ []string, opts []client.CallOption) error {
+		id, process, err := a.member()
+		if err != nil {
+			return err
+		}
+		return show(a, func(ctx context.Context, cl *client.Client) (*api.Ticket, error) {
+			return cl.QueueMember(ctx, id, process, opts...)
+		}, a.printTicket)
+	})
 }
 
 func (a *app) queueList() *cobra.Command {
-	var stale bool
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "Print the queue and its members in counter order (-o text: a table)",
 		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			id, err := a.requireID()
-			if err != nil {
-				return err
-			}
-			return show(a, readQueue(id, staleOpt(stale)...), a.printQueue)
-		},
 	}
-	cmd.Flags().BoolVar(&stale, "stale", false, staleUsage)
-	return cmd
+	return withStale(cmd, staleUsage, func(_ []string, opts []client.CallOption) error {
+		id, err := a.requireID()
+		if err != nil {
+			return err
+		}
+		return show(a, readQueue(id, opts...), a.printQueue)
+	})
 }
 
 func (a *app) queueRm() *cobra.Command {
