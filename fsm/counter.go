@@ -364,7 +364,7 @@ func readCounter(d *decoder) func(*State) error {
 // Apply enforces: an increment of 0 would divide by zero on the next mint.
 func addRestoredCounter(st *State, c *Counter) error {
 	_, dup := st.objects[c.ID]
-	if err := checkRestoredName("counter", c.ID, dup); err != nil {
+	if err := checkRestored("counter", c.ID, dup, "", 0); err != nil {
 		return err
 	}
 	if c.Increment < 1 || c.Increment > MaxIncrement {

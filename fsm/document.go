@@ -461,7 +461,7 @@ func init() {
 	register(OpDocDelete, "doc.delete", func(d *decoder) Payload {
 		return DocDelete{Name: d.string(), Precondition: decodePrecondition(d)}
 	})
-	registerSection(section{name: "document", tag: recDoc, copy: copyDocs, read: readDoc})
+	registerSection(section{name: "document", tag: recDoc, copy: copyDocs, read: readEach(decodeDoc, addRestoredDoc)})
 	registerResult(valDoc, encodeDocument, decodeDocument)
 	registerRestorer(restoreDocs)
 }
@@ -485,11 +485,6 @@ func copyDocs(s *State) func(*recordWriter) error {
 		d.history = nil
 		return &docCopy{name: name, d: d}
 	}, encodeDoc)
-}
-
-func readDoc(d *decoder) func(*State) error {
-	name, doc := decodeDoc(d)
-	return func(st *State) error { return addRestoredDoc(st, name, doc) }
 }
 
 func encodeDoc(e *encoder, c *docCopy) {
@@ -527,11 +522,8 @@ func decodeDoc(d *decoder) (string, *document) {
 // replica.
 func addRestoredDoc(st *State, name string, doc *document) error {
 	_, dup := st.docs[name]
-	if err := checkRestoredName("document", name, dup); err != nil {
+	if err := checkRestored("document", name, dup, "version", doc.version); err != nil {
 		return err
-	}
-	if doc.version > maxRestoredCount {
-		return fmt.Errorf("document %s has version %d, beyond any real history", name, doc.version)
 	}
 	if doc.fields != nil && doc.version == 0 {
 		return fmt.Errorf("document %s exists at version 0", name)

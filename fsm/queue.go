@@ -419,7 +419,7 @@ func init() {
 	register(OpQueueDelete, "queue.delete", func(d *decoder) Payload {
 		return QueueDelete{ID: d.string()}
 	})
-	registerSection(section{name: "queue", tag: recQueue, copy: copyQueues, read: readQueue})
+	registerSection(section{name: "queue", tag: recQueue, copy: copyQueues, read: readEach(decodeQueue, addRestoredQueue)})
 	registerResult(valTicket, encodeTicket, decodeTicket)
 	registerResult(valLeave, encodeLeave, decodeLeave)
 	registerResult(valQueue, encodeQueueView, decodeQueueView)
@@ -447,11 +447,6 @@ func copyQueues(s *State) func(*recordWriter) error {
 		q.byProc = nil
 		return &queueCopy{name: name, q: q}
 	}, encodeQueue)
-}
-
-func readQueue(d *decoder) func(*State) error {
-	name, q := decodeQueue(d)
-	return func(st *State) error { return addRestoredQueue(st, name, q) }
 }
 
 func encodeQueue(e *encoder, c *queueCopy) {
@@ -490,11 +485,8 @@ func decodeQueue(d *decoder) (string, *queue) {
 // one ticket per process.
 func addRestoredQueue(st *State, name string, q *queue) error {
 	_, dup := st.objects[name]
-	if err := checkRestoredName("queue", name, dup); err != nil {
+	if err := checkRestored("queue", name, dup, "fencing token", q.token); err != nil {
 		return err
-	}
-	if q.token > maxRestoredCount {
-		return fmt.Errorf("queue %s has fencing token %d, beyond any real history", name, q.token)
 	}
 	if q.cfg.Min < 0 || q.cfg.Min > q.cfg.Max {
 		return fmt.Errorf("queue %s has range %d…%d", name, q.cfg.Min, q.cfg.Max)

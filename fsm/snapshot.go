@@ -45,14 +45,18 @@ const valNone byte = 0
 // snapshot) could wrap around and repeat values that must never repeat.
 const maxRestoredCount = 1 << 62
 
-// checkRestoredName refuses a restored object whose name breaks the name
-// rules or that the snapshot holds twice.
-func checkRestoredName(kind, name string, dup bool) error {
+// checkRestored refuses a restored object whose name breaks the name rules
+// or that the snapshot holds twice, or whose count n (a version or fencing
+// token, which what names; "" for none) is beyond maxRestoredCount.
+func checkRestored(kind, name string, dup bool, what string, n uint64) error {
 	if err := CheckName(kind+" name", name); err != nil {
 		return err
 	}
 	if dup {
 		return fmt.Errorf("%s %s appears twice", kind, name)
+	}
+	if what != "" && n > maxRestoredCount {
+		return fmt.Errorf("%s %s has %s %d, beyond any real history", kind, name, what, n)
 	}
 	return nil
 }
@@ -131,6 +135,15 @@ func copyEach[T any](tag byte, names []string, copyOne func(name string) T, enco
 		items[i] = copyOne(name)
 	}
 	return eachRecord(tag, items, encode)
+}
+
+// readEach is the read of a section whose record is one named object:
+// decode it, and add it to the state being restored with its checks.
+func readEach[T any](decode func(*decoder) (string, T), add func(*State, string, T) error) func(*decoder) func(*State) error {
+	return func(d *decoder) func(*State) error {
+		name, v := decode(d)
+		return func(st *State) error { return add(st, name, v) }
+	}
 }
 
 // Snapshot is a point-in-time copy of a State.
