@@ -1,5 +1,8 @@
 // Package api holds countd's JSON wire types, header names and error codes,
-// shared by the HTTP server and the Go client. It has no logic.
+// shared by the HTTP server, the state machine and the Go client. It is a
+// leaf: it imports no other countd package, so the client can use it
+// without linking the server. Its only logic is the one wire rule both
+// ends check (CheckIdempotencyKey).
 package api
 
 import "encoding/json"
@@ -22,7 +25,10 @@ const (
 	HeaderReplayed = "Idempotent-Replayed"
 )
 
-// Code is a machine-readable error code.
+// Code is a machine-readable error code. This is the one list of codes:
+// the state machine refuses commands with them (fsm.Code is this type),
+// httpapi maps each to an HTTP status in one table, and clients compare
+// them.
 type Code string
 
 // Error codes, as in the SPEC's table.

@@ -1,8 +1,10 @@
 // Package client is the Go client for countd's HTTP API: typed calls that
 // follow the cluster's 307 redirects to the leader, retry 503s and
 // connection failures on other nodes with backoff until the context ends,
-// learn the cluster's nodes from /v1/cluster, and attach an Idempotency-Key
-// to every write so a retry after an unknown outcome never applies twice.
+// learn the cluster's nodes from /v1/cluster (before the first request, or
+// with Config.DiscoverOnFailover only once a request must move to another
+// node), and attach an Idempotency-Key to every write so a retry after an
+// unknown outcome never applies twice.
 package client
 
 import (
@@ -14,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -24,7 +25,7 @@ import (
 	"time"
 
 	"github.com/countd/countd/api"
-	"github.com/countd/countd/fsm"
+	"github.com/countd/countd/internal/retry"
 )
 
 // Defaults for Config.
@@ -57,6 +58,14 @@ type Config struct {
 	WatchIdleTimeout time.Duration
 	// OnRetry, if set, is told about each retry (for diagnostics).
 	OnRetry func(RetryInfo)
+	// DiscoverOnFailover makes the client learn the cluster's other nodes
+	// (GET /v1/cluster) only once a request has to move off a node,
+	// instead of before its first request. Set it for a short-lived
+	// client, such as one countctl command, whose request then reaches the
+	// cluster alone unless a node fails. Leave it off for a long-lived
+	// client: it must learn the other nodes while the ones it was given
+	// still answer, or losing those would leave it nowhere to go.
+	DiscoverOnFailover bool
 }
 
 // RetryInfo describes one failed attempt that will be retried.
@@ -236,18 +245,18 @@ func (c *Client) do(ctx context.Context, req request) (*response, error) {
 	if req.key != "" {
 		// A key the server would refuse (or net/http cannot even send)
 		// fails now; retrying could never help.
-		if err := fsm.CheckIdempotencyKey(req.key); err != nil {
+		if err := api.CheckIdempotencyKey(req.key); err != nil {
 			return nil, &Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: err.Error()}
 		}
 	}
-	c.maybeDiscover(ctx, false)
+	c.discoverFirst(ctx)
 	target := c.startNode()
-	backoff := 10 * time.Millisecond
+	bo := retry.New(c.cfg.MaxBackoff)
 	redirects := 0
 	var lastErr error
 	for attempt := 1; ; attempt++ {
 		resp, err := c.attempt(ctx, target, req)
-		retry := false
+		again := false
 		var se sinkError
 		switch {
 		case errors.As(err, &se):
@@ -261,7 +270,7 @@ func (c *Client) do(ctx context.Context, req request) (*response, error) {
 			lastErr = fmt.Errorf("%s: %w", target, err)
 			c.forgetLeader(target)
 			target = c.rotate(target)
-			retry = true
+			again = true
 		case resp.status == http.StatusTemporaryRedirect || resp.status == http.StatusPermanentRedirect:
 			leader := resp.header.Get(api.HeaderLeader)
 			if leader == "" {
@@ -276,7 +285,7 @@ func (c *Client) do(ctx context.Context, req request) (*response, error) {
 				// back off and ask again.
 				redirects = 0
 				target = c.rotate(target)
-				retry = true
+				again = true
 				break
 			}
 			c.setLeader(leader)
@@ -286,7 +295,7 @@ func (c *Client) do(ctx context.Context, req request) (*response, error) {
 			lastErr = fmt.Errorf("%s: %s", target, errorFrom(resp))
 			c.forgetLeader(target)
 			target = c.rotate(target)
-			retry = true
+			again = true
 		default:
 			if req.write && resp.status < 500 {
 				// The node that answered a write is the leader: go straight
@@ -295,18 +304,11 @@ func (c *Client) do(ctx context.Context, req request) (*response, error) {
 			}
 			return resp, nil
 		}
-		if retry {
-			if c.cfg.OnRetry != nil {
-				c.cfg.OnRetry(RetryInfo{Attempt: attempt, Node: target, Err: lastErr})
-			}
-			if attempt%len(c.Nodes()) == 0 {
-				c.maybeDiscover(ctx, true)
-			}
+		if again {
 			redirects = 0
-			if err := sleep(ctx, jitter(backoff)); err != nil {
+			if err := c.pause(ctx, bo, attempt, target, lastErr); err != nil {
 				return nil, c.finalError(ctx, lastErr, err)
 			}
-			backoff = min(backoff*2, c.cfg.MaxBackoff)
 		}
 	}
 }
@@ -318,19 +320,15 @@ func (c *Client) finalError(ctx context.Context, last, cause error) error {
 	return fmt.Errorf("gave up after %w: %w", ctx.Err(), last)
 }
 
-func jitter(d time.Duration) time.Duration {
-	return d/2 + time.Duration(rand.Int64N(int64(d)/2+1))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+// pause is what every retry loop of the client does between attempts: it
+// tells OnRetry, learns the cluster's nodes if it has not yet (or again,
+// after a whole round of failures), and backs off.
+func (c *Client) pause(ctx context.Context, bo *retry.Backoff, attempt int, next string, err error) error {
+	if c.cfg.OnRetry != nil {
+		c.cfg.OnRetry(RetryInfo{Attempt: attempt, Node: next, Err: err})
 	}
+	c.maybeDiscover(ctx, attempt%len(c.Nodes()) == 0)
+	return bo.Wait(ctx)
 }
 
 func (c *Client) attempt(ctx context.Context, base string, req request) (*response, error) {
@@ -430,8 +428,17 @@ func (c *Client) forgetLeader(base string) {
 	}
 }
 
-// maybeDiscover learns the cluster's nodes from /v1/cluster: once at first
-// use, and again after a round of failures (force) at most every second.
+// discoverFirst learns the cluster's nodes before a request or watch
+// starts, unless Config.DiscoverOnFailover leaves that to the first retry.
+func (c *Client) discoverFirst(ctx context.Context) {
+	if !c.cfg.DiscoverOnFailover {
+		c.maybeDiscover(ctx, false)
+	}
+}
+
+// maybeDiscover learns the cluster's nodes from /v1/cluster: the first time
+// it is called, and again after a round of failures (force) at most every
+// second.
 func (c *Client) maybeDiscover(ctx context.Context, force bool) {
 	c.mu.Lock()
 	due := c.discovered.IsZero() || (force && time.Since(c.discovered) > time.Second)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/countd/countd/api"
+	"github.com/countd/countd/internal/retry"
 )
 
 func docPath(name string) string { return "/v1/docs/" + url.PathEscape(name) }
@@ -146,9 +147,9 @@ func (c *Client) WatchDoc(ctx context.Context, name string, since *uint64, fn fu
 	if since != nil {
 		w.last, w.haveLast, w.sinceQuery = *since, true, true
 	}
-	c.maybeDiscover(ctx, false)
+	c.discoverFirst(ctx)
 	target := c.startNode()
-	backoff := 10 * time.Millisecond
+	bo := retry.New(c.cfg.MaxBackoff)
 	for attempt := 1; ; attempt++ {
 		progressed, err := w.stream(ctx, target)
 		if ctx.Err() != nil {
@@ -173,20 +174,14 @@ func (c *Client) WatchDoc(ctx context.Context, name string, since *uint64, fn fu
 		}
 		if progressed {
 			// The node served a while: a fresh failure, not a repeat.
-			attempt, backoff = 1, 10*time.Millisecond
+			attempt = 1
+			bo.Reset()
 		}
 		c.forgetLeader(target)
 		target = c.rotate(target)
-		if c.cfg.OnRetry != nil {
-			c.cfg.OnRetry(RetryInfo{Attempt: attempt, Node: target, Err: err})
-		}
-		if attempt%len(c.Nodes()) == 0 {
-			c.maybeDiscover(ctx, true)
-		}
-		if err := sleep(ctx, jitter(backoff)); err != nil {
+		if err := c.pause(ctx, bo, attempt, target, err); err != nil {
 			return err
 		}
-		backoff = min(backoff*2, c.cfg.MaxBackoff)
 	}
 }
 

@@ -15,12 +15,14 @@ import (
 
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/client"
+	"github.com/countd/countd/cluster"
 	"github.com/countd/countd/httpapi"
 	"github.com/countd/countd/internal/harness"
 )
 
 func TestQueueCalls(t *testing.T) {
-	n := harness.StartInMem(t, httpapi.Config{})
+	// One watch slot, so the test can see when a blocking read holds it.
+	n := harness.StartInMemWith(t, cluster.Config{MaxWatchers: 1}, httpapi.Config{})
 	c := newClient(t, client.Config{Addrs: []string{n.URL}})
 	ctx := ctxFor(t, 20*time.Second)
 
@@ -57,8 +59,9 @@ func TestQueueCalls(t *testing.T) {
 	if el := time.Since(start); err != nil || el < 300*time.Millisecond || len(q2.Members) != 2 || idx2 < idx {
 		t.Errorf("WaitQueue on an unchanged queue: %v after %s, index %d, %+v", err, el, idx2, q2)
 	}
-	// Writes elsewhere do not wake it, a leave does. Whether the leave lands
-	// before or during the read, the read answers with it.
+	// Writes elsewhere do not wake it, a leave does. The other write is
+	// made only once the read waits on the server, or it would prove
+	// nothing; the read must then answer with the leave.
 	got := make(chan *api.Queue, 1)
 	go func() {
 		q, _, err := c.WaitQueue(ctx, "zk", idx, 10*time.Second)
@@ -67,8 +70,21 @@ func TestQueueCalls(t *testing.T) {
 		}
 		got <- q
 	}()
+	harness.WaitFor(t, 10*time.Second, "the blocking read to wait on the server", func() bool {
+		release, err := n.Node.AcquireWatch()
+		if err != nil {
+			return true // its one watch slot is taken: the read waits
+		}
+		release()
+		return false
+	})
 	if _, err := c.Next(ctx, "unrelated", 1); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case q := <-got:
+		t.Fatalf("a write to another object answered the blocking read: %+v", q)
+	default:
 	}
 	l, err := c.Leave(ctx, "zk", "host-a:1")
 	if err != nil || l.ID != "zk" || l.FencingToken != 3 || l.Index == 0 {
@@ -76,8 +92,8 @@ func TestQueueCalls(t *testing.T) {
 	}
 	select {
 	case q := <-got:
-		if q == nil || len(q.Members) != 1 || q.Members[0].ProcessID != "host-b" || q.Members[0].Position != 0 || q.Members[0].Counter != 2 {
-			t.Errorf("blocking read after the leave: %+v", q)
+		if q == nil || q.Index != l.Index || len(q.Members) != 1 || q.Members[0].ProcessID != "host-b" || q.Members[0].Position != 0 || q.Members[0].Counter != 2 {
+			t.Errorf("blocking read after the leave (index %d): %+v", l.Index, q)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("a leave did not wake the blocking read")

@@ -337,22 +337,32 @@ func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 
 // Apply replicates cmd and returns its result once the leader has applied it.
 //
-// Errors: a *fsm.Error for invalid input (nothing reached the log);
-// ErrNotLeader (never appended, retry at the leader); ErrUnavailable (never
-// appended, retry); ErrUnknownResult (the command may or may not have been
-// applied — retry with the same idempotency key). Rule refusals (conflict,
-// overflow, …) are not errors here: they come back in Result.Err, because
-// they are decided by the log and remembered for idempotent replays.
-func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (res fsm.Result, err error) {
-	defer func(start time.Time) { n.metrics.observeApply(start, res, err) }(time.Now())
-	if n.raft.State() != raft.Leader {
-		return fsm.Result{}, n.notLeader()
-	}
-	cmd.Time = time.Now().UnixNano()
+// Errors: a *fsm.Error for invalid input, on any node (nothing reached the
+// log); ErrNotLeader (never appended, retry at the leader); ErrUnavailable
+// (never appended, retry); ErrUnknownResult (the command may or may not
+// have been applied — retry with the same idempotency key). Rule refusals
+// (conflict, overflow, …) are not errors here: they come back in
+// Result.Err, because they are decided by the log and remembered for
+// idempotent replays.
+func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
+	start := time.Now()
+	cmd.Time = start.UnixNano()
 	cmd.KeyWindow = n.cfg.IdempotencyWindow
+	// The one check of the input before the log, before the leader check
+	// so that a follower refuses bad input rather than redirecting it.
 	data, err := fsm.Encode(cmd)
 	if err != nil {
-		return fsm.Result{}, err
+		return fsm.Result{}, err // bad input is not an apply outcome: no metric
+	}
+	res, err := n.replicate(ctx, cmd.Payload.Op(), data)
+	n.metrics.observeApply(start, res, err)
+	return res, err
+}
+
+// replicate appends an encoded command as leader and waits for its result.
+func (n *Node) replicate(ctx context.Context, op fsm.Op, data []byte) (fsm.Result, error) {
+	if n.raft.State() != raft.Leader {
+		return fsm.Result{}, n.notLeader()
 	}
 	timeout := n.cfg.ApplyTimeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -361,14 +371,14 @@ func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (res fsm.Result, err 
 	if err := ctx.Err(); err != nil || timeout <= 0 {
 		// raft reads a timeout ≤ 0 as none at all; a caller that has
 		// given up must not have its command appended.
-		return fsm.Result{}, fmt.Errorf("apply %s: %w: %v", cmd.Payload.Op(), ErrUnavailable, context.DeadlineExceeded)
+		return fsm.Result{}, fmt.Errorf("apply %s: %w: %v", op, ErrUnavailable, context.DeadlineExceeded)
 	}
 	f := n.raft.Apply(data, timeout)
 	// The future resolves on commit or on loss of leadership (a leader cut
 	// off from its quorum steps down after LeaderLeaseTimeout); await also
 	// gives up when this node stops.
 	if err := n.await(f); err != nil {
-		return fsm.Result{}, n.applyError(cmd.Payload.Op(), err)
+		return fsm.Result{}, n.applyError(op, err)
 	}
 	return *f.Response().(*fsm.Result), nil
 }

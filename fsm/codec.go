@@ -110,6 +110,21 @@ func (d *decoder) bytes() []byte {
 
 func (d *decoder) string() string { return string(d.bytes()) }
 
+// count reads how many elements follow and refuses a count the rest of the
+// record cannot hold, each element taking at least minBytes: a corrupt
+// count must not make a small record allocate a huge slice. It returns 0
+// once the decoder has failed, so a loop over the count does nothing.
+func (d *decoder) count(minBytes int) int {
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.buf)/minBytes) {
+		d.fail(errShort)
+	}
+	if d.err != nil {
+		return 0
+	}
+	return int(n)
+}
+
 func (d *decoder) bool() bool {
 	switch b := d.byte(); b {
 	case 0:

@@ -51,8 +51,10 @@ const formatVersion = 1
 type Payload interface {
 	// Op is the command kind this payload encodes as.
 	Op() Op
-	// Validate checks the input without looking at state. The HTTP layer calls
-	// it before a command reaches the log; Apply calls it again.
+	// Validate checks the input without looking at state. Encode calls it
+	// once before a command reaches the log (cluster.Node.Apply encodes on
+	// whichever node takes the request); Apply calls it again on every
+	// replica, because the log, not the encoder, is what replicas trust.
 	Validate() error
 	encode(e *encoder)
 	apply(s *State, index uint64) (any, error)
@@ -111,7 +113,8 @@ func (c Command) Validate() error {
 	return c.Payload.Validate()
 }
 
-// Encode validates c and returns its log encoding.
+// Encode validates c and returns its log encoding. It is the only check
+// of a command's input before the log; callers do not validate first.
 func Encode(c Command) ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ package fsm
 // compare-and-set, a one-way monotonic switch, and refusal of overflow.
 
 import (
+	"fmt"
 	"math"
 	"math/bits"
 )
@@ -293,6 +294,9 @@ func init() {
 	register(OpCounterDelete, "counter.delete", func(d *decoder) Payload {
 		return CounterDelete{ID: d.string(), Force: d.bool()}
 	})
+	registerSection(section{name: "counter", tag: recCounter, copy: copyCounters, read: readCounter})
+	registerResult(valCounter, encodeCounter, decodeCounter)
+	registerResult(valMint, encodeMint, decodeMint)
 }
 
 // nextAfter is the smallest v > value with v ≡ offset (mod increment), and
@@ -335,4 +339,81 @@ func rangeEnd(first, count, step int64) (int64, bool) {
 		return 0, false
 	}
 	return int64(uint64(first) + span), true
+}
+
+// Snapshot record and result tags of counters. Persisted; do not renumber.
+const (
+	recCounter byte = 2
+	valCounter byte = 1
+	valMint    byte = 2
+)
+
+// copyCounters is the counters' part of a snapshot, in name order.
+func copyCounters(s *State) func(*recordWriter) error {
+	return copyEach(recCounter, s.sortedNames(KindCounter, ""), func(name string) *Counter {
+		return s.objects[name].(*counter).view(name)
+	}, encodeCounter)
+}
+
+func readCounter(d *decoder) func(*State) error {
+	c := decodeCounter(d)
+	return func(st *State) error { return addRestoredCounter(st, c) }
+}
+
+// addRestoredCounter adds a restored counter to st, held to the rules
+// Apply enforces: an increment of 0 would divide by zero on the next mint.
+func addRestoredCounter(st *State, c *Counter) error {
+	_, dup := st.objects[c.ID]
+	if err := checkRestored("counter", c.ID, dup, "", 0); err != nil {
+		return err
+	}
+	if c.Increment < 1 || c.Increment > MaxIncrement {
+		return fmt.Errorf("counter %s has increment %d, outside 1..2^62", c.ID, c.Increment)
+	}
+	st.objects[c.ID] = &counter{value: c.Value, increment: c.Increment, offset: c.Offset, monotonic: c.Monotonic, index: c.Index}
+	return nil
+}
+
+func encodeCounter(e *encoder, c *Counter) {
+	e.string(c.ID)
+	e.varint(c.Value)
+	e.varint(c.Increment)
+	e.varint(c.Offset)
+	e.bool(c.Monotonic)
+	e.uvarint(c.Index)
+}
+
+func decodeCounter(d *decoder) *Counter {
+	return &Counter{ID: d.string(), Value: d.varint(), Increment: d.varint(), Offset: d.varint(), Monotonic: d.bool(), Index: d.uvarint()}
+}
+
+func encodeMint(e *encoder, m *Mint) {
+	e.string(m.ID)
+	e.varint(m.First)
+	e.varint(m.Last)
+	e.varint(m.Count)
+	e.varint(m.Step)
+	e.uvarint(m.Index)
+}
+
+func decodeMint(d *decoder) *Mint {
+	return &Mint{ID: d.string(), First: d.varint(), Last: d.varint(), Count: d.varint(), Step: d.varint(), Index: d.uvarint()}
+}
+
+// mergeCounter restores a backed-up counter without moving it backwards
+// (see restore.go): it keeps the larger value and the backup's increment
+// and offset. The monotonic switch only ever turns on: turning it off is a
+// write the rules refuse.
+func (s *State) mergeCounter(name string, bak *counter, index uint64) {
+	c := *bak
+	if cur, ok := s.objects[name].(*counter); ok {
+		c.value = max(cur.value, bak.value)
+		c.monotonic = cur.monotonic || bak.monotonic
+		c.index = cur.index
+		if c == *cur {
+			return
+		}
+	}
+	c.index = index
+	s.objects[name] = &c
 }

@@ -6,14 +6,6 @@ import (
 	"testing"
 )
 
-func mint(t *testing.T, r Result) *Mint {
-	t.Helper()
-	if r.Err != nil {
-		t.Fatalf("next: %v", r.Err)
-	}
-	return r.Value.(*Mint)
-}
-
 func TestCounterNextSequence(t *testing.T) {
 	a := newApplier(t)
 	for want := int64(1); want <= 3; want++ {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"sort"
 )
 
@@ -176,26 +177,44 @@ type DocPut struct {
 // Op implements Payload.
 func (DocPut) Op() Op { return OpDocPut }
 
-// Validate implements Payload.
-func (p DocPut) Validate() error {
-	if err := CheckName("document name", p.Name); err != nil {
+// What a put's value and a patch are called in errors.
+const (
+	putBody   = "a document"
+	patchBody = "a merge patch of a document"
+)
+
+// validateWrite checks what a put or patch carries, without looking at
+// state: the name, the precondition, and a body that must be one JSON
+// object (what names it in errors).
+func (p Precondition) validateWrite(name string, body []byte, what string) error {
+	if err := CheckName("document name", name); err != nil {
 		return err
 	}
 	if err := p.validate(); err != nil {
 		return err
 	}
-	_, err := parseObject(p.Value, "a document")
+	_, err := parseObject(body, what)
 	return err
 }
+
+// begin starts a put or patch on s: the current document, once the
+// precondition holds for it, and the body parsed.
+func (p Precondition) begin(s *State, name string, body []byte, what string) (*document, map[string]any, error) {
+	d := s.docs[name]
+	if err := p.check(name, d); err != nil {
+		return nil, nil, err
+	}
+	obj, err := parseObject(body, what)
+	return d, obj, err
+}
+
+// Validate implements Payload.
+func (p DocPut) Validate() error { return p.validateWrite(p.Name, p.Value, putBody) }
 
 func (p DocPut) encode(e *encoder) { e.string(p.Name); p.Precondition.encode(e); e.bytes(p.Value) }
 
 func (p DocPut) apply(s *State, index uint64) (any, error) {
-	d := s.docs[p.Name]
-	if err := p.check(p.Name, d); err != nil {
-		return nil, err
-	}
-	obj, err := parseObject(p.Value, "a document")
+	d, obj, err := p.begin(s, p.Name, p.Value, putBody)
 	if err != nil {
 		return nil, err
 	}
@@ -218,25 +237,12 @@ type DocPatch struct {
 func (DocPatch) Op() Op { return OpDocPatch }
 
 // Validate implements Payload.
-func (p DocPatch) Validate() error {
-	if err := CheckName("document name", p.Name); err != nil {
-		return err
-	}
-	if err := p.validate(); err != nil {
-		return err
-	}
-	_, err := parseObject(p.Patch, "a merge patch of a document")
-	return err
-}
+func (p DocPatch) Validate() error { return p.validateWrite(p.Name, p.Patch, patchBody) }
 
 func (p DocPatch) encode(e *encoder) { e.string(p.Name); p.Precondition.encode(e); e.bytes(p.Patch) }
 
 func (p DocPatch) apply(s *State, index uint64) (any, error) {
-	d := s.docs[p.Name]
-	if err := p.check(p.Name, d); err != nil {
-		return nil, err
-	}
-	patch, err := parseObject(p.Patch, "a merge patch of a document")
+	d, patch, err := p.begin(s, p.Name, p.Patch, patchBody)
 	if err != nil {
 		return nil, err
 	}
@@ -455,4 +461,145 @@ func init() {
 	register(OpDocDelete, "doc.delete", func(d *decoder) Payload {
 		return DocDelete{Name: d.string(), Precondition: decodePrecondition(d)}
 	})
+	registerSection(section{name: "document", tag: recDoc, copy: copyDocs, read: readEach(decodeDoc, addRestoredDoc)})
+	registerResult(valDoc, encodeDocument, decodeDocument)
+	registerRestorer(restoreDocs)
+}
+
+// Snapshot record and result tags of documents. Persisted; do not renumber.
+const (
+	recDoc byte = 6
+	valDoc byte = 7
+)
+
+type docCopy struct {
+	name string
+	d    document // fields map shared: writes replace it, never mutate it
+}
+
+// copyDocs is the documents' part of a snapshot, deleted ones included
+// (their versions must continue); the change history is not kept.
+func copyDocs(s *State) func(*recordWriter) error {
+	return copyEach(recDoc, sortedKeys(s.docs), func(name string) *docCopy {
+		d := *s.docs[name]
+		d.history = nil
+		return &docCopy{name: name, d: d}
+	}, encodeDoc)
+}
+
+func encodeDoc(e *encoder, c *docCopy) {
+	e.string(c.name)
+	e.uvarint(c.d.version)
+	e.uvarint(c.d.index)
+	e.bool(c.d.fields != nil)
+	keys := sortedKeys(c.d.fields)
+	e.uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		e.string(k)
+		e.bytes(c.d.fields[k])
+	}
+}
+
+func decodeDoc(d *decoder) (string, *document) {
+	name := d.string()
+	doc := &document{version: d.uvarint(), index: d.uvarint()}
+	present := d.bool()
+	n := d.count(1)
+	if present {
+		doc.fields = make(map[string][]byte, n)
+	}
+	for range n {
+		k, v := d.string(), bytes.Clone(d.bytes())
+		if doc.fields != nil {
+			doc.fields[k] = v
+		}
+	}
+	return name, doc
+}
+
+// addRestoredDoc adds a restored document to st, refusing one whose values
+// would not parse: a later merge patch decodes them and must not fail on a
+// replica.
+func addRestoredDoc(st *State, name string, doc *document) error {
+	_, dup := st.docs[name]
+	if err := checkRestored("document", name, dup, "version", doc.version); err != nil {
+		return err
+	}
+	if doc.fields != nil && doc.version == 0 {
+		return fmt.Errorf("document %s exists at version 0", name)
+	}
+	for k, v := range doc.fields {
+		if !json.Valid(v) {
+			return fmt.Errorf("document %s: key %q holds invalid JSON", name, k)
+		}
+	}
+	st.docs[name] = doc
+	return nil
+}
+
+// encodeDocument and decodeDocument store a *Document result (a write's
+// answer), not the stored document (encodeDoc).
+func encodeDocument(e *encoder, doc *Document) {
+	e.string(doc.Name)
+	e.uvarint(doc.Version)
+	e.bool(doc.Value != nil)
+	e.bytes(doc.Value)
+	e.uvarint(doc.Index)
+}
+
+func decodeDocument(d *decoder) *Document {
+	doc := &Document{Name: d.string(), Version: d.uvarint()}
+	present := d.bool()
+	if v := d.bytes(); present {
+		doc.Value = bytes.Clone(v)
+	}
+	doc.Index = d.uvarint()
+	return doc
+}
+
+// restoreDocs puts a user backup's documents in place, each by restoreDoc.
+// With force the backup's documents replace the current ones, and every
+// document that existed before is reported changed.
+func restoreDocs(s, b *State, force bool, index uint64) {
+	if force {
+		for _, name := range sortedKeys(s.docs) {
+			s.touch(KindDocument, name)
+		}
+	}
+	for _, name := range sortedKeys(b.docs) {
+		s.restoreDoc(name, b.docs[name], force, index)
+		if force {
+			b.docs[name] = s.docs[name]
+		}
+	}
+	if force {
+		s.docs = b.docs
+	}
+}
+
+// restoreDoc puts the backed-up document bak in place of the current one.
+// A backed-up version above the current one is taken as it is: the
+// versions in between have no history here, so watchers get a reset. At or
+// below the current version, a different value becomes a new version
+// (current+1), so watchers see it as a change and no version repeats; an
+// equal value changes nothing. A deleted document (a tombstone) is a value
+// like any other: restoring it deletes the current document. With force, a
+// lower backed-up version is taken as it is too: the document moves back,
+// and watchers ahead of it get a reset.
+func (s *State) restoreDoc(name string, bak *document, force bool, index uint64) {
+	cur := s.docs[name]
+	switch {
+	case cur == nil || bak.version > cur.version || (force && bak.version < cur.version):
+		bak.index, bak.history = index, nil
+		s.docs[name] = bak
+		s.touch(KindDocument, name)
+	case sameFields(cur.fields, bak.fields):
+	default:
+		s.writeDocument(name, cur, bak.fields, index)
+	}
+}
+
+// sameFields compares document values; nil (absent) differs from {}.
+func sameFields(a, b map[string][]byte) bool {
+	return (a == nil) == (b == nil) && maps.EqualFunc(a, b, bytes.Equal)
 }

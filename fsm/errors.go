@@ -3,27 +3,30 @@ package fsm
 import (
 	"errors"
 	"fmt"
+
+	"github.com/countd/countd/api"
 )
 
-// Code is the machine-readable reason a command or read was refused. The
-// HTTP layer maps each code to a status in one table; the strings match the
-// wire codes so logs and responses agree.
-type Code string
+// Code is the machine-readable reason a command or read was refused. It is
+// api.Code itself, not a copy: the wire codes are the one list, so httpapi's
+// status table and clients read an fsm refusal's code without conversion.
+type Code = api.Code
 
-// The codes the state machine can produce. A command refused with any of
-// them changed nothing.
+// The codes the state machine produces, by the names this package's rules
+// use. They are api's values, not a second list. A command refused with any
+// of them changed nothing.
 const (
-	CodeBadRequest          Code = "bad_request"
-	CodeInvalidName         Code = "invalid_name"
-	CodeNotFound            Code = "not_found"
-	CodeWrongType           Code = "wrong_type"
-	CodeConflict            Code = "conflict"
-	CodeOverflow            Code = "overflow"
-	CodeNotMonotonic        Code = "not_monotonic"
-	CodeQueueFull           Code = "queue_full"
-	CodePreconditionFailed  Code = "precondition_failed"
-	CodeTooLarge            Code = "too_large"
-	CodeIdempotencyMismatch Code = "idempotency_mismatch"
+	CodeBadRequest          = api.CodeBadRequest
+	CodeInvalidName         = api.CodeInvalidName
+	CodeNotFound            = api.CodeNotFound
+	CodeWrongType           = api.CodeWrongType
+	CodeConflict            = api.CodeConflict
+	CodeOverflow            = api.CodeOverflow
+	CodeNotMonotonic        = api.CodeNotMonotonic
+	CodeQueueFull           = api.CodeQueueFull
+	CodePreconditionFailed  = api.CodePreconditionFailed
+	CodeTooLarge            = api.CodeTooLarge
+	CodeIdempotencyMismatch = api.CodeIdempotencyMismatch
 )
 
 // Error is a rule the state machine enforced. Message is a sentence meant for

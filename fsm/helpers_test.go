@@ -47,6 +47,47 @@ func (a *applier) get(id string) *Counter {
 
 func ptr[T any](v T) *T { return &v }
 
+// resultOf unwraps a command's result, failing the test when the command
+// was refused or returned another type; what names the command.
+func resultOf[T any](t *testing.T, what string, r Result) *T {
+	t.Helper()
+	if r.Err != nil {
+		t.Fatalf("%s: %v", what, r.Err)
+	}
+	v, ok := r.Value.(*T)
+	if !ok {
+		t.Fatalf("%s returned %T, want %T", what, r.Value, v)
+	}
+	return v
+}
+
+// rfc7386AppendixA is RFC 7386's table of merge patch examples.
+var rfc7386AppendixA = []struct{ target, patch, want string }{
+	{`{"a":"b"}`, `{"a":"c"}`, `{"a":"c"}`},
+	{`{"a":"b"}`, `{"b":"c"}`, `{"a":"b","b":"c"}`},
+	{`{"a":"b"}`, `{"a":null}`, `{}`},
+	{`{"a":"b","b":"c"}`, `{"a":null}`, `{"b":"c"}`},
+	{`{"a":["b"]}`, `{"a":"c"}`, `{"a":"c"}`},
+	{`{"a":"c"}`, `{"a":["b"]}`, `{"a":["b"]}`},
+	{`{"a":{"b":"c"}}`, `{"a":{"b":"d","c":null}}`, `{"a":{"b":"d"}}`},
+	{`{"a":[{"b":"c"}]}`, `{"a":[1]}`, `{"a":[1]}`},
+	{`["a","b"]`, `["c","d"]`, `["c","d"]`},
+	{`{"a":"b"}`, `["c"]`, `["c"]`},
+	{`{"a":"foo"}`, `null`, `null`},
+	{`{"a":"foo"}`, `"bar"`, `"bar"`},
+	{`{"e":null}`, `{"a":1}`, `{"e":null,"a":1}`},
+	{`[1,2]`, `{"a":"b","c":null}`, `{"a":"b"}`},
+	{`{}`, `{"a":{"bb":{"ccc":null}}}`, `{"a":{"bb":{}}}`},
+}
+
+// Results of the commands the kinds' tests use most.
+func mint(t *testing.T, r Result) *Mint       { t.Helper(); return resultOf[Mint](t, "next", r) }
+func qtTicket(t *testing.T, r Result) *Ticket { t.Helper(); return resultOf[Ticket](t, "join", r) }
+func dcDoc(t *testing.T, r Result) *Document {
+	t.Helper()
+	return resultOf[Document](t, "document write", r)
+}
+
 func codeOf(err error) Code {
 	var fe *Error
 	if errors.As(err, &fe) {

@@ -6,6 +6,8 @@ package fsm
 // decided only by times carried in the log, so every replica forgets the
 // same keys at the same log index.
 
+import "errors"
+
 // MaxIdempotencyKeys bounds the window's memory: when more keys are
 // remembered than this, the oldest are forgotten first, even inside their
 // window. A key costs about 140 bytes of heap with its stored result
@@ -81,4 +83,74 @@ func (t *idemTable) entries() []*idemEntry {
 		}
 	}
 	return out
+}
+
+// recIdem tags a remembered key's snapshot record. Persisted; do not
+// renumber.
+const recIdem byte = 3
+
+func init() {
+	registerSection(section{name: "idempotency key", tag: recIdem, copy: copyIdem, read: readIdem})
+	registerRestorer(restoreIdem)
+}
+
+// copyIdem is the remembered keys' part of a snapshot, in FIFO order so a
+// restored table expires them in the same order. Stored results are never
+// mutated after they are made, so they are shared.
+func copyIdem(s *State) func(*recordWriter) error {
+	return eachRecord(recIdem, s.idem.entries(), encodeIdem)
+}
+
+func readIdem(d *decoder) func(*State) error {
+	e := decodeIdem(d)
+	return func(st *State) error {
+		st.idem.put(e)
+		return nil
+	}
+}
+
+func encodeIdem(e *encoder, en *idemEntry) {
+	e.string(en.key)
+	e.raw(en.fp[:])
+	e.varint(en.expires)
+	e.uvarint(en.result.Index)
+	encodeValue(e, en.result.Value)
+	var fe *Error
+	if errors.As(en.result.Err, &fe) {
+		e.bool(true)
+		e.string(string(fe.Code))
+		e.string(fe.Message)
+		encodeValue(e, fe.Current)
+	} else {
+		e.bool(false)
+	}
+}
+
+func decodeIdem(d *decoder) *idemEntry {
+	en := &idemEntry{key: d.string()}
+	for i := range en.fp {
+		en.fp[i] = d.byte()
+	}
+	en.expires = d.varint()
+	en.result.Index = d.uvarint()
+	en.result.Value = decodeValue(d)
+	if d.bool() {
+		en.result.Err = &Error{Code: Code(d.string()), Message: d.string(), Current: decodeValue(d)}
+	}
+	return en
+}
+
+// restoreIdem adds a user backup's remembered results for keys this state
+// does not hold, skipping those already expired at the restore's time; the
+// current result wins for a key both hold. Stored results are facts about
+// commands in this log, not user state: a retry of a write acknowledged
+// after the backup must replay, not apply again, whether the rest is
+// merged or forced.
+func restoreIdem(s, b *State, _ bool, _ uint64) {
+	for _, e := range b.idem.entries() {
+		if e.expires <= s.now || s.idem.get(e.key, s.now) != nil {
+			continue
+		}
+		s.idem.put(e)
+	}
 }

@@ -4,11 +4,13 @@ package fsm
 // and the state machine (which checks them again, so an embedded caller
 // cannot put an invalid name into the log).
 
+import "github.com/countd/countd/api"
+
 // MaxNameLen is the longest object, tenant, process or item name in bytes.
 const MaxNameLen = 256
 
 // MaxIdempotencyKeyLen is the longest Idempotency-Key in bytes.
-const MaxIdempotencyKeyLen = 128
+const MaxIdempotencyKeyLen = api.MaxIdempotencyKeyLen
 
 // CheckName validates an object name (counter, queue, document, tenant) or a
 // process ID: 1–256 bytes of [A-Za-z0-9._:@-], and not "." or "..".
@@ -51,16 +53,11 @@ func nameByte(c byte, slash bool) bool {
 	return false
 }
 
-// CheckIdempotencyKey validates an Idempotency-Key: 1–128 printable ASCII
-// characters (space through tilde).
+// CheckIdempotencyKey validates an Idempotency-Key by the wire rule
+// (api.CheckIdempotencyKey) and refuses a bad one with bad_request.
 func CheckIdempotencyKey(key string) error {
-	if key == "" || len(key) > MaxIdempotencyKeyLen {
-		return errorf(CodeBadRequest, "Idempotency-Key must be 1 to %d printable characters, got %d bytes", MaxIdempotencyKeyLen, len(key))
-	}
-	for i := 0; i < len(key); i++ {
-		if key[i] < 0x20 || key[i] > 0x7e {
-			return errorf(CodeBadRequest, "Idempotency-Key contains a non-printable byte 0x%02x at position %d", key[i], i)
-		}
+	if err := api.CheckIdempotencyKey(key); err != nil {
+		return &Error{Code: CodeBadRequest, Message: err.Error()}
 	}
 	return nil
 }

@@ -303,7 +303,22 @@ func (m *propModel) validate(c Command) Code {
 	if c.IdempotencyKey != "" && !propValidKey(c.IdempotencyKey) {
 		return CodeBadRequest
 	}
-	precondition := func(pc Precondition) Code {
+	var precondition func(Precondition) Code
+	// A put and a patch check the same: the name, the preconditions, and
+	// that the body is a JSON object.
+	docWrite := func(name string, pc Precondition, body []byte) Code {
+		if !propValidName(name, false) {
+			return CodeInvalidName
+		}
+		if code := precondition(pc); code != "" {
+			return code
+		}
+		if _, ok := propParseObject(body); !ok {
+			return CodeBadRequest
+		}
+		return ""
+	}
+	precondition = func(pc Precondition) Code {
 		if pc.IfMatch != nil && *pc.IfMatch > 1<<62 || pc.IfMatch != nil && pc.IfNoneMatch {
 			return CodeBadRequest
 		}
@@ -382,25 +397,9 @@ func (m *propModel) validate(c Command) Code {
 			}
 		}
 	case DocPut:
-		if !propValidName(p.Name, false) {
-			return CodeInvalidName
-		}
-		if code := precondition(p.Precondition); code != "" {
-			return code
-		}
-		if _, ok := propParseObject(p.Value); !ok {
-			return CodeBadRequest
-		}
+		return docWrite(p.Name, p.Precondition, p.Value)
 	case DocPatch:
-		if !propValidName(p.Name, false) {
-			return CodeInvalidName
-		}
-		if code := precondition(p.Precondition); code != "" {
-			return code
-		}
-		if _, ok := propParseObject(p.Patch); !ok {
-			return CodeBadRequest
-		}
+		return docWrite(p.Name, p.Precondition, p.Patch)
 	case DocDelete:
 		if !propValidName(p.Name, false) {
 			return CodeInvalidName
@@ -1011,46 +1010,33 @@ func (g *propGen) count() int64 {
 
 // name is a counter name: mostly counters, sometimes a name that is usually
 // a queue (wrong_type), rarely invalid.
-func (g *propGen) name() string {
-	switch x := g.pick(100); {
-	case x < 3:
-		return propOneOf(g, propBadNames)
-	case x < 15:
-		return propOneOf(g, propQueueNames)
-	}
-	return propOneOf(g, propNames)
-}
+func (g *propGen) name() string { return g.ownName(propNames, propQueueNames, 12) }
 
 // queueName is the other way round.
-func (g *propGen) queueName() string {
+func (g *propGen) queueName() string { return g.ownName(propQueueNames, propNames, 17) }
+
+// ownName is one of own, or in otherPct of 100 draws one of other (a name
+// of the kind sharing the name space), or in 3 of 100 an invalid name.
+func (g *propGen) ownName(own, other []string, otherPct int) string {
 	switch x := g.pick(100); {
 	case x < 3:
 		return propOneOf(g, propBadNames)
-	case x < 20:
-		return propOneOf(g, propNames)
+	case x < 3+otherPct:
+		return propOneOf(g, other)
 	}
-	return propOneOf(g, propQueueNames)
+	return propOneOf(g, own)
 }
 
-func (g *propGen) proc() string {
-	if g.chance(3) {
-		return propOneOf(g, propBadProcs)
-	}
-	return propOneOf(g, propProcs)
-}
+func (g *propGen) proc() string    { return g.mostly(propProcs, propBadProcs) }
+func (g *propGen) docName() string { return g.mostly(propDocNames, propBadNames) }
+func (g *propGen) key() string     { return g.mostly(propKeys, propBadKeys) }
 
-func (g *propGen) docName() string {
+// mostly is one of good, or in 3 draws of 100 one of bad.
+func (g *propGen) mostly(good, bad []string) string {
 	if g.chance(3) {
-		return propOneOf(g, propBadNames)
+		return propOneOf(g, bad)
 	}
-	return propOneOf(g, propDocNames)
-}
-
-func (g *propGen) key() string {
-	if g.chance(3) {
-		return propOneOf(g, propBadKeys)
-	}
-	return propOneOf(g, propKeys)
+	return propOneOf(g, good)
 }
 
 func (g *propGen) window() time.Duration {
@@ -2384,23 +2370,7 @@ func TestPropModelSelfCheck(t *testing.T) {
 	}
 
 	// RFC 7386, Appendix A.
-	for _, tc := range []struct{ target, patch, want string }{
-		{`{"a":"b"}`, `{"a":"c"}`, `{"a":"c"}`},
-		{`{"a":"b"}`, `{"b":"c"}`, `{"a":"b","b":"c"}`},
-		{`{"a":"b"}`, `{"a":null}`, `{}`},
-		{`{"a":"b","b":"c"}`, `{"a":null}`, `{"b":"c"}`},
-		{`{"a":["b"]}`, `{"a":"c"}`, `{"a":"c"}`},
-		{`{"a":"c"}`, `{"a":["b"]}`, `{"a":["b"]}`},
-		{`{"a":{"b":"c"}}`, `{"a":{"b":"d","c":null}}`, `{"a":{"b":"d"}}`},
-		{`{"a":[{"b":"c"}]}`, `{"a":[1]}`, `{"a":[1]}`},
-		{`["a","b"]`, `["c","d"]`, `["c","d"]`},
-		{`{"a":"b"}`, `["c"]`, `["c"]`},
-		{`{"a":"foo"}`, `null`, `null`},
-		{`{"a":"foo"}`, `"bar"`, `"bar"`},
-		{`{"e":null}`, `{"a":1}`, `{"e":null,"a":1}`},
-		{`[1,2]`, `{"a":"b","c":null}`, `{"a":"b"}`},
-		{`{}`, `{"a":{"bb":{"ccc":null}}}`, `{"a":{"bb":{}}}`},
-	} {
+	for _, tc := range rfc7386AppendixA {
 		target, _ := propDecodeJSON([]byte(tc.target))
 		patch, _ := propDecodeJSON([]byte(tc.patch))
 		want, _ := propDecodeJSON([]byte(tc.want))

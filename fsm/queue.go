@@ -6,6 +6,7 @@ package fsm
 // (ZooKeeper myid 1…255); without it, counters are never handed out twice.
 
 import (
+	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -151,6 +152,14 @@ func (s *State) lookupQueue(id string) (*queue, error) {
 	}
 }
 
+// storeQueue records a write to queue id at index: the queue (perhaps new)
+// is stored with that index as its last write, and its watchers are woken.
+func (s *State) storeQueue(id string, q *queue, index uint64) {
+	q.index = index
+	s.objects[id] = q
+	s.touch(KindQueue, id)
+}
+
 // Queue reads one queue and the applied index the read reflects. A queue
 // never written reads as empty.
 func (s *State) Queue(id string) (*Queue, uint64, error) {
@@ -246,9 +255,7 @@ func (p QueueJoin) apply(s *State, index uint64) (any, error) {
 	q.members = slices.Insert(q.members, pos, m)
 	q.byProc[p.ProcessID] = m
 	q.high = max(q.high, c)
-	q.index = index
-	s.objects[p.ID] = q
-	s.touch(KindQueue, p.ID)
+	s.storeQueue(p.ID, q, index)
 	return q.ticket(p.ID, m, pos), nil
 }
 
@@ -284,8 +291,7 @@ func (p QueueLeave) apply(s *State, index uint64) (any, error) {
 	q.members = slices.Delete(q.members, pos, pos+1)
 	delete(q.byProc, p.ProcessID)
 	q.token++
-	q.index = index
-	s.touch(KindQueue, p.ID)
+	s.storeQueue(p.ID, q, index)
 	return &Leave{Queue: p.ID, FencingToken: q.token, Index: index}, nil
 }
 
@@ -350,9 +356,7 @@ func (p QueueConfigure) apply(s *State, index uint64) (any, error) {
 		return nil, errorf(CodeBadRequest, "queue %s would have min %d above max %d", p.ID, cfg.Min, cfg.Max)
 	}
 	q.cfg = cfg
-	q.index = index
-	s.objects[p.ID] = q
-	s.touch(KindQueue, p.ID)
+	s.storeQueue(p.ID, q, index)
 	return q.view(p.ID), nil
 }
 
@@ -390,12 +394,8 @@ func encodeTags(e *encoder, tags map[string]string) {
 }
 
 func decodeTags(d *decoder) map[string]string {
-	n := d.uvarint()
-	if d.err != nil || n == 0 {
-		return nil
-	}
-	if n > uint64(len(d.buf)) { // every tag takes at least two bytes
-		d.fail(errShort)
+	n := d.count(2) // a tag is two strings
+	if n == 0 {
 		return nil
 	}
 	tags := make(map[string]string, n)
@@ -419,4 +419,183 @@ func init() {
 	register(OpQueueDelete, "queue.delete", func(d *decoder) Payload {
 		return QueueDelete{ID: d.string()}
 	})
+	registerSection(section{name: "queue", tag: recQueue, copy: copyQueues, read: readEach(decodeQueue, addRestoredQueue)})
+	registerResult(valTicket, encodeTicket, decodeTicket)
+	registerResult(valLeave, encodeLeave, decodeLeave)
+	registerResult(valQueue, encodeQueueView, decodeQueueView)
+}
+
+// Snapshot record and result tags of queues. Persisted; do not renumber.
+const (
+	recQueue  byte = 4
+	valTicket byte = 3
+	valLeave  byte = 4
+	valQueue  byte = 5
+)
+
+// queueCopy is a queue as a snapshot holds it until written.
+type queueCopy struct {
+	name string
+	q    queue // members slice copied; members themselves never change
+}
+
+// copyQueues is the queues' part of a snapshot, in name order.
+func copyQueues(s *State) func(*recordWriter) error {
+	return copyEach(recQueue, s.sortedNames(KindQueue, ""), func(name string) *queueCopy {
+		q := *s.objects[name].(*queue)
+		q.members = slices.Clone(q.members)
+		q.byProc = nil
+		return &queueCopy{name: name, q: q}
+	}, encodeQueue)
+}
+
+func encodeQueue(e *encoder, c *queueCopy) {
+	e.string(c.name)
+	encodeQueueConfig(e, c.q.cfg)
+	e.uvarint(c.q.token)
+	e.varint(c.q.high)
+	e.uvarint(c.q.index)
+	e.uvarint(uint64(len(c.q.members)))
+	for _, m := range c.q.members {
+		e.string(m.process)
+		e.varint(m.counter)
+		encodeTags(e, m.tags)
+		e.uvarint(m.token)
+		e.uvarint(m.index)
+	}
+}
+
+func decodeQueue(d *decoder) (string, *queue) {
+	name := d.string()
+	q := newQueue()
+	q.cfg = decodeQueueConfig(d)
+	q.token = d.uvarint()
+	q.high = d.varint()
+	q.index = d.uvarint()
+	for range d.count(1) {
+		m := &member{process: d.string(), counter: d.varint(), tags: decodeTags(d), token: d.uvarint(), index: d.uvarint()}
+		q.members = append(q.members, m)
+		q.byProc[m.process] = m
+	}
+	return name, q
+}
+
+// addRestoredQueue adds a restored queue to st, held to the invariants
+// Apply keeps: counters unique and sorted, none above the high-water mark,
+// one ticket per process.
+func addRestoredQueue(st *State, name string, q *queue) error {
+	_, dup := st.objects[name]
+	if err := checkRestored("queue", name, dup, "fencing token", q.token); err != nil {
+		return err
+	}
+	if q.cfg.Min < 0 || q.cfg.Min > q.cfg.Max {
+		return fmt.Errorf("queue %s has range %d…%d", name, q.cfg.Min, q.cfg.Max)
+	}
+	if len(q.byProc) != len(q.members) {
+		return fmt.Errorf("queue %s lists a process twice", name)
+	}
+	for i, m := range q.members {
+		if err := CheckName("process id", m.process); err != nil {
+			return fmt.Errorf("queue %s: %w", name, err)
+		}
+		if i > 0 && m.counter <= q.members[i-1].counter {
+			return fmt.Errorf("queue %s: member counters are not unique and sorted", name)
+		}
+		if m.counter > q.high {
+			return fmt.Errorf("queue %s: counter %d is above the high-water mark %d", name, m.counter, q.high)
+		}
+	}
+	st.objects[name] = q
+	return nil
+}
+
+func encodeQueueConfig(e *encoder, c QueueConfig) {
+	e.varint(c.Min)
+	e.varint(c.Max)
+	e.bool(c.Reuse)
+}
+
+func decodeQueueConfig(d *decoder) QueueConfig {
+	return QueueConfig{Min: d.varint(), Max: d.varint(), Reuse: d.bool()}
+}
+
+func encodeTicket(e *encoder, t *Ticket) {
+	e.string(t.Queue)
+	e.string(t.ProcessID)
+	e.varint(t.Counter)
+	e.uvarint(uint64(t.Position))
+	encodeTags(e, t.Tags)
+	e.uvarint(t.FencingToken)
+	e.uvarint(t.Index)
+}
+
+func decodeTicket(d *decoder) *Ticket {
+	return &Ticket{Queue: d.string(), ProcessID: d.string(), Counter: d.varint(), Position: int(d.uvarint()),
+		Tags: decodeTags(d), FencingToken: d.uvarint(), Index: d.uvarint()}
+}
+
+func encodeLeave(e *encoder, l *Leave) {
+	e.string(l.Queue)
+	e.uvarint(l.FencingToken)
+	e.uvarint(l.Index)
+}
+
+func decodeLeave(d *decoder) *Leave {
+	return &Leave{Queue: d.string(), FencingToken: d.uvarint(), Index: d.uvarint()}
+}
+
+// encodeQueueView and decodeQueueView store a *Queue result (a configure's
+// answer), not the stored queue (encodeQueue).
+func encodeQueueView(e *encoder, q *Queue) {
+	e.string(q.ID)
+	e.uvarint(q.FencingToken)
+	encodeQueueConfig(e, q.Config)
+	e.uvarint(q.Index)
+	e.uvarint(uint64(len(q.Members)))
+	for _, t := range q.Members {
+		encodeTicket(e, t)
+	}
+}
+
+func decodeQueueView(d *decoder) *Queue {
+	q := &Queue{ID: d.string(), FencingToken: d.uvarint(), Config: decodeQueueConfig(d), Index: d.uvarint()}
+	q.Members = make([]*Ticket, d.count(1))
+	for i := range q.Members {
+		q.Members[i] = decodeTicket(d)
+	}
+	return q
+}
+
+// mergeQueue restores a backed-up queue without moving it backwards (see
+// restore.go): members and config come from the backup; the high-water
+// mark and the fencing token continue from the larger of the two, and a
+// membership that changes moves the token on, as a join or leave would, so
+// a holder of the old token sees it is stale.
+func (s *State) mergeQueue(name string, bak *queue, index uint64) {
+	q := bak
+	if cur, ok := s.objects[name].(*queue); ok {
+		q.high = max(cur.high, bak.high)
+		q.token = max(cur.token, bak.token)
+		same := sameMembers(cur.members, bak.members)
+		if q.token == cur.token && !same {
+			q.token++
+		}
+		if same && q.token == cur.token && q.high == cur.high && q.cfg == cur.cfg {
+			return
+		}
+	}
+	s.storeQueue(name, q, index)
+}
+
+func sameMembers(a, b []*member) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i, x := range a {
+		y := b[i]
+		if x.process != y.process || x.counter != y.counter || x.token != y.token || x.index != y.index || !maps.Equal(x.tags, y.tags) {
+			return false
+		}
+	}
+	return true
 }

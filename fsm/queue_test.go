@@ -9,19 +9,6 @@ import (
 	"testing"
 )
 
-// qtTicket unwraps a join's ticket.
-func qtTicket(t *testing.T, r Result) *Ticket {
-	t.Helper()
-	if r.Err != nil {
-		t.Fatalf("join: %v", r.Err)
-	}
-	tk, ok := r.Value.(*Ticket)
-	if !ok {
-		t.Fatalf("join returned %T, want *Ticket", r.Value)
-	}
-	return tk
-}
-
 // qtQueue reads a queue that must be readable.
 func qtQueue(t *testing.T, s *State, id string) *Queue {
 	t.Helper()

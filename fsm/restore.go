@@ -13,12 +13,18 @@ package fsm
 // adds N to every counter and queue high-water mark, for a backup restored
 // into a cluster that cannot know what was minted after it was taken.
 //
+// This file holds the command, the refusals decided before anything
+// changes, and the rules of the table counters and queues share. Each
+// other table's rule lives with its kind and is registered from there
+// (registerRestorer): documents in document.go, tenants in items.go,
+// remembered keys in idempotency.go; mergeCounter and mergeQueue sit with
+// their kinds too.
+//
 // Raft's own snapshot install (State.Restore) is a different thing: always
 // verbatim, never a log command.
 
 import (
 	"bytes"
-	"maps"
 	"math"
 )
 
@@ -134,14 +140,8 @@ func (p RestoreBackup) apply(s *State, index uint64) (any, error) {
 			out.Queues++
 		}
 	}
-	// Stored results are facts about commands in this log, not user state:
-	// a retry of a write acknowledged after the backup must replay, not
-	// apply again, whichever way the objects are restored.
-	s.mergeIdempotency(b)
-	if p.Force {
-		s.replaceWith(b, index)
-	} else {
-		s.mergeFrom(b, index)
+	for _, restore := range restorers {
+		restore(s, b, p.Force, index)
 	}
 	s.advance(advance, index)
 	return out, nil
@@ -216,119 +216,37 @@ func mergedForCheck(cur, bak object) object {
 	return bak
 }
 
-// mergeFrom merges the backup b into s so that nothing moves backwards.
-// Objects only in s are kept; b is taken apart.
-func (s *State) mergeFrom(b *State, index uint64) {
-	for _, name := range sortedKeys(b.objects) {
-		switch bak := b.objects[name].(type) {
-		case *counter:
-			s.mergeCounter(name, bak, index)
-		case *queue:
-			s.mergeQueue(name, bak, index)
-		}
-	}
-	for _, name := range sortedKeys(b.docs) {
-		s.restoreDoc(name, b.docs[name], false, index)
-	}
-	for name, bak := range b.tenants {
-		if cur := s.tenants[name]; cur != nil && maps.Equal(cur.items, bak.items) {
-			continue
-		}
-		bak.index = index
-		s.tenants[name] = bak
-	}
+// restorers put the tables of a user backup b into s, as parts of one
+// restore command at index: merged so that nothing moves backwards, or with
+// force verbatim. Each table's owner registers its own, from init in its
+// file; every refusal was decided before (checkRestore), so none can fail.
+// b is taken apart.
+var restorers []func(s, b *State, force bool, index uint64)
+
+func registerRestorer(restore func(s, b *State, force bool, index uint64)) {
+	restorers = append(restorers, restore)
 }
 
-// mergeCounter keeps the larger value and the backup's increment and
-// offset. The monotonic switch only ever turns on: turning it off is a
-// write the rules refuse.
-func (s *State) mergeCounter(name string, bak *counter, index uint64) {
-	c := *bak
-	if cur, ok := s.objects[name].(*counter); ok {
-		c.value = max(cur.value, bak.value)
-		c.monotonic = cur.monotonic || bak.monotonic
-		c.index = cur.index
-		if c == *cur {
-			return
+// restoreObjects restores counters and queues, which share one name space
+// (see checkRestore). Merged, each keeps what its kind's merge rule says
+// (mergeCounter, mergeQueue) and objects only in s stay; forced, the
+// backup's objects replace them all, each with the restore's index (it is
+// their last write), and every queue that existed before or after is
+// reported changed.
+func restoreObjects(s, b *State, force bool, index uint64) {
+	if !force {
+		for _, name := range sortedKeys(b.objects) {
+			switch bak := b.objects[name].(type) {
+			case *counter:
+				s.mergeCounter(name, bak, index)
+			case *queue:
+				s.mergeQueue(name, bak, index)
+			}
 		}
+		return
 	}
-	c.index = index
-	s.objects[name] = &c
-}
-
-// mergeQueue takes members and config from the backup; the high-water mark
-// and the fencing token continue from the larger of the two, and a
-// membership that changes moves the token on, as a join or leave would, so
-// a holder of the old token sees it is stale.
-func (s *State) mergeQueue(name string, bak *queue, index uint64) {
-	q := bak
-	if cur, ok := s.objects[name].(*queue); ok {
-		q.high = max(cur.high, bak.high)
-		q.token = max(cur.token, bak.token)
-		same := sameMembers(cur.members, bak.members)
-		if q.token == cur.token && !same {
-			q.token++
-		}
-		if same && q.token == cur.token && q.high == cur.high && q.cfg == cur.cfg {
-			return
-		}
-	}
-	q.index = index
-	s.objects[name] = q
-	s.touch(KindQueue, name)
-}
-
-func sameMembers(a, b []*member) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i, x := range a {
-		y := b[i]
-		if x.process != y.process || x.counter != y.counter || x.token != y.token || x.index != y.index || !maps.Equal(x.tags, y.tags) {
-			return false
-		}
-	}
-	return true
-}
-
-// restoreDoc puts the backed-up document bak in place of the current one.
-// A backed-up version above the current one is taken as it is: the
-// versions in between have no history here, so watchers get a reset. At or
-// below the current version, a different value becomes a new version
-// (current+1), so watchers see it as a change and no version repeats; an
-// equal value changes nothing. A deleted document (a tombstone) is a value
-// like any other: restoring it deletes the current document. With force, a
-// lower backed-up version is taken as it is too: the document moves back,
-// and watchers ahead of it get a reset.
-func (s *State) restoreDoc(name string, bak *document, force bool, index uint64) {
-	cur := s.docs[name]
-	switch {
-	case cur == nil || bak.version > cur.version || (force && bak.version < cur.version):
-		bak.index, bak.history = index, nil
-		s.docs[name] = bak
-		s.touch(KindDocument, name)
-	case sameFields(cur.fields, bak.fields):
-	default:
-		s.writeDocument(name, cur, bak.fields, index)
-	}
-}
-
-// sameFields compares document values; nil (absent) differs from {}.
-func sameFields(a, b map[string][]byte) bool {
-	return (a == nil) == (b == nil) && maps.EqualFunc(a, b, bytes.Equal)
-}
-
-// replaceWith makes the backup b the whole state, verbatim except that
-// every restored object's index is the restore's (it is their last write)
-// and a document whose value differs at the same version becomes a new
-// version, so no watcher misses it. Every queue and document that existed
-// before or after is reported changed.
-func (s *State) replaceWith(b *State, index uint64) {
 	for _, name := range s.sortedNames(KindQueue, "") {
 		s.touch(KindQueue, name)
-	}
-	for _, name := range sortedKeys(s.docs) {
-		s.touch(KindDocument, name)
 	}
 	for name, o := range b.objects {
 		switch o := o.(type) {
@@ -339,14 +257,7 @@ func (s *State) replaceWith(b *State, index uint64) {
 			s.touch(KindQueue, name)
 		}
 	}
-	for _, name := range sortedKeys(b.docs) {
-		s.restoreDoc(name, b.docs[name], true, index)
-		b.docs[name] = s.docs[name]
-	}
-	for _, t := range b.tenants {
-		t.index = index
-	}
-	s.objects, s.docs, s.tenants = b.objects, b.docs, b.tenants
+	s.objects = b.objects
 }
 
 // advance adds n to every counter value and queue high-water mark;
@@ -367,20 +278,30 @@ func (s *State) advance(n int64, index uint64) {
 	}
 }
 
-// mergeIdempotency adds the backup's remembered results for keys this
-// state does not hold, skipping those already expired at the restore's
-// time; the current result wins for a key both hold.
-func (s *State) mergeIdempotency(b *State) {
-	for _, e := range b.idem.entries() {
-		if e.expires <= s.now || s.idem.get(e.key, s.now) != nil {
-			continue
-		}
-		s.idem.put(e)
-	}
-}
+// valRestore tags a *Restored result in snapshots. Persisted; do not
+// renumber.
+const valRestore byte = 8
 
 func init() {
 	register(OpRestore, "snapshot.restore", func(d *decoder) Payload {
 		return RestoreBackup{Force: d.bool(), Advance: d.uvarint(), Snapshot: d.bytes(), parsed: &parsedBackup{}}
 	})
+	registerResult(valRestore, encodeRestored, decodeRestored)
+	registerRestorer(restoreObjects)
+}
+
+func encodeRestored(e *encoder, r *Restored) {
+	e.varint(r.Counters)
+	e.varint(r.Queues)
+	e.varint(r.Documents)
+	e.varint(r.Tenants)
+	e.bool(r.Forced)
+	e.uvarint(r.Advanced)
+	e.uvarint(r.BackupIndex)
+	e.uvarint(r.Index)
+}
+
+func decodeRestored(d *decoder) *Restored {
+	return &Restored{Counters: d.varint(), Queues: d.varint(), Documents: d.varint(), Tenants: d.varint(),
+		Forced: d.bool(), Advanced: d.uvarint(), BackupIndex: d.uvarint(), Index: d.uvarint()}
 }

@@ -41,6 +41,34 @@ func skRecords(t *testing.T, data []byte) (tags []byte, bodies [][]byte) {
 	}
 }
 
+// skSnap is a snapshot at index 1 holding exactly the given records, which
+// need not keep the rules: for tests of what Restore refuses.
+func skSnap(parts ...snapshotPart) *Snapshot { return &Snapshot{applied: 1, parts: parts} }
+
+func skCounters(cs ...*Counter) snapshotPart {
+	return snapshotPart{sec: sectionByTag[recCounter], write: eachRecord(recCounter, cs, encodeCounter)}
+}
+
+func skQueues(qs ...queueCopy) snapshotPart {
+	ptrs := make([]*queueCopy, len(qs))
+	for i := range qs {
+		ptrs[i] = &qs[i]
+	}
+	return snapshotPart{sec: sectionByTag[recQueue], write: eachRecord(recQueue, ptrs, encodeQueue)}
+}
+
+func skDocs(ds ...docCopy) snapshotPart {
+	ptrs := make([]*docCopy, len(ds))
+	for i := range ds {
+		ptrs[i] = &ds[i]
+	}
+	return snapshotPart{sec: sectionByTag[recDoc], write: eachRecord(recDoc, ptrs, encodeDoc)}
+}
+
+func skTenants(ts ...tenantCopy) snapshotPart {
+	return snapshotPart{sec: sectionByTag[recTenant], write: writeTenants(ts)}
+}
+
 func skEncode(t *testing.T, sn *Snapshot) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -336,13 +364,13 @@ func TestRestoreRejectsBrokenKinds(t *testing.T) {
 	mem := func(p string, c int64) *member { return &member{process: p, counter: c, token: 1, index: 1} }
 	queueSnap := func(high int64, ms ...*member) *Snapshot {
 		q := queue{cfg: DefaultQueueConfig(), token: uint64(len(ms)), high: high, index: 1, members: ms}
-		return &Snapshot{applied: 1, queues: []queueCopy{{name: "q", q: q}}}
+		return skSnap(skQueues(queueCopy{name: "q", q: q}))
 	}
 	docSnap := func(version uint64, fields map[string][]byte) *Snapshot {
-		return &Snapshot{applied: 1, docs: []docCopy{{name: "d", d: document{version: version, index: 1, fields: fields}}}}
+		return skSnap(skDocs(docCopy{name: "d", d: document{version: version, index: 1, fields: fields}}))
 	}
 	tenantSnap := func(items ...string) *Snapshot {
-		return &Snapshot{applied: 1, tenants: []tenantCopy{{name: "t", index: 1, items: items}}}
+		return skSnap(skTenants(tenantCopy{name: "t", index: 1, items: items}))
 	}
 	tests := []struct {
 		name string
@@ -355,13 +383,13 @@ func TestRestoreRejectsBrokenKinds(t *testing.T) {
 		{"queue: counter above high-water mark", queueSnap(3, mem("a", 1), mem("b", 5)), false},
 		{"queue: members but no high-water mark", queueSnap(-1, mem("a", 1)), false},
 		{"queue: process twice", queueSnap(3, mem("a", 1), mem("a", 2)), false},
-		{"queue: token that would wrap", &Snapshot{applied: 1, queues: []queueCopy{{name: "q", q: queue{cfg: DefaultQueueConfig(), token: math.MaxUint64, high: -1}}}}, false},
+		{"queue: token that would wrap", skSnap(skQueues(queueCopy{name: "q", q: queue{cfg: DefaultQueueConfig(), token: math.MaxUint64, high: -1}})), false},
 		{"queue: bad process id", queueSnap(3, mem("a/b", 1)), false},
-		{"queue: min above max", &Snapshot{applied: 1, queues: []queueCopy{{name: "q", q: queue{cfg: QueueConfig{Min: 5, Max: 4}, high: -1}}}}, false},
-		{"queue: negative min", &Snapshot{applied: 1, queues: []queueCopy{{name: "q", q: queue{cfg: QueueConfig{Min: -1, Max: 4}, high: -1}}}}, false},
-		{"queue: bad name", &Snapshot{applied: 1, queues: []queueCopy{{name: "a b", q: queue{cfg: DefaultQueueConfig(), high: -1}}}}, false},
-		{"queue and counter with one name", &Snapshot{applied: 1, counters: []Counter{{ID: "q", Increment: 1}},
-			queues: []queueCopy{{name: "q", q: queue{cfg: DefaultQueueConfig(), high: -1}}}}, false},
+		{"queue: min above max", skSnap(skQueues(queueCopy{name: "q", q: queue{cfg: QueueConfig{Min: 5, Max: 4}, high: -1}})), false},
+		{"queue: negative min", skSnap(skQueues(queueCopy{name: "q", q: queue{cfg: QueueConfig{Min: -1, Max: 4}, high: -1}})), false},
+		{"queue: bad name", skSnap(skQueues(queueCopy{name: "a b", q: queue{cfg: DefaultQueueConfig(), high: -1}})), false},
+		{"queue and counter with one name", skSnap(skCounters(&Counter{ID: "q", Increment: 1}),
+			skQueues(queueCopy{name: "q", q: queue{cfg: DefaultQueueConfig(), high: -1}})), false},
 
 		{"doc: valid control", docSnap(2, map[string][]byte{"a": []byte(`{"b":[1,2]}`), "n": []byte(`null`)}), true},
 		{"doc: tombstone control", docSnap(2, nil), true},
@@ -371,11 +399,11 @@ func TestRestoreRejectsBrokenKinds(t *testing.T) {
 		{"doc: present at version 0", docSnap(0, map[string][]byte{"a": []byte(`1`)}), false},
 		{"doc: version that would wrap", docSnap(math.MaxUint64, map[string][]byte{"a": []byte(`1`)}), false},
 		{"doc: highest version allowed", docSnap(1<<62, map[string][]byte{"a": []byte(`1`)}), true},
-		{"doc: bad name", &Snapshot{applied: 1, docs: []docCopy{{name: "", d: document{version: 1}}}}, false},
+		{"doc: bad name", skSnap(skDocs(docCopy{name: "", d: document{version: 1}})), false},
 
 		{"tenant: valid control", tenantSnap("a", "b/c"), true},
 		{"tenant: item twice", tenantSnap("a", "a"), false},
-		{"tenant: bad name", &Snapshot{applied: 1, tenants: []tenantCopy{{name: "t/1", index: 1, items: []string{"a"}}}}, false},
+		{"tenant: bad name", skSnap(skTenants(tenantCopy{name: "t/1", index: 1, items: []string{"a"}})), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

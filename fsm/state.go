@@ -5,7 +5,8 @@
 // command. It does no I/O of its own, reads no clock (time arrives in the
 // command, stamped by the leader), starts no goroutines and uses no
 // randomness, so every replica that applies the same log holds the same
-// state. It imports no other countd package.
+// state. Of countd's packages it imports only api, the leaf package of wire
+// codes and rules that its refusals are expressed in.
 package fsm
 
 import (
@@ -78,12 +79,8 @@ func wrongType(name string, have, want Kind) *Error {
 // State is the whole replicated state of one node. Apply and Restore take the
 // write lock; reads take the read lock, so a reader never sees half a command.
 type State struct {
-	mu      sync.RWMutex
-	applied uint64
-	objects map[string]object // counters and queues
-	tenants map[string]*tenant
-	docs    map[string]*document
-	idem    idemTable
+	mu sync.RWMutex
+	tables
 
 	history  int
 	onChange func([]Key)
@@ -91,6 +88,16 @@ type State struct {
 	// now is the leader time of the command being applied: a payload that
 	// must judge idempotency expiry (a restore merging keys) reads it here.
 	now int64
+}
+
+// tables are what the log builds and a snapshot holds: Restore replaces
+// them whole. A kind with a table of its own adds it here and in empty.
+type tables struct {
+	applied uint64
+	objects map[string]object // counters and queues
+	tenants map[string]*tenant
+	docs    map[string]*document
+	idem    idemTable
 }
 
 // New returns an empty state with default options.
@@ -108,10 +115,12 @@ func NewWithOptions(o Options) *State {
 
 func empty() *State {
 	return &State{
-		objects: make(map[string]object),
-		tenants: make(map[string]*tenant),
-		docs:    make(map[string]*document),
-		idem:    newIdemTable(),
+		tables: tables{
+			objects: make(map[string]object),
+			tenants: make(map[string]*tenant),
+			docs:    make(map[string]*document),
+			idem:    newIdemTable(),
+		},
 		history: DefaultWatchHistory,
 	}
 }

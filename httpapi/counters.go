@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"net/http"
-
 	"github.com/labstack/echo/v4"
 
 	"github.com/countd/countd/api"
@@ -25,19 +23,12 @@ func counterJSON(c *fsm.Counter) api.Counter {
 func counterID(c echo.Context) (string, error) { return nameParam(c, "id", "counter name") }
 
 func (s *Server) getCounter(c echo.Context) error {
-	id, err := counterID(c)
+	id, err := s.readNamed(c, counterID)
 	if err != nil {
-		return err
-	}
-	if err := s.read(c); err != nil {
 		return err
 	}
 	ctr, applied, err := s.node.State().Counter(id)
-	setIndex(c, applied)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, counterJSON(ctr))
+	return answer(c, ctr, applied, err, counterJSON)
 }
 
 func (s *Server) listCounters(c echo.Context) error {
@@ -46,12 +37,13 @@ func (s *Server) listCounters(c echo.Context) error {
 		return err
 	}
 	list, applied := s.node.State().Counters(prefix)
-	setIndex(c, applied)
-	out := api.CounterList{Counters: make([]api.Counter, len(list))}
-	for i, ctr := range list {
-		out.Counters[i] = counterJSON(ctr)
-	}
-	return c.JSON(http.StatusOK, out)
+	return answer(c, list, applied, nil, func(list []*fsm.Counter) api.CounterList {
+		out := api.CounterList{Counters: make([]api.Counter, len(list))}
+		for i, ctr := range list {
+			out.Counters[i] = counterJSON(ctr)
+		}
+		return out
+	})
 }
 
 func (s *Server) nextCounter(c echo.Context) error {
@@ -63,48 +55,33 @@ func (s *Server) nextCounter(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.apply(c, fsm.CounterNext{ID: id, Count: count})
-	if err != nil {
-		return err
-	}
-	m := res.Value.(*fsm.Mint)
-	return c.JSON(http.StatusOK, api.Mint{ID: m.ID, Value: m.Last, First: m.First, Count: m.Count, Step: m.Step, Index: m.Index})
+	return reply(c, func(m *fsm.Mint) api.Mint {
+		return api.Mint{ID: m.ID, Value: m.Last, First: m.First, Count: m.Count, Step: m.Step, Index: m.Index}
+	})(s.apply(c, fsm.CounterNext{ID: id, Count: count}))
 }
 
 func (s *Server) addCounter(c echo.Context) error {
-	id, err := counterID(c)
-	if err != nil {
-		return err
-	}
 	var req api.AddRequest
-	if err := decodeJSON(c, &req); err != nil {
+	id, err := named(c, counterID, &req)
+	if err != nil {
 		return err
 	}
 	if req.Delta == nil {
 		return badRequest("add needs a \"delta\"")
 	}
-	res, err := s.apply(c, fsm.CounterAdd{ID: id, Delta: *req.Delta, Default: req.Default})
-	if err != nil {
-		return err
-	}
-	ctr := res.Value.(*fsm.Counter)
-	return c.JSON(http.StatusOK, api.AddResult{ID: ctr.ID, Value: ctr.Value, Index: ctr.Index})
+	return reply(c, func(ctr *fsm.Counter) api.AddResult {
+		return api.AddResult{ID: ctr.ID, Value: ctr.Value, Index: ctr.Index}
+	})(s.apply(c, fsm.CounterAdd{ID: id, Delta: *req.Delta, Default: req.Default}))
 }
 
 func (s *Server) setCounter(c echo.Context) error {
-	id, err := counterID(c)
-	if err != nil {
-		return err
-	}
 	var req api.SetRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	res, err := s.apply(c, fsm.CounterSet{ID: id, Value: req.Value, Increment: req.Increment, Offset: req.Offset, Monotonic: req.Monotonic, IfValue: req.IfValue})
+	id, err := named(c, counterID, &req)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, counterJSON(res.Value.(*fsm.Counter)))
+	p := fsm.CounterSet{ID: id, Value: req.Value, Increment: req.Increment, Offset: req.Offset, Monotonic: req.Monotonic, IfValue: req.IfValue}
+	return reply(c, counterJSON)(s.apply(c, p))
 }
 
 func (s *Server) deleteCounter(c echo.Context) error {
@@ -116,8 +93,5 @@ func (s *Server) deleteCounter(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.apply(c, fsm.CounterDelete{ID: id, Force: force}); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return s.remove(c, fsm.CounterDelete{ID: id, Force: force})
 }

@@ -41,27 +41,26 @@ func (s *Server) docRoutes(g *echo.Group) {
 
 func docName(c echo.Context) (string, error) { return nameParam(c, "name", "document name") }
 
-func docJSON(d *fsm.Document) api.Document {
-	return api.Document{Name: d.Name, Version: d.Version, Value: d.Value, Index: d.Index}
+// docJSON renders a document as c's answer, its version as the ETag.
+func docJSON(c echo.Context) func(d *fsm.Document) api.Document {
+	return func(d *fsm.Document) api.Document {
+		c.Response().Header().Set("ETag", etag(d.Version))
+		return api.Document{Name: d.Name, Version: d.Version, Value: d.Value, Index: d.Index}
+	}
 }
 
 func etag(version uint64) string { return `"` + strconv.FormatUint(version, 10) + `"` }
 
 func (s *Server) getDoc(c echo.Context) error {
-	name, err := docName(c)
+	name, err := s.readNamed(c, docName)
 	if err != nil {
 		return err
 	}
-	if err := s.read(c); err != nil {
-		return err
-	}
 	d, applied := s.node.State().Document(name)
-	setIndex(c, applied)
 	if d.Value == nil {
-		return &fsm.Error{Code: fsm.CodeNotFound, Message: fmt.Sprintf("document %s does not exist", name)}
+		err = refuse(api.CodeNotFound, "document %s does not exist", name)
 	}
-	c.Response().Header().Set("ETag", etag(d.Version))
-	return c.JSON(http.StatusOK, docJSON(d))
+	return answer(c, d, applied, err, docJSON(c))
 }
 
 func (s *Server) putDoc(c echo.Context) error {
@@ -82,11 +81,7 @@ func (s *Server) patchDoc(c echo.Context) error {
 }
 
 func (s *Server) writeDoc(c echo.Context, payload func(string, []byte, fsm.Precondition) fsm.Payload) error {
-	name, err := docName(c)
-	if err != nil {
-		return err
-	}
-	pre, err := preconditions(c)
+	name, pre, err := docTarget(c)
 	if err != nil {
 		return err
 	}
@@ -94,28 +89,25 @@ func (s *Server) writeDoc(c echo.Context, payload func(string, []byte, fsm.Preco
 	if err != nil {
 		return bodyError(err)
 	}
-	res, err := s.apply(c, payload(name, body, pre))
-	if err != nil {
-		return err
-	}
-	d := res.Value.(*fsm.Document)
-	c.Response().Header().Set("ETag", etag(d.Version))
-	return c.JSON(http.StatusOK, docJSON(d))
+	return reply(c, docJSON(c))(s.apply(c, payload(name, body, pre)))
 }
 
 func (s *Server) deleteDoc(c echo.Context) error {
+	name, pre, err := docTarget(c)
+	if err != nil {
+		return err
+	}
+	return s.remove(c, fsm.DocDelete{Name: name, Precondition: pre})
+}
+
+// docTarget is the document a write names and the preconditions it sets.
+func docTarget(c echo.Context) (string, fsm.Precondition, error) {
 	name, err := docName(c)
 	if err != nil {
-		return err
+		return "", fsm.Precondition{}, err
 	}
 	pre, err := preconditions(c)
-	if err != nil {
-		return err
-	}
-	if _, err := s.apply(c, fsm.DocDelete{Name: name, Precondition: pre}); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return name, pre, err
 }
 
 // preconditions reads If-Match ("<version>", W/"<version>" or *) and
@@ -135,7 +127,7 @@ func preconditions(c echo.Context) (fsm.Precondition, error) {
 			if version == 0 {
 				// No document is ever at version 0, and 0 means "any"
 				// inside the state machine.
-				return p, &fsm.Error{Code: fsm.CodePreconditionFailed, Message: "no document is ever at version 0"}
+				return p, refuse(api.CodePreconditionFailed, "no document is ever at version 0")
 			}
 			p.IfMatch = &version
 		}

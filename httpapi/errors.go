@@ -15,26 +15,50 @@ import (
 	"github.com/countd/countd/fsm"
 )
 
-var statusOf = map[fsm.Code]int{
-	fsm.CodeBadRequest:          http.StatusBadRequest,
-	fsm.CodeInvalidName:         http.StatusBadRequest,
-	fsm.CodeNotFound:            http.StatusNotFound,
-	fsm.CodeWrongType:           http.StatusConflict,
-	fsm.CodeConflict:            http.StatusConflict,
-	fsm.CodeOverflow:            http.StatusConflict,
-	fsm.CodeNotMonotonic:        http.StatusConflict,
-	fsm.CodeQueueFull:           http.StatusConflict,
-	fsm.CodePreconditionFailed:  http.StatusPreconditionFailed,
-	fsm.CodeTooLarge:            http.StatusRequestEntityTooLarge,
-	fsm.CodeIdempotencyMismatch: http.StatusUnprocessableEntity,
+// statusOf is the one error→status table: every wire code, whoever
+// decided it (the state machine's rules, this layer's input checks, or the
+// node's leadership), answers with the status given here.
+var statusOf = map[api.Code]int{
+	api.CodeBadRequest:          http.StatusBadRequest,
+	api.CodeInvalidName:         http.StatusBadRequest,
+	api.CodeNotFound:            http.StatusNotFound,
+	api.CodeWrongType:           http.StatusConflict,
+	api.CodeConflict:            http.StatusConflict,
+	api.CodeOverflow:            http.StatusConflict,
+	api.CodeNotMonotonic:        http.StatusConflict,
+	api.CodeQueueFull:           http.StatusConflict,
+	api.CodePreconditionFailed:  http.StatusPreconditionFailed,
+	api.CodeTooLarge:            http.StatusRequestEntityTooLarge,
+	api.CodeIdempotencyMismatch: http.StatusUnprocessableEntity,
+	api.CodeNotLeader:           http.StatusTemporaryRedirect,
+	api.CodeNoLeader:            http.StatusServiceUnavailable,
+	api.CodeTooManyWatchers:     http.StatusServiceUnavailable,
+	api.CodeInternal:            http.StatusInternalServerError,
+}
+
+// requestError is a refusal this layer decides on its own, before anything
+// reaches the node: a malformed query or header, a body over its limit, an
+// unknown endpoint. It is not an fsm.Error, because no state machine rule
+// refused anything; it carries a wire code all the same, and statusOf gives
+// its status.
+type requestError struct {
+	code api.Code
+	msg  string
+}
+
+func (e *requestError) Error() string { return e.msg }
+
+// refuse returns a requestError with code and a formatted message.
+func refuse(code api.Code, format string, args ...any) error {
+	return &requestError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
 func badRequest(format string, args ...any) error {
-	return &fsm.Error{Code: fsm.CodeBadRequest, Message: fmt.Sprintf(format, args...)}
+	return refuse(api.CodeBadRequest, format, args...)
 }
 
 func errTooLarge(limit int64) error {
-	return &fsm.Error{Code: fsm.CodeTooLarge, Message: fmt.Sprintf("request body is larger than the %d-byte limit", limit)}
+	return refuse(api.CodeTooLarge, "request body is larger than the %d-byte limit", limit)
 }
 
 // handleError renders every error as {"error","code"} with its status.
@@ -73,59 +97,73 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 }
 
+// errorBody renders err as the wire error, with its status from statusOf.
+// Only echo's own errors (405 Method Not Allowed and the like) keep the
+// status echo chose.
 func (s *Server) errorBody(err error) (int, api.Error) {
+	body, ok := errorJSON(err)
+	var he *echo.HTTPError
+	switch {
+	case ok:
+	case errors.As(err, &he):
+		code := api.CodeBadRequest
+		switch {
+		case he.Code >= 500:
+			code = api.CodeInternal
+		case he.Code == http.StatusNotFound:
+			code = api.CodeNotFound
+		case he.Code == http.StatusRequestEntityTooLarge:
+			code = api.CodeTooLarge
+		}
+		return he.Code, api.Error{Error: fmt.Sprint(he.Message), Code: code}
+	default:
+		body = api.Error{Error: "internal error: " + err.Error(), Code: api.CodeInternal}
+	}
+	status, known := statusOf[body.Code]
+	if !known {
+		status = http.StatusInternalServerError
+	}
+	return status, body
+}
+
+// errorJSON is the wire form of an error countd knows: its code and a
+// sentence for people. ok is false for any other error.
+func errorJSON(err error) (body api.Error, ok bool) {
 	var (
-		fe   *fsm.Error
-		nl   *cluster.NotLeaderError
-		mbe  *http.MaxBytesError
-		he   *echo.HTTPError
-		fwe  *forwardError
-		body api.Error
+		fe  *fsm.Error
+		re  *requestError
+		nl  *cluster.NotLeaderError
+		mbe *http.MaxBytesError
+		fwe *forwardError
 	)
 	switch {
 	case errors.As(err, &fwe):
-		return forwardErrorBody(fwe)
+		return forwardErrorBody(fwe), true
 	case errors.As(err, &fe):
-		body = api.Error{Error: fe.Message, Code: api.Code(fe.Code)}
+		body = api.Error{Error: fe.Message, Code: fe.Code}
 		if cur, ok := fe.Current.(*fsm.Counter); ok {
 			v := counterJSON(cur)
 			body.Current = &v
 		}
-		status, ok := statusOf[fe.Code]
-		if !ok {
-			status = http.StatusInternalServerError
-		}
-		return status, body
+	case errors.As(err, &re):
+		body = api.Error{Error: re.msg, Code: re.code}
+	case errors.As(err, &nl) && nl.LeaderHTTP == "":
+		body = api.Error{Error: "no leader is known (an election is in progress); retry shortly", Code: api.CodeNoLeader}
 	case errors.As(err, &nl):
-		if nl.LeaderHTTP == "" {
-			return http.StatusServiceUnavailable, api.Error{Error: "no leader is known (an election is in progress); retry shortly", Code: api.CodeNoLeader}
-		}
-		leader := "http://" + nl.LeaderHTTP
-		return http.StatusTemporaryRedirect, api.Error{Error: "not the leader", Code: api.CodeNotLeader, Leader: leader}
+		body = api.Error{Error: "not the leader", Code: api.CodeNotLeader, Leader: "http://" + nl.LeaderHTTP}
 	case errors.Is(err, cluster.ErrUnknownResult):
-		return http.StatusServiceUnavailable, api.Error{
+		body = api.Error{
 			Error: "leadership changed before the write was confirmed; it may or may not have been applied, so retry with the same Idempotency-Key",
 			Code:  api.CodeNoLeader,
 		}
 	case errors.Is(err, cluster.ErrTooManyWatchers):
-		return http.StatusServiceUnavailable, api.Error{Error: err.Error(), Code: api.CodeTooManyWatchers}
+		body = api.Error{Error: err.Error(), Code: api.CodeTooManyWatchers}
 	case errors.Is(err, cluster.ErrUnavailable):
-		return http.StatusServiceUnavailable, api.Error{Error: "the node cannot take writes right now (" + err.Error() + "); retry shortly", Code: api.CodeNoLeader}
+		body = api.Error{Error: "the node cannot take writes right now (" + err.Error() + "); retry shortly", Code: api.CodeNoLeader}
 	case errors.As(err, &mbe):
-		return http.StatusRequestEntityTooLarge, api.Error{Error: fmt.Sprintf("request body is larger than the %d-byte limit", mbe.Limit), Code: api.CodeTooLarge}
-	case errors.As(err, &he):
-		code := api.CodeBadRequest
-		switch he.Code {
-		case http.StatusNotFound:
-			code = api.CodeNotFound
-		case http.StatusRequestEntityTooLarge:
-			code = api.CodeTooLarge
-		}
-		if he.Code >= 500 {
-			code = api.CodeInternal
-		}
-		return he.Code, api.Error{Error: fmt.Sprint(he.Message), Code: code}
+		body = api.Error{Error: fmt.Sprintf("request body is larger than the %d-byte limit", mbe.Limit), Code: api.CodeTooLarge}
 	default:
-		return http.StatusInternalServerError, api.Error{Error: "internal error: " + err.Error(), Code: api.CodeInternal}
+		return body, false
 	}
+	return body, true
 }

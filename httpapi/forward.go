@@ -11,7 +11,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -82,13 +81,9 @@ func newForwardClient() *http.Client {
 func (s *Server) bufferBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		body, err := io.ReadAll(r.Body)
+		body, err := readBody(r.Body, s.bodyLimit(c))
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return errTooLarge(s.cfg.MaxBody)
-			}
-			return badRequest("could not read the request body: %v", err)
+			return err
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		c.Set(bodyKey, body)
@@ -226,14 +221,14 @@ func removeHopHeaders(h http.Header) {
 // 503 no_leader, which clients retry; the sentence says which case it was,
 // and the Idempotency-Key that countctl and the Go client attach makes the
 // retry of an unknown write apply it at most once.
-func forwardErrorBody(e *forwardError) (int, api.Error) {
+func forwardErrorBody(e *forwardError) api.Error {
 	if !e.sent {
-		return http.StatusServiceUnavailable, api.Error{
+		return api.Error{
 			Error: fmt.Sprintf("could not reach the leader at %s (%v); the request was not sent, so retrying is safe", e.leader, e.err),
 			Code:  api.CodeNoLeader,
 		}
 	}
-	return http.StatusServiceUnavailable, api.Error{
+	return api.Error{
 		Error: fmt.Sprintf("the leader at %s did not answer (%v); a write may or may not have been applied, so retry with the same Idempotency-Key", e.leader, e.err),
 		Code:  api.CodeNoLeader,
 	}

@@ -1,9 +1,6 @@
 package httpapi
 
 import (
-	"fmt"
-	"net/http"
-
 	"github.com/labstack/echo/v4"
 
 	"github.com/countd/countd/api"
@@ -28,29 +25,24 @@ func (s *Server) addItems(c echo.Context) error {
 		return err
 	}
 	if len(items) > s.cfg.MaxBatch {
-		return &fsm.Error{Code: fsm.CodeTooLarge, Message: fmt.Sprintf("a batch may hold at most %d items, got %d", s.cfg.MaxBatch, len(items))}
+		return refuse(api.CodeTooLarge, "a batch may hold at most %d items, got %d", s.cfg.MaxBatch, len(items))
 	}
 	p := fsm.ItemsAdd{Items: make([]fsm.Item, len(items))}
 	for i, it := range items {
 		p.Items[i] = fsm.Item{Tenant: it.Tenant, ID: it.ID}
 	}
-	res, err := s.apply(c, p)
-	if err != nil {
-		return err
-	}
-	r := res.Value.(*fsm.ItemsAdded)
-	return c.JSON(http.StatusOK, api.ItemsResult{Added: r.Added, Duplicates: r.Duplicates, Index: r.Index})
+	return reply(c, func(r *fsm.ItemsAdded) api.ItemsResult {
+		return api.ItemsResult{Added: r.Added, Duplicates: r.Duplicates, Index: r.Index}
+	})(s.apply(c, p))
 }
 
 func (s *Server) countItems(c echo.Context) error {
-	tenant, err := nameParam(c, "tenant", "tenant")
+	tenant, err := s.readNamed(c, func(c echo.Context) (string, error) { return nameParam(c, "tenant", "tenant") })
 	if err != nil {
 		return err
 	}
-	if err := s.read(c); err != nil {
-		return err
-	}
 	n, applied := s.node.State().TenantCount(tenant)
-	setIndex(c, applied)
-	return c.JSON(http.StatusOK, api.TenantCount{Tenant: n.Tenant, Count: n.Count, Index: n.Index})
+	return answer(c, n, applied, nil, func(n *fsm.TenantCount) api.TenantCount {
+		return api.TenantCount{Tenant: n.Tenant, Count: n.Count, Index: n.Index}
+	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/countd/countd/api"
 	"github.com/countd/countd/fsm"
 )
 
@@ -35,6 +36,20 @@ func decodeJSON(c echo.Context, v any) error {
 		return badRequest("invalid JSON body: unexpected data after the object")
 	}
 	return nil
+}
+
+// readBody reads a whole body that limitBody has bounded to limit: one
+// over the limit is a 413, any other failure to read it a 400.
+func readBody(r io.Reader, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(r)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errTooLarge(limit)
+		}
+		return nil, badRequest("could not read the request body: %v", err)
+	}
+	return body, nil
 }
 
 // bodyError turns a failed body read into a 413 when the limit was hit and
@@ -65,7 +80,7 @@ func nameParam(c echo.Context, param, what string) (string, error) {
 	raw := c.Param(param)
 	name, err := url.PathUnescape(raw)
 	if err != nil {
-		return "", &fsm.Error{Code: fsm.CodeInvalidName, Message: fmt.Sprintf("%s %q is not valid percent-encoding", what, raw)}
+		return "", refuse(api.CodeInvalidName, "%s %q is not valid percent-encoding", what, raw)
 	}
 	return name, fsm.CheckName(what, name)
 }

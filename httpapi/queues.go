@@ -69,11 +69,7 @@ func (s *Server) getQueue(c echo.Context) error {
 	}
 	if !blocking {
 		q, applied, err := s.node.State().Queue(id)
-		setIndex(c, applied)
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, queueJSON(q))
+		return answer(c, q, applied, err, queueJSON)
 	}
 	release, err := s.node.AcquireWatch()
 	if err != nil {
@@ -117,68 +113,41 @@ func (s *Server) getQueueMember(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	process, err := nameParam(c, "process", "process id")
+	process, err := s.readNamed(c, func(c echo.Context) (string, error) { return nameParam(c, "process", "process id") })
 	if err != nil {
-		return err
-	}
-	if err := s.read(c); err != nil {
 		return err
 	}
 	t, applied, err := s.node.State().QueueMember(id, process)
-	setIndex(c, applied)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, ticketJSON(t))
+	return answer(c, t, applied, err, ticketJSON)
 }
 
 func (s *Server) joinQueue(c echo.Context) error {
-	id, err := queueID(c)
-	if err != nil {
-		return err
-	}
 	var req api.JoinRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	res, err := s.apply(c, fsm.QueueJoin{ID: id, ProcessID: req.ProcessID, Tags: req.Tags})
+	id, err := named(c, queueID, &req)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, ticketJSON(res.Value.(*fsm.Ticket)))
+	return reply(c, ticketJSON)(s.apply(c, fsm.QueueJoin{ID: id, ProcessID: req.ProcessID, Tags: req.Tags}))
 }
 
 func (s *Server) leaveQueue(c echo.Context) error {
-	id, err := queueID(c)
-	if err != nil {
-		return err
-	}
 	var req api.LeaveRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	res, err := s.apply(c, fsm.QueueLeave{ID: id, ProcessID: req.ProcessID})
+	id, err := named(c, queueID, &req)
 	if err != nil {
 		return err
 	}
-	l := res.Value.(*fsm.Leave)
-	return c.JSON(http.StatusOK, api.LeaveResult{ID: l.Queue, FencingToken: l.FencingToken, Index: l.Index})
+	return reply(c, func(l *fsm.Leave) api.LeaveResult {
+		return api.LeaveResult{ID: l.Queue, FencingToken: l.FencingToken, Index: l.Index}
+	})(s.apply(c, fsm.QueueLeave{ID: id, ProcessID: req.ProcessID}))
 }
 
 func (s *Server) configureQueue(c echo.Context) error {
-	id, err := queueID(c)
-	if err != nil {
-		return err
-	}
 	var req api.QueueConfigRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	res, err := s.apply(c, fsm.QueueConfigure{ID: id, Min: req.Min, Max: req.Max, Reuse: req.Reuse})
+	id, err := named(c, queueID, &req)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, queueJSON(res.Value.(*fsm.Queue)))
+	return reply(c, queueJSON)(s.apply(c, fsm.QueueConfigure{ID: id, Min: req.Min, Max: req.Max, Reuse: req.Reuse}))
 }
 
 func (s *Server) deleteQueue(c echo.Context) error {
@@ -186,10 +155,7 @@ func (s *Server) deleteQueue(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.apply(c, fsm.QueueDelete{ID: id}); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return s.remove(c, fsm.QueueDelete{ID: id})
 }
 
 // waitParam parses ?wait= as a Go duration, capped at MaxWait.

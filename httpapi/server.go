@@ -9,7 +9,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,7 +28,8 @@ import (
 // Node is what the HTTP layer needs from a cluster node. *cluster.Node
 // implements it.
 type Node interface {
-	// Apply replicates a command; see cluster.Node.Apply for its errors.
+	// Apply validates and replicates a command; see cluster.Node.Apply for
+	// its errors. Invalid input is refused on any node, leader or not.
 	Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
 	// ReadBarrier returns nil once a read at consistency c may begin.
 	ReadBarrier(ctx context.Context, c cluster.Consistency) error
@@ -156,7 +156,7 @@ func New(node Node, cfg Config) *Server {
 	s.snapshotRoutes(v1)
 
 	e.RouteNotFound(unmatchedPath, func(c echo.Context) error {
-		return &fsm.Error{Code: fsm.CodeNotFound, Message: "no such endpoint: " + c.Request().Method + " " + c.Request().URL.Path}
+		return refuse(api.CodeNotFound, "no such endpoint: %s %s", c.Request().Method, c.Request().URL.Path)
 	})
 	s.echo = e
 	return s
@@ -189,13 +189,9 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		case r.ContentLength > limit:
 			return errTooLarge(limit)
 		case r.ContentLength < 0:
-			body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, limit))
+			body, err := readBody(http.MaxBytesReader(c.Response(), r.Body, limit), limit)
 			if err != nil {
-				var mbe *http.MaxBytesError
-				if errors.As(err, &mbe) {
-					return errTooLarge(limit)
-				}
-				return badRequest("could not read the request body: %v", err)
+				return err
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			r.ContentLength = int64(len(body))
@@ -251,13 +247,16 @@ func (s *Server) read(c echo.Context) error {
 // apply replicates cmd, carrying the request's Idempotency-Key, and marks
 // the response with the write's index and whether it was a replay. A rule
 // refusal decided by the log comes back as the error.
+//
+// Who checks what: this layer checks what only HTTP has (path escaping,
+// query parameters, JSON shape, body and batch limits) and the names it
+// reads from the path. The command's own input rules (fsm's Validate) run
+// once before the log, in Node.Apply, on whichever node gets the request,
+// so a follower answers bad input with 400 itself instead of redirecting
+// it. The state machine checks them again when it applies an entry on
+// each replica, and alone decides the rules that depend on state.
 func (s *Server) apply(c echo.Context, p fsm.Payload) (fsm.Result, error) {
 	cmd := fsm.Command{Payload: p, IdempotencyKey: c.Request().Header.Get(api.HeaderIdempotencyKey)}
-	// Validate here although the leader validates again when it encodes:
-	// a follower must answer bad input with 400 itself, not redirect it.
-	if err := cmd.Validate(); err != nil {
-		return fsm.Result{}, err
-	}
 	res, err := s.node.Apply(c.Request().Context(), cmd)
 	if err != nil {
 		return res, err
@@ -267,4 +266,53 @@ func (s *Server) apply(c echo.Context, p fsm.Payload) (fsm.Result, error) {
 		c.Response().Header().Set(api.HeaderReplayed, "true")
 	}
 	return res, res.Err
+}
+
+// reply renders a write's result, as s.apply returns it, with view.
+func reply[T, V any](c echo.Context, view func(*T) V) func(fsm.Result, error) error {
+	return func(res fsm.Result, err error) error {
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, view(res.Value.(*T)))
+	}
+}
+
+// remove applies a delete, which answers 204 No Content.
+func (s *Server) remove(c echo.Context, p fsm.Payload) error {
+	if _, err := s.apply(c, p); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// named reads the object name from the path and then the JSON body into
+// req, in that order, so a bad name is reported before a bad body.
+func named(c echo.Context, name func(echo.Context) (string, error), req any) (string, error) {
+	id, err := name(c)
+	if err != nil {
+		return "", err
+	}
+	return id, decodeJSON(c, req)
+}
+
+// readNamed starts a read of the object named in the path: the name is
+// checked first, so a follower answers a bad one itself, then the read
+// waits for the consistency it asked for.
+func (s *Server) readNamed(c echo.Context, name func(echo.Context) (string, error)) (string, error) {
+	id, err := name(c)
+	if err != nil {
+		return "", err
+	}
+	return id, s.read(c)
+}
+
+// answer renders a read of the state with view, marking the index the read
+// reflects, even when the read was refused.
+func answer[T, V any](c echo.Context, v T, applied uint64, err error, view func(T) V) error {
+	setIndex(c, applied)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, view(v))
 }

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -53,99 +53,70 @@ func (a *app) clusterCommand() *cobra.Command {
 }
 
 func (a *app) showCluster(withSummary bool) error {
-	var st *api.Cluster
-	err := a.call(func(ctx context.Context, cl *client.Client) (err error) {
-		st, err = cl.Cluster(ctx)
-		return err
+	return show(a, func(ctx context.Context, cl *client.Client) (*api.Cluster, error) {
+		return cl.Cluster(ctx)
+	}, func(_ *client.Client, st *api.Cluster) error {
+		var out any = st
+		if !withSummary {
+			out = struct {
+				Members []api.Member `json:"members"`
+			}{st.Members}
+		}
+		return a.printAs(out, func(w io.Writer) error {
+			if withSummary {
+				fmt.Fprintf(w, "cluster %s: leader %s (%s), term %d, commit %d, applied %d (as seen by %s)\n\n",
+					st.Name, orDash(st.Leader), orDash(st.LeaderHTTP), st.Term, st.CommitIndex, st.AppliedIndex, st.NodeID)
+			}
+			return table(w, "ID\tHTTP\tRAFT\tGOSSIP\tSTATUS\tSUFFRAGE\tLEADER\tLAST CONTACT\tHEALTH", func(w io.Writer) {
+				for _, m := range st.Members {
+					leader := ""
+					if m.Leader {
+						leader = "*"
+					}
+					contact := "-"
+					if m.LastContactMS >= 0 {
+						contact = fmt.Sprintf("%dms", m.LastContactMS)
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, orDash(m.HTTPAddr), orDash(m.RaftAddr),
+						orDash(m.GossipAddr), m.Status, m.Suffrage, leader, contact, orDash(m.Health))
+				}
+			})
+		})
 	})
-	if err != nil {
-		return err
-	}
-	if a.output == "json" {
-		if withSummary {
-			return a.printJSON(st)
-		}
-		return a.printJSON(struct {
-			Members []api.Member `json:"members"`
-		}{st.Members})
-	}
-	if withSummary {
-		fmt.Fprintf(a.stdout, "cluster %s: leader %s (%s), term %d, commit %d, applied %d (as seen by %s)\n\n",
-			st.Name, orDash(st.Leader), orDash(st.LeaderHTTP), st.Term, st.CommitIndex, st.AppliedIndex, st.NodeID)
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tHTTP\tRAFT\tGOSSIP\tSTATUS\tSUFFRAGE\tLEADER\tLAST CONTACT\tHEALTH")
-	for _, m := range st.Members {
-		leader := ""
-		if m.Leader {
-			leader = "*"
-		}
-		contact := "-"
-		if m.LastContactMS >= 0 {
-			contact = fmt.Sprintf("%dms", m.LastContactMS)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, orDash(m.HTTPAddr), orDash(m.RaftAddr),
-			orDash(m.GossipAddr), m.Status, m.Suffrage, leader, contact, orDash(m.Health))
-	}
-	return tw.Flush()
 }
 
 // leaveCluster acts on the first -a node only (SPEC §6): the leave must not
 // wander to another node the way retried requests do.
 func (a *app) leaveCluster() error {
 	first := strings.TrimSpace(strings.Split(a.addrs, ",")[0])
-	var res *api.ClusterLeave
-	err := a.call(func(ctx context.Context, cl *client.Client) (err error) {
-		res, err = cl.LeaveCluster(ctx, first)
-		return err
+	return show(a, func(ctx context.Context, cl *client.Client) (*api.ClusterLeave, error) {
+		return cl.LeaveCluster(ctx, first)
+	}, func(_ *client.Client, res *api.ClusterLeave) error {
+		line := fmt.Sprintf("%s left the cluster", res.NodeID)
+		if res.TransferredLeadership {
+			line += " (handed over leadership first)"
+		}
+		if !res.Removed {
+			line += "; the leader has not confirmed its removal yet"
+		}
+		return a.printLine(res, line)
 	})
-	if err != nil {
-		return err
-	}
-	if a.output == "json" {
-		return a.printJSON(res)
-	}
-	line := fmt.Sprintf("%s left the cluster", res.NodeID)
-	if res.TransferredLeadership {
-		line += " (handed over leadership first)"
-	}
-	if !res.Removed {
-		line += "; the leader has not confirmed its removal yet"
-	}
-	fmt.Fprintln(a.stdout, line)
-	return nil
 }
 
 func (a *app) transferLeader(to string) error {
-	var res *api.TransferLeaderResult
-	err := a.call(func(ctx context.Context, cl *client.Client) (err error) {
-		res, err = cl.TransferLeader(ctx, to)
-		return err
+	return show(a, func(ctx context.Context, cl *client.Client) (*api.TransferLeaderResult, error) {
+		return cl.TransferLeader(ctx, to)
+	}, func(_ *client.Client, res *api.TransferLeaderResult) error {
+		return a.printLine(res, fmt.Sprintf("leader is now %s (%s)", res.Leader, orDash(res.LeaderHTTP)))
 	})
-	if err != nil {
-		return err
-	}
-	if a.output == "json" {
-		return a.printJSON(res)
-	}
-	fmt.Fprintf(a.stdout, "leader is now %s (%s)\n", res.Leader, orDash(res.LeaderHTTP))
-	return nil
 }
 
 func (a *app) removeMember(id string) error {
-	var res *api.MemberRemoved
-	err := a.call(func(ctx context.Context, cl *client.Client) (err error) {
-		res, err = cl.RemoveMember(ctx, id)
-		return err
+	return show(a, func(ctx context.Context, cl *client.Client) (*api.MemberRemoved, error) {
+		return cl.RemoveMember(ctx, id)
+	}, func(_ *client.Client, res *api.MemberRemoved) error {
+		return a.printLine(res, fmt.Sprintf("removed %s from the raft configuration", res.ID))
 	})
-	if err != nil {
-		return err
-	}
-	if a.output == "json" {
-		return a.printJSON(res)
-	}
-	fmt.Fprintf(a.stdout, "removed %s from the raft configuration\n", res.ID)
-	return nil
 }
 
 func orDash(s string) string {

@@ -50,13 +50,70 @@ func env(kv ...string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-func ctlEnv(t *testing.T, getenv func(string) string, args ...string) result {
+// runCtl runs countctl with stdin, environment and args to its end.
+func runCtl(t *testing.T, stdin string, getenv func(string) string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out, errb syncBuffer
-	code := run(ctx, args, strings.NewReader(""), &out, &errb, getenv)
+	code := run(ctx, args, strings.NewReader(stdin), &out, &errb, getenv)
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+func ctlEnv(t *testing.T, getenv func(string) string, args ...string) result {
+	t.Helper()
+	return runCtl(t, "", getenv, args...)
+}
+
+// background is a countctl run in the background, whose output can be
+// read while it runs.
+type background struct {
+	stdout, stderr syncBuffer
+	done           chan int
+}
+
+// startCtl runs countctl with args until it exits or ctx ends.
+func startCtl(ctx context.Context, args ...string) *background {
+	b := &background{done: make(chan int, 1)}
+	go func() { b.done <- run(ctx, args, strings.NewReader(""), &b.stdout, &b.stderr, env()) }()
+	return b
+}
+
+// exited returns countctl's result if it has exited, without waiting.
+func (b *background) exited() (result, bool) {
+	select {
+	case code := <-b.done:
+		b.done <- code // keep it for exit
+		return result{code: code, stdout: b.stdout.String(), stderr: b.stderr.String()}, true
+	default:
+		return result{}, false
+	}
+}
+
+// exit waits for countctl to exit and returns its result. The bound is a
+// guard against a hang, not a measure of speed.
+func (b *background) exit(t *testing.T, what string) result {
+	t.Helper()
+	select {
+	case code := <-b.done:
+		b.done <- code
+		return result{code: code, stdout: b.stdout.String(), stderr: b.stderr.String()}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s: countctl did not exit", what)
+		return result{}
+	}
+}
+
+// served counts the requests base has answered for method and route
+// template (all status codes), from its metrics.
+func served(t *testing.T, base, method, route string) float64 {
+	t.Helper()
+	var total float64
+	for _, code := range []string{"200", "204", "307", "400", "404", "409", "503"} {
+		v, _ := harness.Scrape(t, base).Value("countd_http_requests_total", "method", method, "route", route, "code", code)
+		total += v
+	}
+	return total
 }
 
 // ctl runs countctl against base with args.
@@ -216,11 +273,16 @@ func TestRuntimeFailures(t *testing.T) {
 		t.Errorf("a failed CAS changed the counter: %s", r)
 	}
 
-	start := time.Now()
+	// Nothing else bounds this run (its context has no deadline), so only
+	// --timeout can end the retries against a dead node: the run ending
+	// with a deadline error proves it applies.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	args := []string{"-a", harness.DeadAddr(t), "--timeout", "300ms", "-i", "c", "counter", "get"}
-	wantFailure(t, ctlEnv(t, env(), args...), 1, args)
-	if el := time.Since(start); el > 2*time.Second {
-		t.Errorf("--timeout 300ms against a dead node took %s", el)
+	r = startCtl(ctx, args...).exit(t, "--timeout 300ms against a dead node")
+	wantFailure(t, r, 1, args)
+	if !strings.Contains(r.stderr, "deadline exceeded") {
+		t.Errorf("--timeout should end it with a deadline error: %s", r)
 	}
 	// Retry notes only with -v; the final failure is still one line.
 	args = []string{"-a", harness.DeadAddr(t), "--timeout", "300ms", "-v", "-i", "c", "counter", "get"}
@@ -347,35 +409,54 @@ func TestOutputs(t *testing.T) {
 	})
 }
 
+// TestOneShotSendsOnlyItsRequest: a one-shot command asks the cluster for
+// its nodes only when it has to fail over, so one that works sends its own
+// requests and nothing else.
+func TestOneShotSendsOnlyItsRequest(t *testing.T) {
+	n := harness.StartInMem(t, httpapi.Config{})
+	for _, args := range [][]string{
+		{"-i", "os", "counter", "next"},
+		{"-i", "os", "counter", "get"},
+		{"-i", "osq", "queue", "list"},
+		{"items", "count", "ost", "--stale"},
+	} {
+		wantSuccess(t, ctl(t, n.URL, args...), args)
+	}
+	if got := served(t, n.URL, "GET", "/v1/cluster"); got != 0 {
+		t.Errorf("one-shot commands asked GET /v1/cluster %v times", got)
+	}
+	wantSuccess(t, ctl(t, n.URL, "cluster", "status"), nil)
+	if got := served(t, n.URL, "GET", "/v1/cluster"); got != 1 {
+		t.Errorf("cluster status asked GET /v1/cluster %v times, want once", got)
+	}
+	// One that must fail over still finds a node that answers.
+	r := ctl(t, harness.DeadAddr(t)+","+n.URL, "-i", "os", "-o", "text", "counter", "next")
+	if r.code != 0 || r.stdout != "2\n" {
+		t.Errorf("failing over from a dead node: %s", r)
+	}
+}
+
 func TestContinuous(t *testing.T) {
 	n := harness.StartInMem(t, httpapi.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"-a", n.URL, "-i", "cont", "counter", "next", "--continuous"}, strings.NewReader(""), &out, &errb, env())
-	}()
+	c := startCtl(ctx, "-a", n.URL, "-i", "cont", "counter", "next", "--continuous")
 	harness.WaitFor(t, 20*time.Second, "continuous minting to print 20 lines", func() bool {
-		return strings.Count(out.String(), "\n") >= 20
+		return strings.Count(c.stdout.String(), "\n") >= 20
 	})
 	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit %d after cancel; stderr %q", code, errb.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("--continuous did not stop after its context was cancelled")
+	r := c.exit(t, "--continuous after its context was cancelled")
+	if r.code != 0 {
+		t.Errorf("exit %d after cancel; stderr %q", r.code, r.stderr)
 	}
-	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
 	for i, l := range lines {
 		v, err := strconv.ParseInt(l, 10, 64)
 		if err != nil || v != int64(i+1) {
 			t.Fatalf("line %d: want %d, got %q", i+1, i+1, l)
 		}
 	}
-	if s := errb.String(); s != "" {
-		t.Errorf("no retries happened, yet stderr has %q", s)
+	if r.stderr != "" {
+		t.Errorf("no retries happened, yet stderr has %q", r.stderr)
 	}
 }

@@ -2,9 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"text/tabwriter"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -39,40 +38,25 @@ func (a *app) counterCommand() *cobra.Command {
 		a.counterGet(), a.counterNext(), a.counterAdd(), a.counterSet(), a.counterRm(), a.counterList())
 }
 
+func counterJSON(cl *client.Client, c *api.Counter) counterOutput {
+	return counterOutput{ID: c.ID, Value: c.Value, Cluster: cl.ClusterName(), Increment: c.Increment, Offset: c.Offset, Monotonic: c.Monotonic, Index: c.Index}
+}
+
 func (a *app) printCounter(cl *client.Client, c *api.Counter) error {
-	if a.output == "text" {
-		_, err := fmt.Fprintln(a.stdout, c.Value)
-		return err
-	}
-	return a.printJSON(counterOutput{ID: c.ID, Value: c.Value, Cluster: cl.ClusterName(), Increment: c.Increment, Offset: c.Offset, Monotonic: c.Monotonic, Index: c.Index})
+	return a.printLine(counterJSON(cl, c), c.Value)
 }
 
 func (a *app) counterGet() *cobra.Command {
-	var stale bool
-	cmd := &cobra.Command{
-		Use:   "get",
-		Short: "Print a counter",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			id, err := a.requireID()
-			if err != nil {
-				return err
-			}
-			var opts []client.CallOption
-			if stale {
-				opts = append(opts, client.Stale())
-			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				c, err := cl.Counter(ctx, id, opts...)
-				if err != nil {
-					return err
-				}
-				return a.printCounter(cl, c)
-			})
-		},
-	}
-	cmd.Flags().BoolVar(&stale, "stale", false, "accept a possibly stale value from any node")
-	return cmd
+	cmd := &cobra.Command{Use: "get", Short: "Print a counter", Args: cobra.NoArgs}
+	return withStale(cmd, "accept a possibly stale value from any node", func(_ []string, opts []client.CallOption) error {
+		id, err := a.requireID()
+		if err != nil {
+			return err
+		}
+		return show(a, func(ctx context.Context, cl *client.Client) (*api.Counter, error) {
+			return cl.Counter(ctx, id, opts...)
+		}, a.printCounter)
+	})
 }
 
 func (a *app) counterNext() *cobra.Command {
@@ -92,20 +76,16 @@ func (a *app) counterNext() *cobra.Command {
 			if count < 1 {
 				return usagef("--count must be at least 1, got %d", count)
 			}
-			cl, err := a.client(continuous)
-			if err != nil {
-				return err
-			}
 			if continuous {
+				cl, err := a.client(a.noteRetries)
+				if err != nil {
+					return err
+				}
 				return a.mintForever(cl, id, count)
 			}
-			ctx, cancel := a.requestCtx()
-			defer cancel()
-			m, err := cl.Next(ctx, id, count)
-			if err != nil {
-				return err
-			}
-			return a.printMint(cl, m)
+			return show(a, func(ctx context.Context, cl *client.Client) (*api.Mint, error) {
+				return cl.Next(ctx, id, count)
+			}, a.printMint)
 		},
 	}
 	cmd.Flags().Int64Var(&count, "count", 1, "how many IDs to mint at once")
@@ -114,10 +94,8 @@ func (a *app) counterNext() *cobra.Command {
 }
 
 func (a *app) printMint(cl *client.Client, m *api.Mint) error {
-	if a.output == "text" {
-		return printRange(a, m)
-	}
-	return a.printJSON(mintOutput{ID: m.ID, Value: m.Value, Cluster: cl.ClusterName(), First: m.First, Count: m.Count, Step: m.Step, Index: m.Index})
+	out := mintOutput{ID: m.ID, Value: m.Value, Cluster: cl.ClusterName(), First: m.First, Count: m.Count, Step: m.Step, Index: m.Index}
+	return a.printAs(out, func(io.Writer) error { return printRange(a, m) })
 }
 
 func printRange(a *app, m *api.Mint) error {
@@ -137,26 +115,16 @@ func printRange(a *app, m *api.Mint) error {
 // wrong type, an overflow) stops the loop.
 func (a *app) mintForever(cl *client.Client, id string, count int64) error {
 	key := client.NewIdempotencyKey()
-	for a.ctx.Err() == nil {
-		ctx, cancel := a.requestCtx()
-		m, err := cl.Next(ctx, id, count, client.WithIdempotencyKey(key))
-		cancel()
-		if err != nil {
-			var apiErr *client.Error
-			if errors.As(err, &apiErr) && apiErr.Status < 500 {
-				return err
-			}
-			if a.ctx.Err() == nil {
-				fmt.Fprintf(a.stderr, "countctl: retrying: %v\n", err)
-			}
-			continue
-		}
-		if err := printRange(a, m); err != nil {
-			return err
-		}
+	err := repeat(a, true, func(ctx context.Context) (*api.Mint, error) {
+		return cl.Next(ctx, id, count, client.WithIdempotencyKey(key))
+	}, func(m *api.Mint) (bool, error) {
 		key = client.NewIdempotencyKey()
+		return false, printRange(a, m)
+	})
+	if a.ctx.Err() != nil {
+		return nil // interrupted: the way --continuous ends
 	}
-	return nil
+	return err
 }
 
 func (a *app) counterAdd() *cobra.Command {
@@ -174,25 +142,16 @@ func (a *app) counterAdd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var defp *int64
-			if cmd.Flags().Changed("default") {
-				defp = &def
-			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				r, err := cl.Add(ctx, id, delta, defp)
-				if err != nil {
-					return err
-				}
-				if a.output == "text" {
-					_, err = fmt.Fprintln(a.stdout, r.Value)
-					return err
-				}
-				return a.printJSON(struct {
+			defp := ifGiven(cmd, "default", &def)
+			return show(a, func(ctx context.Context, cl *client.Client) (*api.AddResult, error) {
+				return cl.Add(ctx, id, delta, defp)
+			}, func(cl *client.Client, r *api.AddResult) error {
+				return a.printLine(struct {
 					ID      string `json:"id"`
 					Value   int64  `json:"value"`
 					Cluster string `json:"cluster"`
 					Index   uint64 `json:"index"`
-				}{r.ID, r.Value, cl.ClusterName(), r.Index})
+				}{r.ID, r.Value, cl.ClusterName(), r.Index}, r.Value)
 			})
 		},
 	}
@@ -222,29 +181,16 @@ func (a *app) counterSet() *cobra.Command {
 				}
 				req.Value = &v
 			}
-			f := cmd.Flags()
-			if f.Changed("increment") {
-				req.Increment = &increment
-			}
-			if f.Changed("offset") {
-				req.Offset = &offset
-			}
-			if f.Changed("monotonic") {
-				req.Monotonic = &monotonic
-			}
-			if f.Changed("if-value") {
-				req.IfValue = &ifValue
-			}
+			req.Increment = ifGiven(cmd, "increment", &increment)
+			req.Offset = ifGiven(cmd, "offset", &offset)
+			req.Monotonic = ifGiven(cmd, "monotonic", &monotonic)
+			req.IfValue = ifGiven(cmd, "if-value", &ifValue)
 			if req.Value == nil && req.Increment == nil && req.Offset == nil && req.Monotonic == nil {
 				return usagef("set needs a value N or one of --increment, --offset, --monotonic")
 			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				c, err := cl.Set(ctx, id, req)
-				if err != nil {
-					return err
-				}
-				return a.printCounter(cl, c)
-			})
+			return show(a, func(ctx context.Context, cl *client.Client) (*api.Counter, error) {
+				return cl.Set(ctx, id, req)
+			}, a.printCounter)
 		},
 	}
 	f := cmd.Flags()
@@ -278,13 +224,9 @@ func (a *app) counterList() *cobra.Command {
 		Short: "List counters",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				list, err := cl.Counters(ctx, prefix)
-				if err != nil {
-					return err
-				}
-				return a.printCounters(cl, list)
-			})
+			return show(a, func(ctx context.Context, cl *client.Client) ([]api.Counter, error) {
+				return cl.Counters(ctx, prefix)
+			}, a.printCounters)
 		},
 	}
 	cmd.Flags().StringVar(&prefix, "prefix", "", "only counters whose ID starts with this")
@@ -292,20 +234,18 @@ func (a *app) counterList() *cobra.Command {
 }
 
 func (a *app) printCounters(cl *client.Client, list []api.Counter) error {
-	if a.output == "text" {
-		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tVALUE\tINCREMENT\tOFFSET\tMONOTONIC")
-		for _, c := range list {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%t\n", c.ID, c.Value, c.Increment, c.Offset, c.Monotonic)
-		}
-		return tw.Flush()
-	}
 	out := struct {
 		Counters []counterOutput `json:"counters"`
 		Cluster  string          `json:"cluster"`
 	}{Counters: []counterOutput{}, Cluster: cl.ClusterName()}
-	for _, c := range list {
-		out.Counters = append(out.Counters, counterOutput{ID: c.ID, Value: c.Value, Cluster: cl.ClusterName(), Increment: c.Increment, Offset: c.Offset, Monotonic: c.Monotonic, Index: c.Index})
+	for i := range list {
+		out.Counters = append(out.Counters, counterJSON(cl, &list[i]))
 	}
-	return a.printJSON(out)
+	return a.printAs(out, func(w io.Writer) error {
+		return table(w, "ID\tVALUE\tINCREMENT\tOFFSET\tMONOTONIC", func(w io.Writer) {
+			for _, c := range list {
+				fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%t\n", c.ID, c.Value, c.Increment, c.Offset, c.Monotonic)
+			}
+		})
+	})
 }

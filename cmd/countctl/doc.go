@@ -17,12 +17,11 @@ import (
 	"github.com/countd/countd/client"
 )
 
+// docOutput is the JSON countctl prints for a document: the wire document,
+// then the cluster.
 type docOutput struct {
-	Name    string          `json:"name"`
-	Version uint64          `json:"version"`
-	Value   json.RawMessage `json:"value"`
-	Index   uint64          `json:"index"`
-	Cluster string          `json:"cluster"`
+	api.Document
+	Cluster string `json:"cluster"`
 }
 
 // docChangeOutput and docResetOutput are the lines doc watch prints.
@@ -50,36 +49,24 @@ func (a *app) docCommand() *cobra.Command {
 // printDoc prints a document; -o text prints its value, or with version
 // set, its version (what a write changed).
 func (a *app) printDoc(cl *client.Client, d *api.Document, version bool) error {
-	if a.output == "text" {
-		var err error
-		if version {
-			_, err = fmt.Fprintln(a.stdout, d.Version)
-		} else {
-			_, err = fmt.Fprintf(a.stdout, "%s\n", d.Value)
-		}
-		return err
+	var line any = string(d.Value)
+	if version {
+		line = d.Version
 	}
-	return a.printJSON(docOutput{Name: d.Name, Version: d.Version, Value: d.Value, Index: d.Index, Cluster: cl.ClusterName()})
+	return a.printLine(docOutput{Document: *d, Cluster: cl.ClusterName()}, line)
 }
 
 func (a *app) docGet() *cobra.Command {
-	var stale bool
 	cmd := &cobra.Command{
 		Use:   "get NAME",
 		Short: "Print a document (fails if it does not exist); -o text prints just its value",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				d, err := cl.Doc(ctx, args[0], staleOpt(stale)...)
-				if err != nil {
-					return err
-				}
-				return a.printDoc(cl, d, false)
-			})
-		},
 	}
-	cmd.Flags().BoolVar(&stale, "stale", false, "accept a possibly stale answer from any node")
-	return cmd
+	return withStale(cmd, staleUsage, func(args []string, opts []client.CallOption) error {
+		return show(a, func(ctx context.Context, cl *client.Client) (*api.Document, error) {
+			return cl.Doc(ctx, args[0], opts...)
+		}, func(cl *client.Client, d *api.Document) error { return a.printDoc(cl, d, false) })
+	})
 }
 
 // valueFlags are the ways put and patch take their JSON.
@@ -178,78 +165,60 @@ func preconditionOpts(cmd *cobra.Command, ifMatch string, ifAbsent bool) ([]clie
 }
 
 func (a *app) docPut() *cobra.Command {
+	return a.docWrite("put NAME", "Replace a document with a JSON object; -o text prints the new version",
+		`Replace a document with a JSON object from --value, -f FILE or stdin (exactly
+one of them; stdin when neither flag is given) and print the new version.
+
+--if-match V writes only if the document is at version V (* : if it exists);
+--if-absent only if it does not exist. Otherwise nothing changes and the
+command fails.`, true, (*client.Client).PutDoc)
+}
+
+func (a *app) docPatch() *cobra.Command {
+	return a.docWrite("patch NAME", "Apply a JSON merge patch (RFC 7386) to a document; -o text prints the new version",
+		`Apply a JSON merge patch (RFC 7386) from --value, -f FILE or stdin (exactly one
+of them; stdin when neither flag is given): keys in the patch replace the
+document's, a null removes one. An absent document is created. Prints the new
+version; --if-match V applies the patch only at version V (* : if it exists).`, false, (*client.Client).PatchDoc)
+}
+
+// ifMatchUsage is the help of --if-match on the document writes.
+const ifMatchUsage = "only if the document is at this version (* : only if it exists)"
+
+// docWrite builds put or patch: both send a JSON value from one source,
+// conditional on --if-match (and for put --if-absent), and print the new
+// version.
+func (a *app) docWrite(use, short, long string, withIfAbsent bool,
+	write func(*client.Client, context.Context, string, json.RawMessage, ...client.CallOption) (*api.Document, error)) *cobra.Command {
 	var (
 		v        valueFlags
 		ifMatch  string
 		ifAbsent bool
 	)
 	cmd := &cobra.Command{
-		Use:   "put NAME",
-		Short: "Replace a document with a JSON object; -o text prints the new version",
-		Long: `Replace a document with a JSON object from --value, -f FILE or stdin (exactly
-one of them; stdin when neither flag is given) and print the new version.
-
---if-match V writes only if the document is at version V (* : if it exists);
---if-absent only if it does not exist. Otherwise nothing changes and the
-command fails.`,
-		Args: cobra.ExactArgs(1),
+		Use:   use,
+		Short: short,
+		Long:  long,
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := preconditionOpts(cmd, ifMatch, ifAbsent)
 			if err != nil {
 				return err
 			}
-			value, err := v.read(cmd, a.stdin)
+			body, err := v.read(cmd, a.stdin)
 			if err != nil {
 				return err
 			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				d, err := cl.PutDoc(ctx, args[0], value, opts...)
-				if err != nil {
-					return err
-				}
-				return a.printDoc(cl, d, true)
-			})
+			return show(a, func(ctx context.Context, cl *client.Client) (*api.Document, error) {
+				return write(cl, ctx, args[0], body, opts...)
+			}, func(cl *client.Client, d *api.Document) error { return a.printDoc(cl, d, true) })
 		},
 	}
 	v.register(cmd)
-	cmd.Flags().StringVar(&ifMatch, "if-match", "", "only if the document is at this version (* : only if it exists)")
-	cmd.Flags().BoolVar(&ifAbsent, "if-absent", false, "only if the document does not exist")
-	return cmd
-}
-
-func (a *app) docPatch() *cobra.Command {
-	var (
-		v       valueFlags
-		ifMatch string
-	)
-	cmd := &cobra.Command{
-		Use:   "patch NAME",
-		Short: "Apply a JSON merge patch (RFC 7386) to a document; -o text prints the new version",
-		Long: `Apply a JSON merge patch (RFC 7386) from --value, -f FILE or stdin (exactly one
-of them; stdin when neither flag is given): keys in the patch replace the
-document's, a null removes one. An absent document is created. Prints the new
-version; --if-match V applies the patch only at version V (* : if it exists).`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := preconditionOpts(cmd, ifMatch, false)
-			if err != nil {
-				return err
-			}
-			patch, err := v.read(cmd, a.stdin)
-			if err != nil {
-				return err
-			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				d, err := cl.PatchDoc(ctx, args[0], patch, opts...)
-				if err != nil {
-					return err
-				}
-				return a.printDoc(cl, d, true)
-			})
-		},
+	cmd.Flags().StringVar(&ifMatch, "if-match", "", ifMatchUsage)
+	if withIfAbsent {
+		cmd.Flags().BoolVar(&ifAbsent, "if-absent", false, "only if the document does not exist")
 	}
-	v.register(cmd)
-	cmd.Flags().StringVar(&ifMatch, "if-match", "", "only if the document is at this version (* : only if it exists)")
 	return cmd
 }
 
@@ -269,7 +238,7 @@ func (a *app) docRm() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&ifMatch, "if-match", "", "only if the document is at this version (* : only if it exists)")
+	cmd.Flags().StringVar(&ifMatch, "if-match", "", ifMatchUsage)
 	return cmd
 }
 
@@ -292,11 +261,8 @@ dead. Moves are noted on stderr with -v. The output is the same with -o json
 and -o text.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var sincep *uint64
-			if cmd.Flags().Changed("since") {
-				sincep = &since
-			}
-			cl, err := a.client(false, func(cfg *client.Config) { cfg.WatchIdleTimeout = a.timeout })
+			sincep := ifGiven(cmd, "since", &since)
+			cl, err := a.client(func(cfg *client.Config) { cfg.WatchIdleTimeout = a.timeout })
 			if err != nil {
 				return err
 			}

@@ -18,11 +18,7 @@ import (
 // ctlIn runs countctl against base with stdin.
 func ctlIn(t *testing.T, base, stdin string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out, errb syncBuffer
-	code := run(ctx, append([]string{"-a", base}, args...), strings.NewReader(stdin), &out, &errb, env())
-	return result{code: code, stdout: out.String(), stderr: errb.String()}
+	return runCtl(t, stdin, env(), append([]string{"-a", base}, args...)...)
 }
 
 func TestDocCommands(t *testing.T) {
@@ -123,27 +119,13 @@ type watchLine struct {
 func startWatch(t *testing.T, args ...string) (out *syncBuffer, stop func() result) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, args, strings.NewReader(""), &stdout, &stderr, env()) }()
-	var once bool
-	var res result
+	w := startCtl(ctx, args...)
 	stop = func() result {
-		if once {
-			return res
-		}
-		once = true
 		cancel()
-		select {
-		case code := <-done:
-			res = result{code: code, stdout: stdout.String(), stderr: stderr.String()}
-		case <-time.After(10 * time.Second):
-			t.Fatal("doc watch did not stop when interrupted")
-		}
-		return res
+		return w.exit(t, "doc watch when interrupted")
 	}
 	t.Cleanup(func() { stop() })
-	return &stdout, stop
+	return &w.stdout, stop
 }
 
 func parseWatch(t *testing.T, s string) []watchLine {

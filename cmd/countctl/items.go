@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -31,52 +30,35 @@ batch larger than the cluster's limit (10000 by default) is refused.`,
 			for _, id := range args[1:] {
 				items = append(items, api.Item{ID: id, Tenant: tenant})
 			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				r, err := cl.AddItems(ctx, items)
-				if err != nil {
-					return err
-				}
-				if a.output == "text" {
-					_, err = fmt.Fprintln(a.stdout, r.Added)
-					return err
-				}
-				return a.printJSON(struct {
+			return show(a, func(ctx context.Context, cl *client.Client) (*api.ItemsResult, error) {
+				return cl.AddItems(ctx, items)
+			}, func(cl *client.Client, r *api.ItemsResult) error {
+				return a.printLine(struct {
 					Tenant     string `json:"tenant"`
 					Added      int64  `json:"added"`
 					Duplicates int64  `json:"duplicates"`
 					Index      uint64 `json:"index"`
 					Cluster    string `json:"cluster"`
-				}{tenant, r.Added, r.Duplicates, r.Index, cl.ClusterName()})
+				}{tenant, r.Added, r.Duplicates, r.Index, cl.ClusterName()}, r.Added)
 			})
 		},
 	}
 }
 
 func (a *app) itemsCount() *cobra.Command {
-	var stale bool
 	cmd := &cobra.Command{
 		Use:   "count TENANT",
 		Short: "Print how many distinct items a tenant has (-o text: the integer)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				n, err := cl.ItemCount(ctx, args[0], staleOpt(stale)...)
-				if err != nil {
-					return err
-				}
-				if a.output == "text" {
-					_, err = fmt.Fprintln(a.stdout, n.Count)
-					return err
-				}
-				return a.printJSON(struct {
-					Tenant  string `json:"tenant"`
-					Count   int64  `json:"count"`
-					Index   uint64 `json:"index"`
-					Cluster string `json:"cluster"`
-				}{n.Tenant, n.Count, n.Index, cl.ClusterName()})
-			})
-		},
 	}
-	cmd.Flags().BoolVar(&stale, "stale", false, "accept a possibly stale answer from any node")
-	return cmd
+	return withStale(cmd, staleUsage, func(args []string, opts []client.CallOption) error {
+		return show(a, func(ctx context.Context, cl *client.Client) (*api.TenantCount, error) {
+			return cl.ItemCount(ctx, args[0], opts...)
+		}, func(cl *client.Client, n *api.TenantCount) error {
+			return a.printLine(struct {
+				*api.TenantCount
+				Cluster string `json:"cluster"`
+			}{n, cl.ClusterName()}, n.Count)
+		})
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -134,9 +135,12 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 	return root
 }
 
-// client builds a client for the -a nodes. notes turns on retry notes;
-// adjust may change the rest of the configuration.
-func (a *app) client(notes bool, adjust ...func(*client.Config)) (*client.Client, error) {
+// client builds a client for the -a nodes, noting its retries with -v;
+// adjust may change the configuration. It suits a long-running command,
+// which learns the cluster's other nodes before its first request because
+// it must outlive the nodes it was given; call adjusts it for a one-shot
+// command.
+func (a *app) client(adjust ...func(*client.Config)) (*client.Client, error) {
 	var addrs []string
 	for _, s := range strings.Split(a.addrs, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -144,10 +148,8 @@ func (a *app) client(notes bool, adjust ...func(*client.Config)) (*client.Client
 		}
 	}
 	cfg := client.Config{Addrs: addrs}
-	if notes || a.verbose {
-		cfg.OnRetry = func(r client.RetryInfo) {
-			fmt.Fprintf(a.stderr, "countctl: retrying (attempt %d): %v\n", r.Attempt, r.Err)
-		}
+	if a.verbose {
+		a.noteRetries(&cfg)
 	}
 	for _, f := range adjust {
 		f(&cfg)
@@ -159,10 +161,38 @@ func (a *app) client(notes bool, adjust ...func(*client.Config)) (*client.Client
 	return c, nil
 }
 
-// call runs a command made of requests: it builds the client and a context
+// noteRetries makes a client note each retry on stderr.
+func (a *app) noteRetries(cfg *client.Config) {
+	cfg.OnRetry = func(r client.RetryInfo) {
+		a.note("retrying", "attempt", r.Attempt, "node", r.Node, "error", r.Err)
+	}
+}
+
+// oneShot configures the client of a command that makes one request (or a
+// few): it asks /v1/cluster for the other nodes only if a request has to
+// fail over, so a command that works sends nothing but its own requests.
+func oneShot(cfg *client.Config) { cfg.DiscoverOnFailover = true }
+
+// note writes a diagnostic line to stderr: fixed text, then the variables
+// as key=value fields (quoted when they hold spaces), so the lines read the
+// same every time and are easy to search and parse.
+func (a *app) note(msg string, kv ...any) {
+	var b strings.Builder
+	b.WriteString("countctl: " + msg)
+	for i := 0; i+1 < len(kv); i += 2 {
+		v := fmt.Sprint(kv[i+1])
+		if v == "" || strings.ContainsAny(v, " \t\n\"=") {
+			v = strconv.Quote(v)
+		}
+		fmt.Fprintf(&b, " %v=%s", kv[i], v)
+	}
+	fmt.Fprintln(a.stderr, b.String())
+}
+
+// call runs a one-shot command: it builds the client and a context
 // bounded by --timeout, and hands both to fn.
 func (a *app) call(fn func(ctx context.Context, cl *client.Client) error) error {
-	cl, err := a.client(false)
+	cl, err := a.client(oneShot)
 	if err != nil {
 		return err
 	}
@@ -192,11 +222,66 @@ func (a *app) requireID() (string, error) {
 	return a.id, nil
 }
 
+// show runs a one-shot command made of one request: fetch makes it and
+// print renders the answer.
+func show[T any](a *app, fetch func(context.Context, *client.Client) (T, error), print func(*client.Client, T) error) error {
+	return a.call(func(ctx context.Context, cl *client.Client) error {
+		v, err := fetch(ctx, cl)
+		if err != nil {
+			return err
+		}
+		return print(cl, v)
+	})
+}
+
+// staleUsage is the help of --stale on most of the reads that have it.
+const staleUsage = "accept a possibly stale answer from any node"
+
+// withStale gives a read command --stale (with usage as its help) and run
+// as its RunE, handed the call options --stale asks for.
+func withStale(cmd *cobra.Command, usage string, run func(args []string, opts []client.CallOption) error) *cobra.Command {
+	stale := cmd.Flags().Bool("stale", false, usage)
+	cmd.RunE = func(_ *cobra.Command, args []string) error {
+		var opts []client.CallOption
+		if *stale {
+			opts = append(opts, client.Stale())
+		}
+		return run(args, opts)
+	}
+	return cmd
+}
+
 // printJSON writes v as indented JSON.
 func (a *app) printJSON(v any) error {
 	enc := json.NewEncoder(a.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// printAs prints v as JSON, or with -o text what text writes.
+func (a *app) printAs(v any, text func(w io.Writer) error) error {
+	if a.output == "text" {
+		return text(a.stdout)
+	}
+	return a.printJSON(v)
+}
+
+// printLine prints v as JSON, or with -o text the one value line on a line
+// of its own.
+func (a *app) printLine(v, line any) error {
+	return a.printAs(v, func(w io.Writer) error {
+		_, err := fmt.Fprintln(w, line)
+		return err
+	})
+}
+
+// table writes header (columns separated by tabs) and the rows that rows
+// writes, with the columns aligned.
+func table(w io.Writer, header string, rows func(w io.Writer)) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	rows(tw)
+	return tw.Flush()
 }
 
 // group is a command that only holds subcommands. Called bare or with an
@@ -248,6 +333,15 @@ func negativeNumbersAsArgs(root *cobra.Command, args []string) []string {
 		return args
 	}
 	return append(append(keep, "--"), moved...)
+}
+
+// ifGiven returns v when the flag name was given on the command line and
+// nil otherwise: how a flag sets an optional field of a request.
+func ifGiven[T any](cmd *cobra.Command, name string, v *T) *T {
+	if cmd.Flags().Changed(name) {
+		return v
+	}
+	return nil
 }
 
 func isNegativeInt(s string) bool {

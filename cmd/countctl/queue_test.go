@@ -305,55 +305,41 @@ func TestQueueWait(t *testing.T) {
 	}
 
 	// --timeout bounds each request, not the wait: with 300ms requests the
-	// wait outlives several of them, then ends when the third member joins.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// wait goes on through several of them (counted where the node answers
+	// them) and ends only when the third member joins.
+	reads := func() float64 { return served(t, n.URL, "GET", "/v1/queues/:id") }
+	before := reads()
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
-	done := make(chan int, 1)
-	start := time.Now()
-	go func() {
-		done <- run(ctx, []string{"-a", n.URL, "-i", "w", "--timeout", "300ms", "queue", "wait", "--members", "3"}, strings.NewReader(""), &out, &errb, env())
-	}()
+	w := startCtl(ctx, "-a", n.URL, "-i", "w", "--timeout", "300ms", "queue", "wait", "--members", "3")
 	wantSuccess(t, ctl(t, n.URL, "-i", "w", "queue", "-p", "p2", "join"), nil)
-	select {
-	case code := <-done:
-		t.Fatalf("wait ended with 2 of 3 members: exit %d, %s %s", code, out.String(), errb.String())
-	case <-time.After(time.Second): // the behaviour under test: outliving --timeout
+	harness.WaitFor(t, 20*time.Second, "the wait to go on through four requests", func() bool {
+		if r, ok := w.exited(); ok {
+			t.Fatalf("wait ended with 2 of 3 members: %s", r)
+		}
+		return reads()-before >= 4
+	})
+	if r, ok := w.exited(); ok {
+		t.Fatalf("wait ended with 2 of 3 members: %s", r)
 	}
 	wantSuccess(t, ctl(t, n.URL, "-i", "w", "queue", "-p", "p3", "join"), nil)
-	select {
-	case code := <-done:
-		if code != 0 || errb.String() != "" {
-			t.Fatalf("wait: exit %d, stderr %q", code, errb.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("wait did not end after the third member joined")
-	}
-	if el := time.Since(start); el < time.Second {
-		t.Errorf("wait ended after %s", el)
+	r = w.exit(t, "wait after the third member joined")
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("wait: %s", r)
 	}
 	var q queueOutput
-	if err := json.Unmarshal([]byte(out.String()), &q); err != nil || len(q.Members) != 3 {
-		t.Errorf("wait prints the queue: %s (%v)", out.String(), err)
+	if err := json.Unmarshal([]byte(r.stdout), &q); err != nil || len(q.Members) != 3 {
+		t.Errorf("wait prints the queue: %s (%v)", r.stdout, err)
 	}
 
 	// Interrupted before the queue fills: a failure, in one line.
 	ctx2, cancel2 := context.WithCancel(context.Background())
-	var out2, errb2 syncBuffer
-	done2 := make(chan int, 1)
-	go func() {
-		done2 <- run(ctx2, []string{"-a", n.URL, "-i", "w", "queue", "wait", "--members", "9"}, strings.NewReader(""), &out2, &errb2, env())
-	}()
+	w2 := startCtl(ctx2, "-a", n.URL, "-i", "w", "queue", "wait", "--members", "9")
 	cancel2()
-	select {
-	case code := <-done2:
-		r := result{code: code, stdout: out2.String(), stderr: errb2.String()}
-		wantFailure(t, r, 1, []string{"queue", "wait", "--members", "9"})
-		if !strings.Contains(r.stderr, "interrupted") {
-			t.Errorf("stderr: %q", r.stderr)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("wait did not stop when interrupted")
+	r = w2.exit(t, "wait when interrupted")
+	wantFailure(t, r, 1, []string{"queue", "wait", "--members", "9"})
+	if !strings.Contains(r.stderr, "interrupted") {
+		t.Errorf("stderr: %q", r.stderr)
 	}
 
 	// A name the server refuses ends the wait at once.
@@ -372,23 +358,15 @@ func TestQueueWaitThroughFailover(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var out, errb syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"-a", addrs, "-i", "fw", "--timeout", "2s", "queue", "wait", "--members", "2"}, strings.NewReader(""), &out, &errb, env())
-	}()
+	w := startCtl(ctx, "-a", addrs, "-i", "fw", "--timeout", "2s", "queue", "wait", "--members", "2")
 	wantSuccess(t, ctl(t, addrs, "-i", "fw", "queue", "-p", "a", "join"), nil)
 	leader.Stop()
 	wantSuccess(t, ctl(t, addrs, "-i", "fw", "queue", "-p", "b", "join"), nil)
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("wait: exit %d, stderr %q", code, errb.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("wait did not end after the second member joined on the new leader")
+	r := w.exit(t, "wait after the second member joined on the new leader")
+	if r.code != 0 {
+		t.Fatalf("wait: %s", r)
 	}
-	if !strings.Contains(out.String(), `"process_id": "b"`) {
-		t.Errorf("wait output: %s", out.String())
+	if !strings.Contains(r.stdout, `"process_id": "b"`) {
+		t.Errorf("wait output: %s", r.stdout)
 	}
 }

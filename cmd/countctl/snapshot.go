@@ -20,7 +20,6 @@ func (a *app) snapshotCommand() *cobra.Command {
 }
 
 func (a *app) snapshotSave() *cobra.Command {
-	var stale bool
 	cmd := &cobra.Command{
 		Use:   "save FILE",
 		Short: "Save a backup of the whole cluster state to FILE (- for stdout)",
@@ -36,48 +35,38 @@ FILE is never a partial backup. With - the backup goes to stdout and
 nothing else is printed there. --timeout bounds the whole download; raise
 it for a large state.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			path := args[0]
-			if path == "" {
-				return usagef("FILE must not be empty (use - for stdout)")
-			}
-			var opts []client.CallOption
-			if stale {
-				opts = append(opts, client.Stale())
-			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				if path == "-" {
-					_, err := cl.Backup(ctx, a.stdout, opts...)
-					return err
-				}
-				var index uint64
-				err := writeFileAtomic(path, 0o600, func(w io.Writer) (err error) {
-					index, err = cl.Backup(ctx, w, opts...)
-					return err
-				})
-				if err != nil {
-					return fmt.Errorf("save backup to %s: %w", path, err)
-				}
-				fi, err := os.Stat(path)
-				if err != nil {
-					return fmt.Errorf("saved backup to %s, but: %w", path, err)
-				}
-				size := fi.Size()
-				if a.output == "text" {
-					_, err = fmt.Fprintf(a.stdout, "saved %s: index %d, %d bytes\n", path, index, size)
-					return err
-				}
-				return a.printJSON(struct {
-					File    string `json:"file"`
-					Index   uint64 `json:"index"`
-					Bytes   int64  `json:"bytes"`
-					Cluster string `json:"cluster"`
-				}{path, index, size, cl.ClusterName()})
-			})
-		},
 	}
-	cmd.Flags().BoolVar(&stale, "stale", false, "back up the first answering node's own copy, possibly stale, instead of the leader's")
-	return cmd
+	return withStale(cmd, "back up the first answering node's own copy, possibly stale, instead of the leader's", func(args []string, opts []client.CallOption) error {
+		path := args[0]
+		if path == "" {
+			return usagef("FILE must not be empty (use - for stdout)")
+		}
+		return a.call(func(ctx context.Context, cl *client.Client) error {
+			if path == "-" {
+				_, err := cl.Backup(ctx, a.stdout, opts...)
+				return err
+			}
+			var index uint64
+			err := writeFileAtomic(path, 0o600, func(w io.Writer) (err error) {
+				index, err = cl.Backup(ctx, w, opts...)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("save backup to %s: %w", path, err)
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				return fmt.Errorf("saved backup to %s, but: %w", path, err)
+			}
+			size := fi.Size()
+			return a.printLine(struct {
+				File    string `json:"file"`
+				Index   uint64 `json:"index"`
+				Bytes   int64  `json:"bytes"`
+				Cluster string `json:"cluster"`
+			}{path, index, size, cl.ClusterName()}, fmt.Sprintf("saved %s: index %d, %d bytes", path, index, size))
+		})
+	})
 }
 
 func (a *app) snapshotRestore() *cobra.Command {
@@ -122,24 +111,18 @@ the backup. A truncated or corrupt file is refused and changes nothing.`,
 			if err != nil {
 				return fmt.Errorf("read backup: %w", err)
 			}
-			return a.call(func(ctx context.Context, cl *client.Client) error {
-				r, err := cl.Restore(ctx, file, client.RestoreOptions{Force: force, Advance: advance})
-				if err != nil {
-					return err
+			return show(a, func(ctx context.Context, cl *client.Client) (*api.RestoreResult, error) {
+				return cl.Restore(ctx, file, client.RestoreOptions{Force: force, Advance: advance})
+			}, func(cl *client.Client, r *api.RestoreResult) error {
+				mode := "merged"
+				if r.Forced {
+					mode = "forced"
 				}
-				if a.output == "text" {
-					mode := "merged"
-					if r.Forced {
-						mode = "forced"
-					}
-					_, err = fmt.Fprintf(a.stdout, "restored at index %d (%s, advanced by %d): %d counters, %d queues, %d documents, %d tenants\n",
-						r.Index, mode, r.Advanced, r.Counters, r.Queues, r.Documents, r.Tenants)
-					return err
-				}
-				return a.printJSON(struct {
+				return a.printLine(struct {
 					*api.RestoreResult
 					Cluster string `json:"cluster"`
-				}{r, cl.ClusterName()})
+				}{r, cl.ClusterName()}, fmt.Sprintf("restored at index %d (%s, advanced by %d): %d counters, %d queues, %d documents, %d tenants",
+					r.Index, mode, r.Advanced, r.Counters, r.Queues, r.Documents, r.Tenants))
 			})
 		},
 	}
