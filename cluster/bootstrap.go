@@ -73,27 +73,20 @@ func planBootstrap(self string, expect int, members []member) bootstrapPlan {
 }
 
 func (n *Node) bootstrapLoop() {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
 	var (
 		candidate []raft.Server
 		since     time.Time
 		lastWait  string
 	)
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-t.C:
-		}
+	n.every(100*time.Millisecond, func() bool {
 		if n.hasRaftState() {
 			n.logger.Info("received raft state from a leader; bootstrap not needed")
-			return
+			return true
 		}
 		plan := planBootstrap(n.cfg.NodeID, n.cfg.BootstrapExpect, n.gossip.snapshot())
 		if plan.existing {
 			n.logger.Info("found an existing cluster; waiting to be added", "reason", plan.wait)
-			return
+			return true
 		}
 		if plan.servers == nil {
 			if plan.wait != lastWait {
@@ -105,18 +98,18 @@ func (n *Node) bootstrapLoop() {
 				lastWait = plan.wait
 			}
 			candidate = nil
-			continue
+			return false
 		}
 		if !slices.Equal(plan.servers, candidate) {
 			candidate, since = plan.servers, time.Now()
-			continue
+			return false
 		}
 		if time.Since(since) < bootstrapStableWindow {
-			continue
+			return false
 		}
 		if err := n.bootstrap(candidate); err != nil {
 			n.logger.Error("bootstrap failed", "error", err)
 		}
-		return
-	}
+		return true
+	})
 }

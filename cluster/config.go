@@ -104,38 +104,26 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.ClusterName == "" {
-		c.ClusterName = "countd"
-	}
-	if c.HeartbeatTimeout == 0 {
-		c.HeartbeatTimeout = DefaultHeartbeatTimeout
-	}
-	if c.ElectionTimeout == 0 {
-		c.ElectionTimeout = DefaultElectionTimeout
-	}
-	if c.LeaderLeaseTimeout == 0 {
-		c.LeaderLeaseTimeout = DefaultLeaderLeaseTimeout
-	}
-	if c.IdempotencyWindow == 0 {
-		c.IdempotencyWindow = DefaultIdempotencyWindow
-	}
-	if c.ApplyTimeout == 0 {
-		c.ApplyTimeout = DefaultApplyTimeout
-	}
-	if c.WatchHistory == 0 {
-		c.WatchHistory = fsm.DefaultWatchHistory
-	}
-	if c.MaxWatchers == 0 {
-		c.MaxWatchers = DefaultMaxWatchers
-	}
-	if c.DeadNodeGrace == 0 {
-		c.DeadNodeGrace = DefaultDeadNodeGrace
-	}
-	if c.PromoteAfter == 0 {
-		c.PromoteAfter = DefaultPromoteAfter
-	}
+	orDefault(&c.ClusterName, "countd")
+	orDefault(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	orDefault(&c.ElectionTimeout, DefaultElectionTimeout)
+	orDefault(&c.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout)
+	orDefault(&c.IdempotencyWindow, DefaultIdempotencyWindow)
+	orDefault(&c.ApplyTimeout, DefaultApplyTimeout)
+	orDefault(&c.WatchHistory, fsm.DefaultWatchHistory)
+	orDefault(&c.MaxWatchers, DefaultMaxWatchers)
+	orDefault(&c.DeadNodeGrace, DefaultDeadNodeGrace)
+	orDefault(&c.PromoteAfter, DefaultPromoteAfter)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+}
+
+// orDefault sets an unset (zero) setting to its default.
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
 	}
 }
 

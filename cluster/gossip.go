@@ -305,11 +305,14 @@ func sortedMembers(table map[string]member) []member {
 	return out
 }
 
-func (g *gossip) lookup(id string) (member, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	m, ok := g.members[id]
-	return m, ok
+func (g *gossip) lookup(id string) (member, bool) { return lockedGet(&g.mu, g.members, id) }
+
+// lockedGet reads one entry of a table the mutex guards.
+func lockedGet[V any](mu *sync.Mutex, table map[string]V, id string) (V, bool) {
+	mu.Lock()
+	defer mu.Unlock()
+	v, ok := table[id]
+	return v, ok
 }
 
 // shutdown stops gossip without announcing a leave: the others see this
@@ -427,12 +430,7 @@ func suspectsOf(members map[string]member, stats map[string]peerStats, self stri
 }
 
 // peerStats returns the member's last reported Raft progress.
-func (g *gossip) peerStats(id string) (peerStats, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	st, ok := g.stats[id]
-	return st, ok
-}
+func (g *gossip) peerStats(id string) (peerStats, bool) { return lockedGet(&g.mu, g.stats, id) }
 
 // AckPayload implements memberlist.PingDelegate: every probe ack carries
 // this node's Raft progress.

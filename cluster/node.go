@@ -293,15 +293,25 @@ func (n *Node) bootstrap(servers []raft.Server) error {
 // any Raft log (bootstrapped, or added by a leader), so no peer ever counts it
 // toward a fresh bootstrap again.
 func (n *Node) advertiseStateWhenSet() {
-	t := time.NewTicker(200 * time.Millisecond)
+	n.every(200*time.Millisecond, func() bool {
+		if !n.hasRaftState() {
+			return false
+		}
+		n.gossip.setHasState()
+		return true
+	})
+}
+
+// every calls step every interval until it returns true or the node stops.
+func (n *Node) every(interval time.Duration, step func() (done bool)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-t.C:
-			if n.hasRaftState() {
-				n.gossip.setHasState()
+			if step() {
 				return
 			}
 		}

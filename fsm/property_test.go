@@ -279,14 +279,8 @@ func propValidKey(k string) bool {
 // propParseObject is the model's reading of a document body or merge patch:
 // exactly one JSON value, an object, numbers kept as written.
 func propParseObject(raw []byte) (map[string]any, bool) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, false
-	}
-	var extra any
-	if err := dec.Decode(&extra); err != io.EOF {
+	v, ok := propDecodeJSON(raw)
+	if !ok {
 		return nil, false
 	}
 	obj, ok := v.(map[string]any)
@@ -2075,31 +2069,18 @@ func (p *propRun) step(m *propModel, targets []*propTarget, c Command, index uin
 	return true
 }
 
-// propTouched is the counter or queue name a command acts on, if any.
+// propTouched is the counter or queue name a command acts on, if any: the
+// payloads of counters and queues, and only those, name it in a field ID.
 func propTouched(pl Payload) string {
-	var name string
-	switch p := pl.(type) {
-	case CounterNext:
-		name = p.ID
-	case CounterAdd:
-		name = p.ID
-	case CounterSet:
-		name = p.ID
-	case CounterDelete:
-		name = p.ID
-	case QueueJoin:
-		name = p.ID
-	case QueueLeave:
-		name = p.ID
-	case QueueConfigure:
-		name = p.ID
-	case QueueDelete:
-		name = p.ID
-	}
-	if !propValidName(name, false) {
+	v := reflect.ValueOf(pl)
+	if v.Kind() != reflect.Struct {
 		return ""
 	}
-	return name
+	f := v.FieldByName("ID")
+	if !f.IsValid() || f.Kind() != reflect.String || !propValidName(f.String(), false) {
+		return ""
+	}
+	return f.String()
 }
 
 func propSeed(t *testing.T) uint64 {

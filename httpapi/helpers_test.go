@@ -15,13 +15,11 @@ import (
 	"time"
 
 	"github.com/countd/countd/api"
+	"github.com/countd/countd/internal/harness"
 )
 
 // httpClient never follows redirects, so tests see the 307s themselves.
-var httpClient = &http.Client{
-	Timeout:       20 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
+var httpClient = harness.NoRedirects(20 * time.Second)
 
 type reply struct {
 	status int

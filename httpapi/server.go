@@ -108,18 +108,20 @@ type Server struct {
 	nodeID    string       // sent in HeaderForwardedBy
 }
 
+// orDefault is a limit, or its default when unset (zero or negative).
+func orDefault[T int | int64](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
 // New builds the API for node. It panics if cfg.Metrics already holds
 // different metrics under the HTTP metrics' names, a programming error.
 func New(node Node, cfg Config) *Server {
-	if cfg.MaxBody <= 0 {
-		cfg.MaxBody = DefaultMaxBody
-	}
-	if cfg.MaxRestore <= 0 {
-		cfg.MaxRestore = DefaultMaxRestore
-	}
-	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = DefaultMaxBatch
-	}
+	cfg.MaxBody = orDefault(cfg.MaxBody, DefaultMaxBody)
+	cfg.MaxRestore = orDefault(cfg.MaxRestore, DefaultMaxRestore)
+	cfg.MaxBatch = orDefault(cfg.MaxBatch, DefaultMaxBatch)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

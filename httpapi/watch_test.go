@@ -31,9 +31,7 @@ const eventWait = 10 * time.Second
 
 // streamClient has no overall timeout (a watch lasts as long as the test
 // wants) and never follows redirects.
-var streamClient = &http.Client{
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
+var streamClient = harness.NoRedirects(0)
 
 // do is send without the testing.TB, for goroutines other than the test's
 // and for requests that may meet a stopped node.

@@ -45,11 +45,7 @@ func CreateCA(dir string, validity time.Duration) (certPath, keyPath string, err
 	if validity <= 0 {
 		validity = DefaultCAValidity
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", fmt.Errorf("generate CA key: %w", err)
-	}
-	serial, err := newSerial()
+	key, serial, err := newKeyAndSerial()
 	if err != nil {
 		return "", "", err
 	}
@@ -103,11 +99,7 @@ func CreateCert(dir, caCertPath, caKeyPath string, req CertRequest) (certPath, k
 	if validity <= 0 {
 		validity = DefaultCertValidity
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", fmt.Errorf("generate key: %w", err)
-	}
-	serial, err := newSerial()
+	key, serial, err := newKeyAndSerial()
 	if err != nil {
 		return "", "", err
 	}
@@ -136,12 +128,18 @@ func CreateCert(dir, caCertPath, caKeyPath string, req CertRequest) (certPath, k
 	return writePair(dir, req.Name+".pem", req.Name+"-key.pem", der, key)
 }
 
-func newSerial() (*big.Int, error) {
+// newKeyAndSerial makes a P-256 key and a random 128-bit serial number for
+// a new certificate.
+func newKeyAndSerial() (*ecdsa.PrivateKey, *big.Int, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate key: %w", err)
+	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
 	if err != nil {
-		return nil, fmt.Errorf("generate serial number: %w", err)
+		return nil, nil, fmt.Errorf("generate serial number: %w", err)
 	}
-	return serial, nil
+	return key, serial, nil
 }
 
 func loadCA(certPath, keyPath string) (*x509.Certificate, *ecdsa.PrivateKey, error) {

@@ -25,6 +25,16 @@ var Probe = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
+// NoRedirects is a client that never follows redirects, so a test sees a
+// 307 itself; timeout 0 means none (for watches that last as long as the
+// test wants).
+func NoRedirects(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout:       timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
 // GetJSON GETs url with Probe and decodes a 200 answer into out; any other
 // status is an error quoting the body.
 func GetJSON(ctx context.Context, url string, out any) error {

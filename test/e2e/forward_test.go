@@ -26,10 +26,7 @@ const (
 
 // forwardClient is what the -forward-writes users are: a plain net/http
 // client that never follows redirects.
-var forwardClient = &http.Client{
-	Timeout:       10 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
+var forwardClient = harness.NoRedirects(10 * time.Second)
 
 // mintResult is one acknowledged mint.
 type mintResult struct {
