@@ -277,10 +277,14 @@ type ClusterLeave struct {
 	// TransferredLeadership is true when the node led and handed over
 	// leadership first.
 	TransferredLeadership bool `json:"transferred_leadership"`
-	// Removed is true when the node saw itself removed from the Raft
-	// configuration before answering; false means the leader had not yet
-	// (it will, since the node has left gossip).
+	// Removed is true when the node knew itself out of the Raft
+	// configuration before answering; false means the leader had not
+	// removed it yet (it will, since the node has left gossip).
 	Removed bool `json:"removed"`
+	// Confirmed is true when the leader told the node, after committing
+	// the change, that it removed it; Removed without Confirmed rests on
+	// the node's own latest configuration, which may not have committed.
+	Confirmed bool `json:"confirmed"`
 }
 
 // TransferLeaderRequest is the optional body of POST

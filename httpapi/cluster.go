@@ -75,7 +75,7 @@ func (s *Server) leave(c echo.Context) error {
 	}
 	st := s.node.Status()
 	setIndex(c, st.AppliedIndex)
-	if err := c.JSON(http.StatusOK, api.ClusterLeave{NodeID: st.NodeID, TransferredLeadership: res.TransferredLeadership, Removed: res.Removed}); err != nil {
+	if err := c.JSON(http.StatusOK, api.ClusterLeave{NodeID: st.NodeID, TransferredLeadership: res.TransferredLeadership, Removed: res.Removed, Confirmed: res.Confirmed}); err != nil {
 		return err
 	}
 	c.Response().Flush()

@@ -52,9 +52,9 @@ func TestClusterOperations(t *testing.T) {
 	r = sendJSON(t, http.MethodPost, old.URL+"/v1/cluster/leave", "")
 	wantOK(t, r, 200)
 	var lv api.ClusterLeave
-	decodeStrict(t, r.body, &lv, "node_id", "transferred_leadership", "removed")
-	if lv.NodeID != old.Node.ID() || lv.TransferredLeadership || !lv.Removed {
-		t.Fatalf("leave: %+v, want removed without a leadership transfer", lv)
+	decodeStrict(t, r.body, &lv, "node_id", "transferred_leadership", "removed", "confirmed")
+	if lv.NodeID != old.Node.ID() || lv.TransferredLeadership || !lv.Removed || !lv.Confirmed {
+		t.Fatalf("leave: %+v, want removed, as the leader confirmed, without a leadership transfer", lv)
 	}
 	r = send(t, http.MethodGet, old.URL+"/readyz", nil)
 	var h api.Health

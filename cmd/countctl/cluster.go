@@ -96,7 +96,7 @@ func (a *app) leaveCluster() error {
 		if res.TransferredLeadership {
 			line += " (handed over leadership first)"
 		}
-		if !res.Removed {
+		if !res.Confirmed {
 			line += "; the leader has not confirmed its removal yet"
 		}
 		return a.printLine(res, line)
