@@ -16,8 +16,8 @@ import (
 
 // requirePromtool returns the path of promtool (from the Debian package
 // prometheus), skipping the test when it is missing; with
-// COUNTD_REQUIRE_PROMTOOL=1, which `make unit` sets where `make deps`
-// installed it, a missing promtool fails instead.
+// COUNTD_REQUIRE_PROMTOOL=1, which `make unit` always sets (`make deps`
+// installs it), a missing promtool fails instead.
 func requirePromtool(t *testing.T) string {
 	t.Helper()
 	path, err := exec.LookPath("promtool")
