@@ -37,6 +37,10 @@ const (
 	OpDocDelete Op = 12
 
 	OpRestore Op = 13
+
+	OpACLBootstrap   Op = 14
+	OpACLTokenCreate Op = 15
+	OpACLTokenDelete Op = 16
 )
 
 // opIgnorable marks an op that a node which does not know it may skip. Every

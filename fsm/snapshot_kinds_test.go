@@ -138,7 +138,16 @@ func skBuild(t *testing.T, a *applier) {
 	must(a.do(DocPatch{Name: "gone", Patch: []byte(`{"b":2}`)}))
 	must(a.doKey(DocDelete{Name: "gone"}, "k-ddel")) // nil
 	a.doKey(DocPut{Name: "cfg", Value: []byte(`{}`), Precondition: Precondition{IfNoneMatch: true}}, "k-412")
+
+	// ACLs: bootstrapped, a token with rules, one created and deleted.
+	must(a.doKey(skBoot, "k-acl-boot")) // *ACLToken
+	must(a.do(ACLTokenCreate{Accessor: "app", SecretHash: HashSecret("s-app"), Description: "app",
+		Rules: []ACLRule{{Resource: ResourceCounters, Prefix: "orders", Access: AccessWrite}, {Resource: ResourceAll, Access: AccessRead}}}))
+	must(a.do(ACLTokenCreate{Accessor: "old", SecretHash: HashSecret("s-old")}))
+	must(a.doKey(ACLTokenDelete{Accessor: "old"}, "k-acl-del"))
 }
+
+var skBoot = ACLBootstrap{Accessor: "boot", SecretHash: HashSecret("s-boot"), Description: "first"}
 
 func TestSnapshotRoundTripEveryKind(t *testing.T) {
 	a := newApplier(t)
@@ -166,7 +175,7 @@ func TestSnapshotRoundTripEveryKind(t *testing.T) {
 	if want := (10_001 + tenantChunk - 1) / tenantChunk; bigRecords != want {
 		t.Fatalf("tenant big spans %d records, want %d", bigRecords, want)
 	}
-	for tag, want := range map[byte]int{recHeader: 1, recCounter: 3, recQueue: 4, recTenant: bigRecords + 1, recDoc: 3, recIdem: 15, recEnd: 1} {
+	for tag, want := range map[byte]int{recHeader: 1, recCounter: 3, recQueue: 4, recTenant: bigRecords + 1, recDoc: 3, recIdem: 17, recACL: 3, recEnd: 1} {
 		if perTag[tag] != want {
 			t.Fatalf("%d records with tag %d, want %d (all: %v)", perTag[tag], tag, want, perTag)
 		}
@@ -218,6 +227,8 @@ func TestSnapshotRoundTripEveryKind(t *testing.T) {
 		{DocPut{Name: "cfg", Value: []byte(`{"n":12345678901234567890123,"o":{"b":[1,{"c":null}],"a":"<&>"},"s":"é"}`)}, "k-put"},
 		{DocDelete{Name: "gone"}, "k-ddel"},
 		{DocPut{Name: "cfg", Value: []byte(`{}`), Precondition: Precondition{IfNoneMatch: true}}, "k-412"},
+		{skBoot, "k-acl-boot"},
+		{ACLTokenDelete{Accessor: "old"}, "k-acl-del"},
 		{CounterNext{ID: "orders", Count: 1}, "k-mint"}, // mismatch
 
 		{CounterNext{ID: "orders", Count: 3}, ""},
@@ -241,13 +252,18 @@ func TestSnapshotRoundTripEveryKind(t *testing.T) {
 		{DocPut{Name: "cfg", Value: []byte(`{"v":1}`), Precondition: Precondition{IfMatch: ptr(uint64(2))}}, ""},
 		{QueueDelete{ID: "zk"}, ""},
 		{QueueJoin{ID: "zk", ProcessID: "zk1.example.com"}, ""},
+		{ACLBootstrap{Accessor: "again", SecretHash: HashSecret("s-again")}, ""}, // conflict: bootstrapped
+		{ACLTokenCreate{Accessor: "app2", SecretHash: HashSecret("s-app")}, ""},  // conflict: secret in use
+		{ACLTokenDelete{Accessor: "old"}, ""},                                    // not found
+		{ACLTokenDelete{Accessor: "app"}, ""},                                    // revoked
+		{ACLTokenCreate{Accessor: "new", SecretHash: HashSecret("s-new"), Management: true}, ""},
 	}
 	for i, c := range cont {
 		ra, rb := a.doKey(c.p, c.key), b.doKey(c.p, c.key)
 		if !reflect.DeepEqual(ra, rb) {
 			t.Fatalf("command %d %T %+v (key %q):\noriginal %+v %+v\nrestored %+v %+v", i, c.p, c.p, c.key, ra, ra.Err, rb, rb.Err)
 		}
-		if i < 13 && !ra.Replayed {
+		if i < 15 && !ra.Replayed {
 			t.Fatalf("command %d (key %q) was not replayed: %+v", i, c.key, ra)
 		}
 	}
@@ -300,6 +316,18 @@ func skSameReads(t *testing.T, x, y *State) {
 		d2, _ := y.Document(name)
 		if !reflect.DeepEqual(d1, d2) {
 			t.Fatalf("document %s: %+v %s vs %+v %s", name, d1, d1.Value, d2, d2.Value)
+		}
+	}
+	t1, _ := x.ACLTokens()
+	t2, _ := y.ACLTokens()
+	if !reflect.DeepEqual(t1, t2) || x.ACLBootstrapped() != y.ACLBootstrapped() {
+		t.Fatalf("tokens: %+v vs %+v", t1, t2)
+	}
+	for _, secret := range []string{"s-boot", "s-app", "s-old", "s-new", "never"} {
+		k1, ok1 := x.ACLLookup(HashSecret(secret))
+		k2, ok2 := y.ACLLookup(HashSecret(secret))
+		if ok1 != ok2 || !reflect.DeepEqual(k1, k2) {
+			t.Fatalf("secret %s: %+v %v vs %+v %v", secret, k1, ok1, k2, ok2)
 		}
 	}
 	if x.AppliedIndex() != y.AppliedIndex() {

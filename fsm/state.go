@@ -98,6 +98,7 @@ type tables struct {
 	tenants map[string]*tenant
 	docs    map[string]*document
 	idem    idemTable
+	acl     aclTable
 }
 
 // New returns an empty state with default options.
@@ -120,6 +121,7 @@ func empty() *State {
 			tenants: make(map[string]*tenant),
 			docs:    make(map[string]*document),
 			idem:    newIdemTable(),
+			acl:     newACLTable(),
 		},
 		history: DefaultWatchHistory,
 	}
