@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	crand "crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,8 +42,20 @@ const (
 
 // Config configures a Client.
 type Config struct {
-	// Addrs are node base URLs ("http://host:port"; "host:port" is accepted).
+	// Addrs are node base URLs ("http://host:port" or "https://host:port";
+	// "host:port" is taken as http, or as https when TLS is set).
 	Addrs []string
+	// Token is an ACL token's secret, sent as "Authorization: Bearer". It
+	// goes only to members of the cluster: the nodes in Addrs or learned
+	// from /v1/cluster, or, with TLS and its own RootCAs, any node whose
+	// certificate that CA signed (a redirect to anywhere else fails rather
+	// than hand the token over).
+	Token string
+	// TLS configures HTTPS: RootCAs is the cluster's CA, and a client
+	// certificate goes in Certificates or GetClientCertificate for a
+	// cluster that verifies incoming clients. Ignored when HTTPClient is
+	// set (configure its transport instead).
+	TLS *tls.Config
 	// HTTPClient is used for requests. Its redirect policy is overridden:
 	// the client follows redirects itself, with the same headers and body.
 	HTTPClient *http.Client
@@ -106,12 +120,14 @@ func New(cfg Config) (*Client, error) {
 	if cfg.HTTPClient != nil {
 		*hc = *cfg.HTTPClient
 	} else {
-		hc.Transport = DefaultTransport()
+		t := DefaultTransport()
+		t.TLSClientConfig = cfg.TLS
+		hc.Transport = t
 	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c := &Client{cfg: cfg, http: hc}
 	for _, a := range cfg.Addrs {
-		u, err := normalize(a)
+		u, err := normalize(a, c.scheme())
 		if err != nil {
 			return nil, err
 		}
@@ -132,10 +148,18 @@ func DefaultTransport() *http.Transport {
 	}
 }
 
-func normalize(addr string) (string, error) {
+// scheme is the one a bare host:port is reached with.
+func (c *Client) scheme() string {
+	if c.cfg.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+func normalize(addr, scheme string) (string, error) {
 	addr = strings.TrimRight(strings.TrimSpace(addr), "/")
 	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
+		addr = scheme + "://" + addr
 	}
 	u, err := url.Parse(addr)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
@@ -271,6 +295,8 @@ func (c *Client) do(ctx context.Context, req request) (*response, error) {
 			c.forgetLeader(target)
 			target = c.rotate(target)
 			again = true
+		case errors.Is(err, errNotMember):
+			return nil, err
 		case resp.status == http.StatusTemporaryRedirect || resp.status == http.StatusPermanentRedirect:
 			leader := resp.header.Get(api.HeaderLeader)
 			if leader == "" {
@@ -287,6 +313,14 @@ func (c *Client) do(ctx context.Context, req request) (*response, error) {
 				target = c.rotate(target)
 				again = true
 				break
+			}
+			if c.cfg.Token != "" && !c.trusted(leader) {
+				// A redirect to a stranger: ask the cluster who its
+				// members are before handing the token to anyone.
+				c.maybeDiscover(ctx, true)
+				if !c.trusted(leader) {
+					return nil, fmt.Errorf("%s redirected to %s: %w", target, leader, errNotMember)
+				}
 			}
 			c.setLeader(leader)
 			target = leader
@@ -359,6 +393,9 @@ func (c *Client) attempt(ctx context.Context, base string, req request) (*respon
 	if req.key != "" {
 		hr.Header.Set(api.HeaderIdempotencyKey, req.key)
 	}
+	if err := c.authorize(hr, base); err != nil {
+		return nil, err
+	}
 	resp, err := c.http.Do(hr)
 	if err != nil {
 		return nil, err
@@ -380,6 +417,34 @@ func (c *Client) attempt(ctx context.Context, base string, req request) (*respon
 		return nil, fmt.Errorf("read response: %w", err)
 	}
 	return out, nil
+}
+
+// errNotMember refuses to send the token to a node the client cannot tell
+// is part of the cluster.
+var errNotMember = errors.New("not sending the token to a node that is not a known member of the cluster (give its address, or use TLS with the cluster's CA)")
+
+// authorize adds the token to a request for base, if base may have it.
+func (c *Client) authorize(hr *http.Request, base string) error {
+	if c.cfg.Token == "" {
+		return nil
+	}
+	if !c.trusted(base) {
+		return fmt.Errorf("%w: %s", errNotMember, base)
+	}
+	hr.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	return nil
+}
+
+// trusted reports whether the token may go to base: a known node, or any
+// node over TLS verified against the CA this client was given (only
+// cluster nodes hold certificates the CA signed for serving).
+func (c *Client) trusted(base string) bool {
+	if strings.HasPrefix(base, "https://") && c.cfg.TLS != nil && c.cfg.TLS.RootCAs != nil && c.cfg.HTTPClient == nil {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Contains(c.nodes, base)
 }
 
 // sinkError is a failure after part of a streamed answer reached its sink:
@@ -464,7 +529,7 @@ func (c *Client) maybeDiscover(ctx context.Context, force bool) {
 		c.mu.Lock()
 		for _, m := range st.Members {
 			if m.HTTPAddr != "" {
-				c.addNode("http://" + m.HTTPAddr)
+				c.addNode(c.scheme() + "://" + m.HTTPAddr)
 			}
 		}
 		c.mu.Unlock()

@@ -20,7 +20,7 @@ const leaveAttemptTimeout = 30 * time.Second
 // and its process exits afterwards. Unlike every other call it is sent to
 // that node only, once: retrying on another node would make that one leave.
 func (c *Client) LeaveCluster(ctx context.Context, node string) (*api.ClusterLeave, error) {
-	base, err := normalize(node)
+	base, err := normalize(node, c.scheme())
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func (c *Client) TransferLeader(ctx context.Context, to string) (*api.TransferLe
 	if err != nil {
 		return nil, err
 	}
-	if base, err := normalize(out.LeaderHTTP); err == nil && out.LeaderHTTP != "" {
+	if base, err := normalize(out.LeaderHTTP, c.scheme()); err == nil && out.LeaderHTTP != "" {
 		c.setLeader(base) // the next write goes straight to the new leader
 	}
 	return &out, nil

@@ -220,6 +220,9 @@ func (w *docWatch) stream(ctx context.Context, base string) (progressed bool, er
 		return false, err
 	}
 	hr.Header.Set("Accept", "text/event-stream")
+	if err := w.c.authorize(hr, base); err != nil {
+		return false, permanentError{err}
+	}
 	if w.haveLast && !w.sinceQuery {
 		hr.Header.Set("Last-Event-ID", strconv.FormatUint(w.last, 10))
 	}
@@ -236,7 +239,7 @@ func (w *docWatch) stream(ctx context.Context, base string) (progressed bool, er
 		w.c.cluster = name
 		w.c.mu.Unlock()
 	}
-	if err := checkStream(base, resp); err != nil {
+	if err := w.c.checkStream(base, resp); err != nil {
 		return false, err
 	}
 	w.sinceQuery = false
@@ -273,7 +276,7 @@ func (w *docWatch) stream(ctx context.Context, base string) (progressed bool, er
 
 // checkStream accepts a 200 event stream and turns anything else into the
 // error WatchDoc acts on.
-func checkStream(base string, resp *http.Response) error {
+func (c *Client) checkStream(base string, resp *http.Response) error {
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
@@ -285,7 +288,7 @@ func checkStream(base string, resp *http.Response) error {
 		// Watches are served by any node, so this should not happen; if a
 		// node does redirect, go where it says.
 		if leader := resp.Header.Get(api.HeaderLeader); leader != "" {
-			if u, err := normalize(leader); err == nil {
+			if u, err := normalize(leader, c.scheme()); err == nil {
 				return redirectError{leader: u}
 			}
 		}

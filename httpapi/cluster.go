@@ -48,7 +48,7 @@ func (s *Server) clusterStatus(c echo.Context) error {
 		Members: make([]api.Member, len(st.Members)),
 	}
 	if st.LeaderHTTP != "" {
-		out.LeaderHTTP = "http://" + st.LeaderHTTP
+		out.LeaderHTTP = s.baseURL(st.LeaderHTTP)
 	}
 	for i, m := range st.Members {
 		out.Members[i] = api.Member{
@@ -107,7 +107,7 @@ func (s *Server) transferLeader(c echo.Context) error {
 	setIndex(c, st.AppliedIndex)
 	for _, m := range st.Members {
 		if m.ID == id && m.HTTPAddr != "" {
-			out.LeaderHTTP = "http://" + m.HTTPAddr
+			out.LeaderHTTP = s.baseURL(m.HTTPAddr)
 		}
 	}
 	return c.JSON(http.StatusOK, out)

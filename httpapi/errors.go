@@ -68,7 +68,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	var nl *cluster.NotLeaderError
 	if errors.As(err, &nl) && nl.LeaderHTTP != "" && s.shouldForward(c) {
-		s.forward(c, "http://"+nl.LeaderHTTP)
+		s.forward(c, s.baseURL(nl.LeaderHTTP))
 		return
 	}
 	h := c.Response().Header()
@@ -101,7 +101,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 // Only echo's own errors (405 Method Not Allowed and the like) keep the
 // status echo chose.
 func (s *Server) errorBody(err error) (int, api.Error) {
-	body, ok := errorJSON(err)
+	body, ok := s.errorJSON(err)
 	var he *echo.HTTPError
 	switch {
 	case ok:
@@ -128,7 +128,7 @@ func (s *Server) errorBody(err error) (int, api.Error) {
 
 // errorJSON is the wire form of an error countd knows: its code and a
 // sentence for people. ok is false for any other error.
-func errorJSON(err error) (body api.Error, ok bool) {
+func (s *Server) errorJSON(err error) (body api.Error, ok bool) {
 	var (
 		fe  *fsm.Error
 		re  *requestError
@@ -150,7 +150,7 @@ func errorJSON(err error) (body api.Error, ok bool) {
 	case errors.As(err, &nl) && nl.LeaderHTTP == "":
 		body = api.Error{Error: "no leader is known (an election is in progress); retry shortly", Code: api.CodeNoLeader}
 	case errors.As(err, &nl):
-		body = api.Error{Error: "not the leader", Code: api.CodeNotLeader, Leader: "http://" + nl.LeaderHTTP}
+		body = api.Error{Error: "not the leader", Code: api.CodeNotLeader, Leader: s.baseURL(nl.LeaderHTTP)}
 	case errors.Is(err, cluster.ErrUnknownResult):
 		body = api.Error{
 			Error: "leadership changed before the write was confirmed; it may or may not have been applied, so retry with the same Idempotency-Key",

@@ -11,6 +11,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -55,10 +56,11 @@ var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy
 // its requests. It has no overall timeout: each request is bounded by its
 // own context (see forwardContext), because a forwarded blocking query may
 // legitimately wait minutes.
-func newForwardClient() *http.Client {
+func newForwardClient(peerTLS *tls.Config) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
-			Proxy: nil, // the leader is a cluster peer; never go through an environment proxy
+			TLSClientConfig: peerTLS,
+			Proxy:           nil, // the leader is a cluster peer; never go through an environment proxy
 			DialContext: (&net.Dialer{
 				// An unreachable leader should turn into a quick 503 that
 				// the client retries, not a long hang.

@@ -9,6 +9,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -92,6 +93,12 @@ type Config struct {
 	// to the leader and return its answer, instead of redirecting with a
 	// 307 (see forward.go). Input is still validated here first.
 	ForwardWrites bool
+	// PeerTLS is set when the cluster serves HTTPS: TLS is configured on
+	// every node or none, so advertised URLs, Location and X-Countd-Leader
+	// then say https://, and this is the client configuration the node
+	// forwards requests to the leader with (the CA to trust, and the
+	// node's certificate for a leader that verifies incoming clients).
+	PeerTLS *tls.Config
 }
 
 // Server is countd's HTTP API.
@@ -141,7 +148,7 @@ func New(node Node, cfg Config) *Server {
 	// 413s from limitBody included.
 	e.Use(hm.middleware, s.commonHeaders, s.limitBody)
 	if cfg.ForwardWrites {
-		s.forwarder, s.nodeID = newForwardClient(), node.Status().NodeID
+		s.forwarder, s.nodeID = newForwardClient(cfg.PeerTLS), node.Status().NodeID
 		e.Use(s.bufferBody)
 	}
 
@@ -162,6 +169,14 @@ func New(node Node, cfg Config) *Server {
 	})
 	s.echo = e
 	return s
+}
+
+// baseURL is the base URL of the node serving HTTP at hostport.
+func (s *Server) baseURL(hostport string) string {
+	if s.cfg.PeerTLS != nil {
+		return "https://" + hostport
+	}
+	return "http://" + hostport
 }
 
 // CloseStreams ends every blocking query and watch stream, so that

@@ -5,6 +5,7 @@ package main
 // loaded at start (runtime errors).
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -27,6 +28,15 @@ type security struct {
 }
 
 func (s *security) tls() bool { return s.keyPair != nil }
+
+// peerClientTLS is how this node reaches other nodes' HTTP APIs (requests
+// it forwards to the leader); nil without TLS.
+func (s *security) peerClientTLS() *tls.Config {
+	if !s.tls() {
+		return nil
+	}
+	return tlsutil.ClientConfig(s.keyPair, s.ca)
+}
 
 // checkSecurityFlags refuses combinations that cannot mean anything.
 func (o *options) checkSecurityFlags() error {
