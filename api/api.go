@@ -50,6 +50,12 @@ const (
 	// CodeTooManyWatchers is a 503: the node holds as many blocking
 	// queries and watches as it allows; retry later or on another node.
 	CodeTooManyWatchers Code = "too_many_watchers"
+	// CodeUnauthorized is a 401: with ACLs on, the request carried no
+	// token, or one the cluster does not know (never created, or deleted).
+	CodeUnauthorized Code = "unauthorized"
+	// CodeForbidden is a 403: the token lacks the permission the request
+	// needs; the message names it.
+	CodeForbidden Code = "forbidden"
 )
 
 // Error is the body of every error response.
@@ -310,4 +316,47 @@ type MemberRemoved struct {
 type Health struct {
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
+}
+
+// ACLRule grants read or write (write implies read) on the names of a
+// resource that start with Prefix.
+type ACLRule struct {
+	// Resource is counters, queues, items, docs, sessions, cluster or *.
+	Resource string `json:"resource"`
+	// Prefix matches object names; "" matches all.
+	Prefix string `json:"prefix"`
+	// Access is read or write.
+	Access string `json:"access"`
+}
+
+// ACLTokenRequest is the body of POST /v1/acl/tokens (and, with only
+// Description and Secret, of POST /v1/acl/bootstrap).
+type ACLTokenRequest struct {
+	Description string    `json:"description"`
+	Management  bool      `json:"management,omitempty"`
+	Rules       []ACLRule `json:"rules,omitempty"`
+	// Accessor and Secret, when set, are the token's public ID (1 to 64
+	// letters, digits and dashes) and its secret (16 to 128 printable
+	// characters); otherwise the node makes them. A client that chooses
+	// both sends the same request when it retries a create whose answer
+	// was lost (so the Idempotency-Key replays it), and knows the secret.
+	Accessor string `json:"accessor,omitempty"`
+	Secret   string `json:"secret,omitempty"`
+}
+
+// ACLToken is a token. Secret is set only in the answer that created it:
+// the cluster keeps only a hash of it.
+type ACLToken struct {
+	Accessor    string    `json:"accessor"`
+	Secret      string    `json:"secret,omitempty"`
+	Description string    `json:"description"`
+	Management  bool      `json:"management"`
+	Rules       []ACLRule `json:"rules"`
+	// Index is the log index that created the token.
+	Index uint64 `json:"index"`
+}
+
+// ACLTokenList is the body of GET /v1/acl/tokens.
+type ACLTokenList struct {
+	Tokens []ACLToken `json:"tokens"`
 }

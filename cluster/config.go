@@ -99,6 +99,12 @@ type Config struct {
 	// PeerTLS, when set, makes the Raft transport mutual TLS: peers must
 	// present a node certificate of the CA.
 	PeerTLS *PeerTLS
+	// InitialManagementToken, when not zero, is the hash of a management
+	// token's secret the operator chose: a leader of a cluster whose ACLs
+	// were never bootstrapped bootstraps them with it (accessor
+	// InitialManagementAccessor), so automation need not call the
+	// bootstrap endpoint.
+	InitialManagementToken fsm.SecretHash
 
 	Logger *slog.Logger
 }

@@ -585,8 +585,33 @@ func (n *Node) lead(ctx context.Context) {
 	close(n.readyWake)
 	n.readyWake = make(chan struct{})
 	n.readyMu.Unlock()
+	n.applyInitialManagementToken(ctx)
 	if n.gossip != nil {
 		n.reconcileLoop(ctx)
+	}
+}
+
+// InitialManagementAccessor is the accessor of the token
+// Config.InitialManagementToken creates.
+const InitialManagementAccessor = "initial-management"
+
+// applyInitialManagementToken bootstraps ACLs with the operator's token
+// once per cluster. Several leaders in a row may try; the first to commit
+// wins and the others see that the cluster is bootstrapped.
+func (n *Node) applyInitialManagementToken(ctx context.Context) {
+	h := n.cfg.InitialManagementToken
+	if h == (fsm.SecretHash{}) || n.state.ACLBootstrapped() {
+		return
+	}
+	res, err := n.Apply(ctx, fsm.Command{Payload: fsm.ACLBootstrap{Accessor: InitialManagementAccessor, SecretHash: h,
+		Description: "initial management token (-acl-initial-management-token-file)"}})
+	switch {
+	case err != nil:
+		n.logger.Warn("could not apply the initial management token; the next leader will", "error", err)
+	case res.Err != nil:
+		n.logger.Info("ACLs were already bootstrapped; the initial management token is not used", "reason", res.Err)
+	default:
+		n.logger.Info("bootstrapped ACLs with the initial management token", "index", res.Index)
 	}
 }
 

@@ -38,9 +38,11 @@ func (s *Server) listCounters(c echo.Context) error {
 	}
 	list, applied := s.node.State().Counters(prefix)
 	return answer(c, list, applied, nil, func(list []*fsm.Counter) api.CounterList {
-		out := api.CounterList{Counters: make([]api.Counter, len(list))}
-		for i, ctr := range list {
-			out.Counters[i] = counterJSON(ctr)
+		out := api.CounterList{Counters: make([]api.Counter, 0, len(list))}
+		for _, ctr := range list {
+			if visible(c, fsm.ResourceCounters, ctr.ID) {
+				out.Counters = append(out.Counters, counterJSON(ctr))
+			}
 		}
 		return out
 	})

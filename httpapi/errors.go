@@ -34,6 +34,8 @@ var statusOf = map[api.Code]int{
 	api.CodeNoLeader:            http.StatusServiceUnavailable,
 	api.CodeTooManyWatchers:     http.StatusServiceUnavailable,
 	api.CodeInternal:            http.StatusInternalServerError,
+	api.CodeUnauthorized:        http.StatusUnauthorized,
+	api.CodeForbidden:           http.StatusForbidden,
 }
 
 // requestError is a refusal this layer decides on its own, before anything

@@ -29,6 +29,9 @@ func (s *Server) addItems(c echo.Context) error {
 	}
 	p := fsm.ItemsAdd{Items: make([]fsm.Item, len(items))}
 	for i, it := range items {
+		if err := allow(c, fsm.ResourceItems, it.Tenant, fsm.AccessWrite); err != nil {
+			return err
+		}
 		p.Items[i] = fsm.Item{Tenant: it.Tenant, ID: it.ID}
 	}
 	return reply(c, func(r *fsm.ItemsAdded) api.ItemsResult {

@@ -93,6 +93,10 @@ type Config struct {
 	// to the leader and return its answer, instead of redirecting with a
 	// 307 (see forward.go). Input is still validated here first.
 	ForwardWrites bool
+	// ACL turns token enforcement on (every node of a cluster alike):
+	// every request but /healthz, /readyz and the one-time bootstrap must
+	// present a token with the permission its route needs (acl.go).
+	ACL bool
 	// PeerTLS is set when the cluster serves HTTPS: TLS is configured on
 	// every node or none, so advertised URLs, Location and X-Countd-Leader
 	// then say https://, and this is the client configuration the node
@@ -146,7 +150,9 @@ func New(node Node, cfg Config) *Server {
 	}
 	// Metrics first, so it sees the final status of everything below,
 	// 413s from limitBody included.
-	e.Use(hm.middleware, s.commonHeaders, s.limitBody)
+	// Tokens are checked before any body is read, and before a follower
+	// redirects or forwards.
+	e.Use(hm.middleware, s.commonHeaders, s.authorize, s.limitBody)
 	if cfg.ForwardWrites {
 		s.forwarder, s.nodeID = newForwardClient(cfg.PeerTLS), node.Status().NodeID
 		e.Use(s.bufferBody)
@@ -163,6 +169,7 @@ func New(node Node, cfg Config) *Server {
 	s.itemRoutes(v1, e.Group(""))
 	s.docRoutes(v1)
 	s.snapshotRoutes(v1)
+	s.aclRoutes(v1)
 
 	e.RouteNotFound(unmatchedPath, func(c echo.Context) error {
 		return refuse(api.CodeNotFound, "no such endpoint: %s %s", c.Request().Method, c.Request().URL.Path)

@@ -167,14 +167,15 @@ func StartClusterWith(tb testing.TB, size int, hc httpapi.Config, tweaks ...func
 }
 
 // WaitStable waits until the nodes agree on one leader with every node a
-// voter (Poll.Converged over HTTP), the leader serves linearizable reads,
+// voter (Poll.Converged over each node's own status, read in process, so
+// it needs no token with ACLs on), the leader serves linearizable reads,
 // and every node is ready and knows every member's HTTP address. It returns
 // the leader.
 func WaitStable(tb testing.TB, nodes []*Node) *Node {
 	tb.Helper()
-	ids, urls := make([]string, len(nodes)), make([]string, len(nodes))
+	ids := make([]string, len(nodes))
 	for i, n := range nodes {
-		ids[i], urls[i] = n.Node.ID(), n.URL
+		ids[i] = n.Node.ID()
 	}
 	var (
 		l    *Node
@@ -184,7 +185,10 @@ func WaitStable(tb testing.TB, nodes []*Node) *Node {
 	stable := func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		last = PollStatus(ctx, ids, urls)
+		last = Poll{IDs: ids, Statuses: make([]*api.Cluster, len(nodes)), Errs: make([]error, len(nodes))}
+		for i, n := range nodes {
+			last.Statuses[i] = wireStatus(n.Node.Status())
+		}
 		id, ok := last.Converged(len(nodes))
 		if !ok {
 			why = "no agreed leader"
@@ -211,6 +215,16 @@ func WaitStable(tb testing.TB, nodes []*Node) *Node {
 		tb.Fatalf("timed out after 20s waiting for a stable cluster (%s):%s", why, last)
 	}
 	return l
+}
+
+// wireStatus is as much of GET /v1/cluster as the convergence check reads.
+func wireStatus(st cluster.Status) *api.Cluster {
+	out := &api.Cluster{NodeID: st.NodeID, State: st.State, Leader: st.LeaderID, Term: st.Term,
+		CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, Members: make([]api.Member, len(st.Members))}
+	for i, m := range st.Members {
+		out.Members[i] = api.Member{ID: m.ID, HTTPAddr: m.HTTPAddr, Suffrage: m.Suffrage, Status: m.GossipStatus, Leader: m.Leader}
+	}
+	return out
 }
 
 func indexOf(ids []string, id string) int {

@@ -1,0 +1,347 @@
+package httpapi
+
+// ACL enforcement (SPEC §7). With Config.ACL every request but /healthz,
+// /readyz and the one-time bootstrap presents "Authorization: Bearer
+// <secret>"; the node hashes the secret and looks the hash up in its own
+// state (O(1)). The permission a route needs is declared once, in
+// routePerms, and checked in authorize, a middleware that runs after
+// routing and before any handler: a 401 or 403 is decided before a
+// follower would redirect or forward. A route missing from the table is
+// refused to every token but a management one, so a new endpoint cannot
+// be left open by accident (TestEveryRouteHasAPermission).
+
+import (
+	"cmp"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/countd/countd/api"
+	"github.com/countd/countd/fsm"
+)
+
+// perm is what a route needs.
+type perm struct {
+	// open routes need no token at all.
+	open bool
+	// resource and access name the permission; param, when set, is the
+	// path parameter holding the object's name.
+	resource, access, param string
+	// inHandler marks routes whose names are not in the path (a batch of
+	// items, a list): authorize only authenticates, and the handler checks
+	// each name (allowed, filter).
+	inHandler bool
+}
+
+var (
+	openRoute    = perm{open: true}
+	anyToken     = perm{inHandler: true}
+	management   = perm{resource: "", access: "management"}
+	clusterRead  = perm{resource: fsm.ResourceCluster, access: fsm.AccessRead}
+	clusterWrite = perm{resource: fsm.ResourceCluster, access: fsm.AccessWrite}
+)
+
+func onName(resource, access, param string) perm {
+	return perm{resource: resource, access: access, param: param}
+}
+
+// routePerms is every route's permission, by "METHOD path" as echo
+// registered it.
+var routePerms = map[string]perm{
+	"GET /healthz": openRoute,
+	"GET /readyz":  openRoute,
+	"GET /metrics": clusterRead,
+
+	"GET /v1/cluster":                     clusterRead,
+	"POST /v1/cluster/leave":              clusterWrite,
+	"POST /v1/cluster/transfer-leader":    clusterWrite,
+	"DELETE /v1/cluster/members/:id":      clusterWrite,
+	"GET /v1/snapshot":                    clusterWrite, // a backup holds everything
+	"POST /v1/snapshot":                   clusterWrite,
+	"POST /v1/acl/bootstrap":              openRoute, // works once per cluster
+	"GET /v1/acl/whoami":                  anyToken,
+	"POST /v1/acl/tokens":                 management,
+	"GET /v1/acl/tokens":                  management,
+	"GET /v1/acl/tokens/:accessor":        management,
+	"DELETE /v1/acl/tokens/:accessor":     management,
+	"GET /v1/counters":                    {resource: fsm.ResourceCounters, access: fsm.AccessRead, inHandler: true},
+	"GET /v1/counters/:id":                onName(fsm.ResourceCounters, fsm.AccessRead, "id"),
+	"POST /v1/counters/:id/next":          onName(fsm.ResourceCounters, fsm.AccessWrite, "id"),
+	"POST /v1/counters/:id/add":           onName(fsm.ResourceCounters, fsm.AccessWrite, "id"),
+	"PUT /v1/counters/:id":                onName(fsm.ResourceCounters, fsm.AccessWrite, "id"),
+	"DELETE /v1/counters/:id":             onName(fsm.ResourceCounters, fsm.AccessWrite, "id"),
+	"GET /v1/queues/:id":                  onName(fsm.ResourceQueues, fsm.AccessRead, "id"),
+	"GET /v1/queues/:id/members/:process": onName(fsm.ResourceQueues, fsm.AccessRead, "id"),
+	"POST /v1/queues/:id/join":            onName(fsm.ResourceQueues, fsm.AccessWrite, "id"),
+	"POST /v1/queues/:id/leave":           onName(fsm.ResourceQueues, fsm.AccessWrite, "id"),
+	"PUT /v1/queues/:id":                  onName(fsm.ResourceQueues, fsm.AccessWrite, "id"),
+	"DELETE /v1/queues/:id":               onName(fsm.ResourceQueues, fsm.AccessWrite, "id"),
+	"POST /v1/items":                      {resource: fsm.ResourceItems, access: fsm.AccessWrite, inHandler: true},
+	"POST /items":                         {resource: fsm.ResourceItems, access: fsm.AccessWrite, inHandler: true},
+	"GET /v1/items/:tenant/count":         onName(fsm.ResourceItems, fsm.AccessRead, "tenant"),
+	"GET /items/:tenant/count":            onName(fsm.ResourceItems, fsm.AccessRead, "tenant"),
+	"GET /v1/docs/:name":                  onName(fsm.ResourceDocs, fsm.AccessRead, "name"),
+	"GET /v1/docs/:name/watch":            onName(fsm.ResourceDocs, fsm.AccessRead, "name"),
+	"PUT /v1/docs/:name":                  onName(fsm.ResourceDocs, fsm.AccessWrite, "name"),
+	"PATCH /v1/docs/:name":                onName(fsm.ResourceDocs, fsm.AccessWrite, "name"),
+	"DELETE /v1/docs/:name":               onName(fsm.ResourceDocs, fsm.AccessWrite, "name"),
+}
+
+// tokenKey is where authorize keeps the request's token in the echo
+// context.
+const tokenKey = "countd.acl.token"
+
+// authorize authenticates the request and checks the permission its route
+// needs, before the handler runs.
+func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !s.cfg.ACL {
+			return next(c)
+		}
+		p, known := routePerms[c.Request().Method+" "+c.Path()]
+		if p.open {
+			return next(c)
+		}
+		tok, err := s.authenticate(c)
+		if err != nil {
+			return err
+		}
+		c.Set(tokenKey, tok)
+		switch {
+		case c.Path() == unmatchedPath:
+			// No such endpoint: the 404 that follows serves nothing.
+		case !known:
+			// A route without a declared permission (or a known path with
+			// another method): nothing is served to a token that does not
+			// manage the cluster.
+			if !tok.Management {
+				return forbidden("this token may not use %s %s", c.Request().Method, c.Request().URL.Path)
+			}
+		case p.access == "management":
+			if !tok.Management {
+				return forbidden("managing ACL tokens needs a management token")
+			}
+		case p.inHandler:
+		default:
+			name := ""
+			if p.param != "" {
+				if name, err = url.PathUnescape(c.Param(p.param)); err != nil {
+					return next(c) // the handler refuses the malformed name itself
+				}
+			}
+			if err := allowed(tok, p.resource, name, p.access); err != nil {
+				return err
+			}
+		}
+		return next(c)
+	}
+}
+
+// authenticate finds the token the request presents.
+func (s *Server) authenticate(c echo.Context) (*fsm.ACLToken, error) {
+	h := c.Request().Header.Get("Authorization")
+	secret, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || secret == "" {
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="countd"`)
+		return nil, refuse(api.CodeUnauthorized, "ACLs are on: send a token as \"Authorization: Bearer <secret>\"")
+	}
+	tok, ok := s.node.State().ACLLookup(fsm.HashSecret(strings.TrimSpace(secret)))
+	if !ok {
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="countd", error="invalid_token"`)
+		return nil, refuse(api.CodeUnauthorized, "the token is not known to this node (it was never created, or it was deleted)")
+	}
+	return tok, nil
+}
+
+func forbidden(format string, args ...any) error { return refuse(api.CodeForbidden, format, args...) }
+
+// allowed refuses, naming the missing permission, unless tok grants access
+// on the named object of resource.
+func allowed(tok *fsm.ACLToken, resource, name, access string) error {
+	if tok.Allows(resource, name, access) {
+		return nil
+	}
+	if resource == fsm.ResourceCluster {
+		return forbidden("this token lacks %s:%s", resource, access)
+	}
+	return forbidden("this token lacks %s:%s on %q", resource, access, name)
+}
+
+// requestToken is the token authorize found; nil with ACLs off.
+func requestToken(c echo.Context) *fsm.ACLToken {
+	tok, _ := c.Get(tokenKey).(*fsm.ACLToken)
+	return tok
+}
+
+// allow is allowed for handlers that check names themselves; with ACLs off
+// everything is allowed.
+func allow(c echo.Context, resource, name, access string) error {
+	if tok := requestToken(c); tok != nil {
+		return allowed(tok, resource, name, access)
+	}
+	return nil
+}
+
+// visible reports whether the request may read the named object of a
+// resource, for lists that leave out what a token may not see.
+func visible(c echo.Context, resource, name string) bool {
+	tok := requestToken(c)
+	return tok == nil || tok.Allows(resource, name, fsm.AccessRead)
+}
+
+func (s *Server) aclRoutes(v1 *echo.Group) {
+	v1.POST("/acl/bootstrap", s.aclBootstrap)
+	v1.GET("/acl/whoami", s.aclWhoami)
+	v1.POST("/acl/tokens", s.aclCreate)
+	v1.GET("/acl/tokens", s.aclList)
+	v1.GET("/acl/tokens/:accessor", s.aclGet)
+	v1.DELETE("/acl/tokens/:accessor", s.aclDelete)
+}
+
+// aclOn refuses ACL endpoints on a node without -acl: tokens made on an
+// open cluster would let whoever made them in once ACLs are turned on.
+func (s *Server) aclOn() error {
+	if !s.cfg.ACL {
+		return badRequest("ACLs are off on this node; start every node with -acl first")
+	}
+	return nil
+}
+
+// secretOrNew checks a secret the client chose, or makes one.
+func secretOrNew(secret string) (string, error) {
+	if secret == "" {
+		return newID(), nil
+	}
+	if len(secret) < 16 || len(secret) > 128 {
+		return "", badRequest("a token's secret must be 16 to 128 characters, got %d", len(secret))
+	}
+	for i := 0; i < len(secret); i++ {
+		if secret[i] <= ' ' || secret[i] > '~' {
+			return "", badRequest("a token's secret must be printable ASCII without spaces")
+		}
+	}
+	return secret, nil
+}
+
+// newID is a random UUID (version 4), the form of accessors and of the
+// secrets the node makes.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+func tokenJSON(t *fsm.ACLToken, secret string) api.ACLToken {
+	out := api.ACLToken{Accessor: t.Accessor, Secret: secret, Description: t.Description, Management: t.Management,
+		Rules: make([]api.ACLRule, len(t.Rules)), Index: t.Index}
+	for i, r := range t.Rules {
+		out.Rules[i] = api.ACLRule{Resource: r.Resource, Prefix: r.Prefix, Access: r.Access}
+	}
+	return out
+}
+
+func (s *Server) aclBootstrap(c echo.Context) error {
+	if err := s.aclOn(); err != nil {
+		return err
+	}
+	var req api.ACLTokenRequest
+	if c.Request().ContentLength != 0 {
+		if err := decodeJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	if req.Management || len(req.Rules) > 0 {
+		return badRequest("the bootstrap token is a management token; give only a description and, optionally, a secret")
+	}
+	secret, err := secretOrNew(req.Secret)
+	if err != nil {
+		return err
+	}
+	p := fsm.ACLBootstrap{Accessor: cmp.Or(req.Accessor, newID()), SecretHash: fsm.HashSecret(secret), Description: req.Description}
+	if p.Description == "" {
+		p.Description = "bootstrap management token"
+	}
+	return reply(c, func(t *fsm.ACLToken) api.ACLToken { return tokenJSON(t, secret) })(s.apply(c, p))
+}
+
+func (s *Server) aclCreate(c echo.Context) error {
+	if err := s.aclOn(); err != nil {
+		return err
+	}
+	var req api.ACLTokenRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	secret, err := secretOrNew(req.Secret)
+	if err != nil {
+		return err
+	}
+	p := fsm.ACLTokenCreate{Accessor: cmp.Or(req.Accessor, newID()), SecretHash: fsm.HashSecret(secret), Description: req.Description,
+		Management: req.Management, Rules: make([]fsm.ACLRule, len(req.Rules))}
+	for i, r := range req.Rules {
+		p.Rules[i] = fsm.ACLRule{Resource: r.Resource, Prefix: r.Prefix, Access: r.Access}
+	}
+	return reply(c, func(t *fsm.ACLToken) api.ACLToken { return tokenJSON(t, secret) })(s.apply(c, p))
+}
+
+func (s *Server) aclWhoami(c echo.Context) error {
+	if err := s.aclOn(); err != nil {
+		return err
+	}
+	if err := s.read(c); err != nil {
+		return err
+	}
+	setIndex(c, s.node.State().AppliedIndex())
+	return c.JSON(http.StatusOK, tokenJSON(requestToken(c), ""))
+}
+
+func (s *Server) aclList(c echo.Context) error {
+	if err := s.aclOn(); err != nil {
+		return err
+	}
+	if err := s.read(c); err != nil {
+		return err
+	}
+	toks, applied := s.node.State().ACLTokens()
+	return answer(c, toks, applied, nil, func(toks []*fsm.ACLToken) api.ACLTokenList {
+		out := api.ACLTokenList{Tokens: make([]api.ACLToken, len(toks))}
+		for i, t := range toks {
+			out.Tokens[i] = tokenJSON(t, "")
+		}
+		return out
+	})
+}
+
+func accessorParam(c echo.Context) (string, error) {
+	a := c.Param("accessor")
+	return a, fsm.CheckAccessor(a)
+}
+
+func (s *Server) aclGet(c echo.Context) error {
+	if err := s.aclOn(); err != nil {
+		return err
+	}
+	a, err := s.readNamed(c, accessorParam)
+	if err != nil {
+		return err
+	}
+	tok, applied, err := s.node.State().ACLTokenByAccessor(a)
+	return answer(c, tok, applied, err, func(t *fsm.ACLToken) api.ACLToken { return tokenJSON(t, "") })
+}
+
+func (s *Server) aclDelete(c echo.Context) error {
+	if err := s.aclOn(); err != nil {
+		return err
+	}
+	a, err := accessorParam(c)
+	if err != nil {
+		return err
+	}
+	return s.remove(c, fsm.ACLTokenDelete{Accessor: a})
+}
