@@ -53,6 +53,9 @@ type options struct {
 	tlsVerifyIncoming bool
 	gossipKey         string
 	gossipKeyFile     string
+	acl               bool
+	aclInitialToken   string
+	insecure          bool
 }
 
 // parseOptions reads flags, with COUNTD_<FLAG> environment variables as
@@ -94,6 +97,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.BoolVar(&o.tlsVerifyIncoming, "tls-verify-incoming", false, "require every HTTP client to present a certificate signed by -tls-ca")
 	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 gossip encryption key (16, 24 or 32 bytes); a comma-separated list rotates keys: the first encrypts, all decrypt")
 	fs.StringVar(&o.gossipKeyFile, "gossip-key-file", "", "file holding -gossip-key's value (keeps the key out of the process list)")
+	fs.BoolVar(&o.acl, "acl", false, "enforce ACL tokens (give every node the same value): requests need \"Authorization: Bearer <secret>\"")
+	fs.StringVar(&o.aclInitialToken, "acl-initial-management-token-file", "", "file holding a management token's secret the leader bootstraps ACLs with, once per cluster")
+	fs.BoolVar(&o.insecure, "insecure", false, "allow addresses off loopback without TLS, a gossip key and -acl (logs a warning)")
 
 	var envErrs []error
 	fs.VisitAll(func(f *flag.Flag) {

@@ -75,6 +75,7 @@ func run(o *options, logger *slog.Logger) error {
 	}
 	cfg := nodeConfig(o, logger)
 	cfg.GossipKeys = sec.gossipKeys
+	cfg.InitialManagementToken = sec.initialToken
 	if sec.tls() {
 		cfg.PeerTLS = &cluster.PeerTLS{KeyPair: sec.keyPair, CA: sec.ca}
 	}
@@ -97,7 +98,7 @@ func run(o *options, logger *slog.Logger) error {
 	handler := httpapi.New(node, httpapi.Config{
 		MaxBody: int64(o.maxBody), MaxRestore: int64(o.maxRestore), MaxBatch: o.maxBatch, Logger: logger,
 		Metrics: newRegistry(node), ForwardWrites: o.forwardWrites, OnLeave: onLeave,
-		PeerTLS: sec.peerClientTLS(),
+		PeerTLS: sec.peerClientTLS(), ACL: o.acl,
 	})
 	srv := &http.Server{
 		Handler:           handler,
@@ -114,8 +115,12 @@ func run(o *options, logger *slog.Logger) error {
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("countd started", "node", cfg.NodeID, "cluster", cfg.ClusterName, "http", cfg.HTTPAddr,
 		"raft", node.RaftAddr(), "gossip", node.GossipAddr(), "dev", o.dev,
-		"tls", sec.tls(), "gossip_encrypted", len(sec.gossipKeys) > 0)
+		"tls", sec.tls(), "gossip_encrypted", len(sec.gossipKeys) > 0, "acl", o.acl)
 	go reloadOnHangup(sec.keyPair, logger)
+	if o.insecure {
+		logger.Warn("running with -insecure: anyone who can reach a non-loopback address of this node may be able to read, change or stop the cluster",
+			"tls", sec.tls(), "gossip_encrypted", len(sec.gossipKeys) > 0, "acl", o.acl)
+	}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)

@@ -10,11 +10,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/countd/countd/fsm"
 	"github.com/countd/countd/tlsutil"
 )
 
@@ -25,6 +27,8 @@ type security struct {
 	ca             *x509.CertPool
 	verifyIncoming bool
 	gossipKeys     [][]byte
+	// initialToken hashes -acl-initial-management-token-file's secret.
+	initialToken fsm.SecretHash
 }
 
 func (s *security) tls() bool { return s.keyPair != nil }
@@ -60,7 +64,57 @@ func (o *options) checkSecurityFlags() error {
 			return fmt.Errorf("-gossip-key: %w", err)
 		}
 	}
-	return nil
+	if o.aclInitialToken != "" && !o.acl {
+		return errors.New("-acl-initial-management-token-file needs -acl")
+	}
+	return o.checkSecureByDefault()
+}
+
+// checkSecureByDefault refuses an address off loopback without all three
+// layers of SPEC §7, unless -insecure says the operator knows.
+func (o *options) checkSecureByDefault() error {
+	if o.insecure || o.dev {
+		return nil
+	}
+	var exposed []string
+	for _, a := range []struct{ flag, addr string }{{"-http-addr", o.httpAddr}, {"-raft-addr", o.raftAddr}, {"-gossip-addr", o.gossipAddr}} {
+		if !isLoopback(a.addr) {
+			exposed = append(exposed, a.flag+" "+a.addr)
+		}
+	}
+	if len(exposed) == 0 {
+		return nil
+	}
+	var missing []string
+	if o.tlsCert == "" {
+		missing = append(missing, "TLS (-tls-ca, -tls-cert, -tls-key)")
+	}
+	if o.gossipKey == "" && o.gossipKeyFile == "" {
+		missing = append(missing, "a gossip key (-gossip-key or -gossip-key-file)")
+	}
+	if !o.acl {
+		missing = append(missing, "-acl")
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s is not loopback, so countd needs %s (or -insecure to run without them)",
+		strings.Join(exposed, " and "), strings.Join(missing, ", "))
+}
+
+// isLoopback reports whether a host:port binds only loopback: the host is
+// "localhost" or a loopback IP. Any other name is taken as exposed; it is
+// never looked up.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // loadSecurity reads the files the options name.
@@ -90,6 +144,17 @@ func (o *options) loadSecurity() (*security, error) {
 		if s.gossipKeys, err = parseGossipKeys(keys); err != nil {
 			return nil, fmt.Errorf("gossip key: %w", err)
 		}
+	}
+	if o.aclInitialToken != "" {
+		b, err := os.ReadFile(o.aclInitialToken)
+		if err != nil {
+			return nil, fmt.Errorf("-acl-initial-management-token-file: %w", err)
+		}
+		secret := strings.TrimSpace(string(b))
+		if len(secret) < 16 {
+			return nil, fmt.Errorf("-acl-initial-management-token-file: the secret must be at least 16 characters, got %d", len(secret))
+		}
+		s.initialToken = fsm.HashSecret(secret)
 	}
 	return s, nil
 }

@@ -75,3 +75,32 @@ func TestLoadSecurity(t *testing.T) {
 		t.Fatal("a missing key file was accepted")
 	}
 }
+
+func TestSecureByDefaultOffLoopback(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	tls := []string{"-tls-ca", "ca.pem", "-tls-cert", "n1.pem", "-tls-key", "n1-key.pem"}
+	all := append([]string{"-gossip-key", key, "-acl"}, tls...)
+	for _, tc := range []struct {
+		args []string
+		want string // "" = starts
+	}{
+		{nil, ""}, // the loopback defaults
+		{[]string{"-http-addr", "localhost:8080", "-raft-addr", "[::1]:8300", "-gossip-addr", "127.0.0.2:8301"}, ""},
+		{[]string{"-http-addr", "0.0.0.0:8080"}, "-http-addr 0.0.0.0:8080 is not loopback, so countd needs TLS (-tls-ca, -tls-cert, -tls-key), a gossip key (-gossip-key or -gossip-key-file), -acl"},
+		{[]string{"-http-addr", ":8080"}, "-http-addr :8080 is not loopback"},
+		{[]string{"-raft-addr", "countd-1.invalid:8300", "-gossip-addr", "[::]:8301"}, "-raft-addr countd-1.invalid:8300 and -gossip-addr [::]:8301 is not loopback"},
+		{append([]string{"-http-addr", "0.0.0.0:8080", "-acl"}, tls...), "needs a gossip key (-gossip-key or -gossip-key-file) (or -insecure"},
+		{append([]string{"-http-addr", "0.0.0.0:8080"}, all...), ""},
+		{[]string{"-http-addr", "0.0.0.0:8080", "-insecure"}, ""},
+		{[]string{"-http-addr", "0.0.0.0:8080", "-dev"}, ""},
+		{[]string{"-acl-initial-management-token-file", "t"}, "needs -acl"},
+	} {
+		_, err := parse(t, tc.args...)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v: %v", tc.args, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v: error %v, want one saying %q", tc.args, err, tc.want)
+		}
+	}
+}
