@@ -46,6 +46,14 @@ type app struct {
 	timeout time.Duration
 	verbose bool
 
+	// Credentials: an ACL token, and TLS material (--ca-cert etc.).
+	token      string
+	tokenFile  string
+	caCert     string
+	clientCert string
+	clientKey  string
+
+	getenv func(string) string
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
@@ -60,7 +68,7 @@ func main() {
 
 // run executes countctl with args and returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, ctx: ctx}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, ctx: ctx, getenv: getenv}
 	root := a.rootCommand(getenv)
 	root.SetArgs(negativeNumbersAsArgs(root, args))
 	root.SetOut(stdout)
@@ -130,7 +138,15 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 	pf.StringVarP(&a.output, "output", "o", "json", "output format: json or text")
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "deadline for the whole command (per request for --continuous, queue wait and doc watch)")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "note retries on stderr")
-	root.AddCommand(a.counterCommand(), a.queueCommand(getenv), a.itemsCommand(), a.docCommand(), a.clusterCommand(), a.snapshotCommand())
+	// The token's default is read when used, never shown as a flag default
+	// in --help.
+	pf.StringVar(&a.token, "token", "", "ACL token secret (env COUNTD_TOKEN)")
+	pf.StringVar(&a.tokenFile, "token-file", getenv("COUNTD_TOKEN_FILE"), "file holding the ACL token secret (env COUNTD_TOKEN_FILE)")
+	pf.StringVar(&a.caCert, "ca-cert", getenv("COUNTD_CACERT"), "PEM file of the cluster's CA, for https:// nodes (env COUNTD_CACERT)")
+	pf.StringVar(&a.clientCert, "client-cert", getenv("COUNTD_CLIENT_CERT"), "PEM client certificate, for a cluster that verifies clients (env COUNTD_CLIENT_CERT)")
+	pf.StringVar(&a.clientKey, "client-key", getenv("COUNTD_CLIENT_KEY"), "PEM key of --client-cert (env COUNTD_CLIENT_KEY)")
+	root.AddCommand(a.counterCommand(), a.queueCommand(getenv), a.itemsCommand(), a.docCommand(), a.clusterCommand(), a.snapshotCommand(),
+		a.aclCommand(), tlsCommand(a), gossipCommand(a))
 	argErrorsAreUsage(root)
 	return root
 }
@@ -148,6 +164,9 @@ func (a *app) client(adjust ...func(*client.Config)) (*client.Client, error) {
 		}
 	}
 	cfg := client.Config{Addrs: addrs}
+	if err := a.credentials(&cfg); err != nil {
+		return nil, err
+	}
 	if a.verbose {
 		a.noteRetries(&cfg)
 	}

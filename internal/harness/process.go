@@ -59,6 +59,9 @@ type Process struct {
 	Bin string
 	// Launch starts it; nil means Direct.
 	Launch Launcher
+	// Auth is what the harness's own requests to the node present (https
+	// and the token of a secured cluster); nil for a plain one.
+	Auth *Auth
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -86,7 +89,7 @@ func (p *Process) Args() []string {
 }
 
 // URL is the node's HTTP base URL.
-func (p *Process) URL() string { return "http://" + p.HTTPAddr }
+func (p *Process) URL() string { return p.Auth.Scheme() + "://" + p.HTTPAddr }
 
 // Start launches the process unless it is already running. It touches no
 // testing.TB, so several nodes can be started from goroutines at once.
@@ -189,6 +192,10 @@ func (p *Process) ExitState() string {
 	}
 	return cmd.ProcessState.String()
 }
+
+// Signal sends sig to the running process (SIGHUP to reload its
+// certificate, say).
+func (p *Process) Signal(sig syscall.Signal) error { return p.signal(sig) }
 
 func (p *Process) signal(sig syscall.Signal) error {
 	p.mu.Lock()
@@ -326,7 +333,7 @@ func LogTail(path string, lines int) string {
 
 // Status asks the node for GET /v1/cluster.
 func (p *Process) Status(ctx context.Context) (*api.Cluster, error) {
-	return Status(ctx, p.URL())
+	return StatusAs(ctx, p.Auth, p.URL())
 }
 
 // ErrLeaveUnsupported is returned by Leave when the node answers 404: it
@@ -345,7 +352,7 @@ func (p *Process) Leave(ctx context.Context) (*api.ClusterLeave, error) {
 	// the removal: give it longer than a probe.
 	hc := *Probe
 	hc.Timeout = 30 * time.Second
-	resp, err := hc.Do(req)
+	resp, err := p.Auth.Do(&hc, req)
 	if err != nil {
 		return nil, fmt.Errorf("leave %s: %w", p.ID, err)
 	}

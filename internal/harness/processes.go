@@ -35,6 +35,9 @@ type ProcessSpec struct {
 	// Addrs assigns node i (0-based) its addresses; nil means loopback
 	// with a FreePort each.
 	Addrs func(i int) (Addrs, error)
+	// Secure, when set, runs every node with TLS, the gossip key and ACLs
+	// (see Secure), and the harness's requests present its Auth.
+	Secure *Secure
 }
 
 // Addrs are a node's listen (and advertised) addresses, host:port.
@@ -95,11 +98,19 @@ func (c *ProcessCluster) newNode() (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("addresses of %s: %w", id, err)
 	}
-	return &Process{
+	p := &Process{
 		ID: id, HTTPAddr: a.HTTP, RaftAddr: a.Raft, GossipAddr: a.Gossip,
 		DataDir: filepath.Join(c.spec.Dir, id), LogPath: filepath.Join(c.spec.Dir, id+".log"),
 		Flags: slices.Clone(c.spec.Flags), Env: c.spec.Env, Bin: c.spec.Bin, Launch: c.spec.Launch,
-	}, nil
+	}
+	if s := c.spec.Secure; s != nil {
+		flags, err := s.NodeFlags(id)
+		if err != nil {
+			return nil, err
+		}
+		p.Flags, p.Auth = append(flags, p.Flags...), s.Auth
+	}
+	return p, nil
 }
 
 // NewTestProcessCluster is NewProcessCluster for a test: Dir defaults to a
@@ -261,10 +272,11 @@ func (c *ProcessCluster) Exited() []string {
 // whose process has exited says so in Notes.
 func PollProcesses(ctx context.Context, nodes []*Process) Poll {
 	ids, urls := make([]string, len(nodes)), make([]string, len(nodes))
+	var auth *Auth
 	for i, p := range nodes {
-		ids[i], urls[i] = p.ID, p.URL()
+		ids[i], urls[i], auth = p.ID, p.URL(), p.Auth
 	}
-	r := PollStatus(ctx, ids, urls)
+	r := PollStatusAs(ctx, auth, ids, urls)
 	r.Notes = make([]string, len(nodes))
 	for i, p := range nodes {
 		if st := p.ExitState(); st != "" {

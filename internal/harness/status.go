@@ -6,6 +6,7 @@ package harness
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,14 +36,53 @@ func NoRedirects(timeout time.Duration) *http.Client {
 	}
 }
 
+// Auth is how harness requests present themselves to a secured cluster:
+// the management token, and TLS trusting the cluster's CA. A nil *Auth is
+// a plain cluster.
+type Auth struct {
+	Token string
+	TLS   *tls.Config
+}
+
+// Scheme is https with TLS, else http.
+func (a *Auth) Scheme() string {
+	if a != nil && a.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// Do sends req with c (Probe when nil), over TLS and with the token when
+// a says so.
+func (a *Auth) Do(c *http.Client, req *http.Request) (*http.Response, error) {
+	if c == nil {
+		c = Probe
+	}
+	if a == nil {
+		return c.Do(req)
+	}
+	if a.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.Token)
+	}
+	if a.TLS != nil {
+		cc := *c
+		cc.Transport = &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: a.TLS}
+		c = &cc
+	}
+	return c.Do(req)
+}
+
 // GetJSON GETs url with Probe and decodes a 200 answer into out; any other
 // status is an error quoting the body.
-func GetJSON(ctx context.Context, url string, out any) error {
+func GetJSON(ctx context.Context, url string, out any) error { return GetJSONAs(ctx, nil, url, out) }
+
+// GetJSONAs is GetJSON presenting auth.
+func GetJSONAs(ctx context.Context, auth *Auth, url string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := Probe.Do(req)
+	resp, err := auth.Do(Probe, req)
 	if err != nil {
 		return err
 	}
@@ -61,9 +101,12 @@ func GetJSON(ctx context.Context, url string, out any) error {
 }
 
 // Status asks the node at base (http://host:port) for GET /v1/cluster.
-func Status(ctx context.Context, base string) (*api.Cluster, error) {
+func Status(ctx context.Context, base string) (*api.Cluster, error) { return StatusAs(ctx, nil, base) }
+
+// StatusAs is Status presenting auth.
+func StatusAs(ctx context.Context, auth *Auth, base string) (*api.Cluster, error) {
 	var st api.Cluster
-	if err := GetJSON(ctx, base+"/v1/cluster", &st); err != nil {
+	if err := GetJSONAs(ctx, auth, base+"/v1/cluster", &st); err != nil {
 		return nil, err
 	}
 	return &st, nil
@@ -117,10 +160,15 @@ type Poll struct {
 
 // PollStatus asks every node (ids[i] at urls[i]) for its status at once.
 func PollStatus(ctx context.Context, ids, urls []string) Poll {
+	return PollStatusAs(ctx, nil, ids, urls)
+}
+
+// PollStatusAs is PollStatus presenting auth.
+func PollStatusAs(ctx context.Context, auth *Auth, ids, urls []string) Poll {
 	p := Poll{IDs: ids, Statuses: make([]*api.Cluster, len(urls)), Errs: make([]error, len(urls))}
 	var wg sync.WaitGroup
 	for i, u := range urls {
-		wg.Go(func() { p.Statuses[i], p.Errs[i] = Status(ctx, u) })
+		wg.Go(func() { p.Statuses[i], p.Errs[i] = StatusAs(ctx, auth, u) })
 	}
 	wg.Wait()
 	return p
