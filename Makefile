@@ -6,7 +6,7 @@ BIN         := $(CURDIR)/bin
 STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build run test lint unit bench clean deps jepsen
+.PHONY: all build run run-secure test lint unit bench clean deps jepsen
 
 # Debian packages the tests run for real: ZooKeeper's servers (the
 # ZooKeeper end-to-end test), promtool from prometheus (a real node's
@@ -27,6 +27,10 @@ build:
 ## run: build and start a 3-node cluster on loopback (data in ./data, Ctrl-C stops it)
 run: build
 	./scripts/run-cluster.sh
+
+## run-secure: the same 3 nodes with TLS, a gossip key and ACLs (data and keys in ./data-secure)
+run-secure: build
+	SECURE=1 ./scripts/run-cluster.sh
 
 ## test: formatting, vet, staticcheck, then every test with the race detector
 test: lint unit
@@ -84,4 +88,4 @@ jepsen: build
 	  -faults $(JEPSEN_FAULTS) $(if $(JEPSEN_SEED),-seed $(JEPSEN_SEED)) $(JEPSEN_FLAGS)
 
 clean:
-	rm -rf $(BIN) data jepsen-out
+	rm -rf $(BIN) data data-secure jepsen-out

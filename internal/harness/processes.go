@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -104,13 +105,26 @@ func (c *ProcessCluster) newNode() (*Process, error) {
 		Flags: slices.Clone(c.spec.Flags), Env: c.spec.Env, Bin: c.spec.Bin, Launch: c.spec.Launch,
 	}
 	if s := c.spec.Secure; s != nil {
-		flags, err := s.NodeFlags(id)
+		flags, err := s.NodeFlags(id, hostIPs(a.HTTP, a.Raft, a.Gossip)...)
 		if err != nil {
 			return nil, err
 		}
 		p.Flags, p.Auth = append(flags, p.Flags...), s.Auth
 	}
 	return p, nil
+}
+
+// hostIPs are the IP hosts of the addresses, for a node's certificate.
+func hostIPs(addrs ...string) []net.IP {
+	var ips []net.IP
+	for _, a := range addrs {
+		if host, _, err := net.SplitHostPort(a); err == nil {
+			if ip := net.ParseIP(host); ip != nil {
+				ips = append(ips, ip)
+			}
+		}
+	}
+	return ips
 }
 
 // NewTestProcessCluster is NewProcessCluster for a test: Dir defaults to a

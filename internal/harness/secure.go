@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -57,15 +58,15 @@ func NewSecure(dir string) (*Secure, error) {
 	return s, nil
 }
 
-// Cert returns node id's certificate and key files, issuing them (valid
-// for loopback) on first use.
-func (s *Secure) Cert(id string) (cert, key string, err error) {
+// Cert returns node id's certificate and key files, issuing them on first
+// use, valid for loopback and the given IPs.
+func (s *Secure) Cert(id string, ips ...net.IP) (cert, key string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.certs[id]; ok {
 		return c[0], c[1], nil
 	}
-	cert, key, err = tlsutil.CreateCert(s.Dir, s.CA, filepath.Join(s.Dir, tlsutil.CAKeyFile), tlsutil.CertRequest{Name: id})
+	cert, key, err = tlsutil.CreateCert(s.Dir, s.CA, filepath.Join(s.Dir, tlsutil.CAKeyFile), tlsutil.CertRequest{Name: id, IPs: ips})
 	if err != nil {
 		return "", "", fmt.Errorf("certificate for %s: %w", id, err)
 	}
@@ -73,9 +74,10 @@ func (s *Secure) Cert(id string) (cert, key string, err error) {
 	return cert, key, nil
 }
 
-// NodeFlags are the countd flags of node id in the secured cluster.
-func (s *Secure) NodeFlags(id string) ([]string, error) {
-	cert, key, err := s.Cert(id)
+// NodeFlags are the countd flags of node id, reached at ips, in the
+// secured cluster.
+func (s *Secure) NodeFlags(id string, ips ...net.IP) ([]string, error) {
+	cert, key, err := s.Cert(id, ips...)
 	if err != nil {
 		return nil, err
 	}

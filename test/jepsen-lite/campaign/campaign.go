@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/countd/countd/internal/harness"
 	"github.com/countd/countd/test/jepsen-lite/checker"
 	"github.com/countd/countd/test/jepsen-lite/history"
 	"github.com/countd/countd/test/jepsen-lite/nemesis"
@@ -43,7 +44,10 @@ type Config struct {
 	// Faults are the nemesis's fault kinds; none runs the workload alone.
 	Faults     []string
 	StaleReads bool
-	Workers    int
+	// Insecure runs the nodes without TLS, a gossip key and ACLs; by
+	// default the campaign runs the production configuration.
+	Insecure bool
+	Workers  int
 	// OpTimeout bounds each client operation (0: the workload's default).
 	OpTimeout time.Duration
 	// Out receives the history, the report, node logs and data.
@@ -58,6 +62,8 @@ type Report struct {
 	Duration time.Duration `json:"duration"`
 	Faults   []string      `json:"faults"`
 	Stale    bool          `json:"stale_reads"`
+	// Secure says the nodes ran with TLS, a gossip key and ACLs.
+	Secure bool `json:"secure"`
 	// Summary has the tables and the verdict.
 	Summary checker.Summary `json:"summary"`
 	// Keys are porcupine's verdicts per key.
@@ -74,10 +80,17 @@ type Report struct {
 // not be run; a history that fails the checks is a report whose
 // Summary.Valid is false.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
-	if err := os.MkdirAll(filepath.Join(cfg.Out, "nodes"), 0o755); err != nil {
+	var err error
+	if err = os.MkdirAll(filepath.Join(cfg.Out, "nodes"), 0o755); err != nil {
 		return nil, fmt.Errorf("create output directory: %w", err)
 	}
-	cl, err := nodes.New(cfg.Countd, cfg.Net, filepath.Join(cfg.Out, "nodes"))
+	var sec *harness.Secure
+	if !cfg.Insecure {
+		if sec, err = harness.NewSecure(filepath.Join(cfg.Out, "pki")); err != nil {
+			return nil, fmt.Errorf("create the cluster's TLS material: %w", err)
+		}
+	}
+	cl, err := nodes.New(cfg.Countd, cfg.Net, filepath.Join(cfg.Out, "nodes"), sec)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +110,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer f.Close()
 	hist := history.NewWriter(f)
-	wl := workload.New(workload.Config{Addrs: cl.URLs(), Workers: cfg.Workers, Seed: cfg.Seed, StaleReads: cfg.StaleReads, OpTimeout: cfg.OpTimeout}, hist)
+	wcfg := workload.Config{Addrs: cl.URLs(), Workers: cfg.Workers, Seed: cfg.Seed, StaleReads: cfg.StaleReads, OpTimeout: cfg.OpTimeout}
+	if sec != nil {
+		wcfg.Token, wcfg.TLS = sec.Token, sec.ClientTLS()
+	}
+	wl := workload.New(wcfg, hist)
 	nem := nemesis.New(nemesis.Config{Kinds: cfg.Faults, Seed: cfg.Seed}, cl, cfg.Net, hist, cfg.Log)
 
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
@@ -133,7 +150,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.Log.Info("checking the history", "ops", len(h.Ops), "faults", len(h.Faults))
 	res := checker.Check(h, checker.Options{Dir: cfg.Out})
 	rep := &Report{
-		Seed: cfg.Seed, Nodes: len(cl.Nodes), Duration: cfg.Duration, Faults: cfg.Faults, Stale: cfg.StaleReads,
+		Seed: cfg.Seed, Nodes: len(cl.Nodes), Duration: cfg.Duration, Faults: cfg.Faults, Stale: cfg.StaleReads, Secure: sec != nil,
 		Summary: checker.Summarize(h, res), Keys: res.Keys, Visualizations: res.Visualizations, Problems: problems,
 	}
 	if rep.Problems == nil {
@@ -144,8 +161,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // WriteSummary prints the report's header and tables.
 func (r *Report) WriteSummary(w *strings.Builder) {
-	fmt.Fprintf(w, "jepsen-lite: seed %d, %d nodes, %v, faults %s, stale reads %v\n\n",
-		r.Seed, r.Nodes, r.Duration, strings.Join(r.Faults, ","), r.Stale)
+	fmt.Fprintf(w, "jepsen-lite: seed %d, %d nodes, %v, faults %s, stale reads %v, secure %v\n\n",
+		r.Seed, r.Nodes, r.Duration, strings.Join(r.Faults, ","), r.Stale, r.Secure)
 	_ = r.Summary.WriteTable(w) // a strings.Builder does not fail
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "problem: %s\n", p)

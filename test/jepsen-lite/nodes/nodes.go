@@ -23,10 +23,16 @@ const (
 
 // New prepares the campaign's cluster without starting it: node i runs
 // countd in nw's namespace i, bootstrapping with all the others, with its
-// data dir and log under dir.
-func New(countd string, nw *netns.Network, dir string) (*harness.ProcessCluster, error) {
+// data dir and log under dir; with sec, in the production configuration
+// (TLS, a gossip key, ACLs), otherwise with -insecure, since the nodes'
+// addresses are not loopback.
+func New(countd string, nw *netns.Network, dir string, sec *harness.Secure) (*harness.ProcessCluster, error) {
+	var flags []string
+	if sec == nil {
+		flags = []string{"-insecure"}
+	}
 	c, err := harness.NewProcessCluster(harness.ProcessSpec{
-		Size: nw.Size, Bin: countd, Dir: dir, Expect: true,
+		Size: nw.Size, Bin: countd, Dir: dir, Expect: true, Secure: sec, Flags: flags,
 		Addrs: func(i int) (harness.Addrs, error) {
 			ip := nw.NodeIP(i)
 			return harness.Addrs{HTTP: hostPort(ip, HTTPPort), Raft: hostPort(ip, RaftPort), Gossip: hostPort(ip, GossipPort)}, nil

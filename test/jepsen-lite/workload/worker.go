@@ -36,7 +36,7 @@ type worker struct {
 }
 
 func (wl *Workload) newWorker(id int) (*worker, error) {
-	cl, err := newClient(wl.cfg.Addrs)
+	cl, err := wl.newClient(wl.cfg.Addrs)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (wl *Workload) newWorker(id int) (*worker, error) {
 	}
 	if wl.cfg.StaleReads {
 		for _, a := range wl.cfg.Addrs {
-			c, err := newClient([]string{a})
+			c, err := wl.newClient([]string{a})
 			if err != nil {
 				return nil, err
 			}

@@ -7,6 +7,7 @@ package workload
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -23,6 +24,9 @@ import (
 type Config struct {
 	// Addrs are the nodes' HTTP base URLs.
 	Addrs []string
+	// Token and TLS are what the clients present to a secured cluster.
+	Token string
+	TLS   *tls.Config
 	// Workers is the number of concurrent clients (default 8).
 	Workers int
 	// Seed makes each worker's choice of operations reproducible.
@@ -82,8 +86,8 @@ func (wl *Workload) Processes() int { return wl.cfg.Workers + 1 }
 
 // newClient returns a project client for addrs: each attempt is bounded so
 // a dead or paused node is left quickly for another.
-func newClient(addrs []string) (*client.Client, error) {
-	c, err := client.New(client.Config{Addrs: addrs, AttemptTimeout: time.Second})
+func (wl *Workload) newClient(addrs []string) (*client.Client, error) {
+	c, err := client.New(client.Config{Addrs: addrs, AttemptTimeout: time.Second, Token: wl.cfg.Token, TLS: wl.cfg.TLS})
 	if err != nil {
 		return nil, fmt.Errorf("new client: %w", err)
 	}
@@ -127,7 +131,7 @@ func (wl *Workload) epoch() int { return int(time.Since(wl.start) / wl.cfg.KeyEp
 // recorded as final. A key whose read fails is tried a few times: the
 // checker reports a key with acknowledged writes and no final read.
 func (wl *Workload) FinalReads(ctx context.Context) error {
-	c, err := newClient(wl.cfg.Addrs)
+	c, err := wl.newClient(wl.cfg.Addrs)
 	if err != nil {
 		return err
 	}

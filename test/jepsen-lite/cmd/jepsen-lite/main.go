@@ -39,6 +39,7 @@ type options struct {
 	nodes    int
 	faults   []string
 	stale    bool
+	insecure bool
 	workers  int
 	timeout  time.Duration
 	out      string
@@ -58,6 +59,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.nodes, "nodes", 3, "cluster size (3 or 5)")
 	faults := fs.String("faults", strings.Join(nemesis.Kinds, ","), "comma-separated fault kinds: kill, pause, partition, leave (empty: none)")
 	fs.BoolVar(&o.stale, "stale-reads", false, "read counters with ?consistency=stale from random nodes (the checker must flag this)")
+	fs.BoolVar(&o.insecure, "insecure", false, "run the nodes without TLS, a gossip key and ACLs (by default they run the production configuration)")
 	fs.IntVar(&o.workers, "workers", 8, "concurrent clients")
 	fs.DurationVar(&o.timeout, "op-timeout", 1500*time.Millisecond, "bound on one client operation, retries included; unanswered by then, its outcome is unknown")
 	fs.StringVar(&o.out, "out", "", "directory for the history, report, visualisations and node logs (default: a new directory under ./jepsen-out)")
@@ -196,7 +198,7 @@ func inner(o *options, stdout, stderr io.Writer) int {
 	defer stop()
 	rep, err := campaign.Run(ctx, campaign.Config{
 		Countd: o.countd, Net: netns.New(id, subnet, o.nodes), Duration: o.duration, Seed: o.seed,
-		Faults: o.faults, StaleReads: o.stale, Workers: o.workers, OpTimeout: o.timeout, Out: o.out, Log: log,
+		Faults: o.faults, StaleReads: o.stale, Insecure: o.insecure, Workers: o.workers, OpTimeout: o.timeout, Out: o.out, Log: log,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "jepsen-lite:", err)
