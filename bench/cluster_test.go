@@ -8,7 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +18,10 @@ import (
 	"github.com/countd/countd/internal/harness"
 )
 
-// theCluster is the cluster the benchmarks run against; nil when no
+// theCluster is the cluster the benchmarks run against, and
+// theSecureCluster the one in the production configuration; nil when no
 // benchmark was selected.
-var theCluster *testCluster
+var theCluster, theSecureCluster *testCluster
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -32,31 +35,39 @@ func TestMain(m *testing.M) {
 
 func runWithCluster(m *testing.M) int {
 	defer harness.RemoveBuilds()
-	c, err := startCluster(3)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench: starting the cluster:", err)
+	var clusters []*testCluster
+	for _, secure := range []bool{false, true} {
+		c, err := startCluster(3, secure)
 		if c != nil {
-			c.printLogTails(os.Stderr, 40)
-			_ = c.KillAll()
-			c.cleanup()
+			clusters = append(clusters, c)
 		}
-		return 1
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: starting a cluster:", err)
+			for _, c := range clusters {
+				c.printLogTails(os.Stderr, 40)
+				_ = c.KillAll()
+				c.cleanup()
+			}
+			return 1
+		}
 	}
-	theCluster = c
+	theCluster, theSecureCluster = clusters[0], clusters[1]
 	code := m.Run()
 	printSummary(os.Stdout)
-	if err := c.TerminateAll(20 * time.Second); err != nil {
-		fmt.Fprintln(os.Stderr, "bench: stopping the cluster:", err)
-		c.printLogTails(os.Stderr, 40)
-		if code == 0 {
-			code = 1
+	for _, c := range clusters {
+		if err := c.TerminateAll(20 * time.Second); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: stopping a cluster:", err)
+			c.printLogTails(os.Stderr, 40)
+			if code == 0 {
+				code = 1
+			}
 		}
+		if code != 0 {
+			// Keep the evidence in the output before the directory goes.
+			c.printLogTails(os.Stderr, 40)
+		}
+		c.cleanup()
 	}
-	if code != 0 {
-		// Keep the evidence in the output before the directory goes.
-		c.printLogTails(os.Stderr, 40)
-	}
-	c.cleanup()
 	return code
 }
 
@@ -65,11 +76,15 @@ type testCluster struct {
 	*harness.ProcessCluster
 	dir    string
 	leader string // leader's HTTP base URL, "http://host:port"
+	// http sends the benchmark's requests; token is the management token
+	// of a secured cluster.
+	http  *http.Client
+	token string
 }
 
 // startCluster builds countd and starts n nodes that bootstrap together. On
 // error the partly started cluster is returned so its logs can be shown.
-func startCluster(n int) (*testCluster, error) {
+func startCluster(n int, secure bool) (*testCluster, error) {
 	dir, err := os.MkdirTemp("", "countd-bench-*")
 	if err != nil {
 		return nil, err
@@ -85,12 +100,21 @@ func startCluster(n int) (*testCluster, error) {
 	// No other COUNTD_* variable reaches the nodes (the harness drops
 	// them): the environment must not change what is measured.
 	flags := append([]string{"-log-level", "info"}, strings.Fields(os.Getenv("COUNTD_BENCH_NODE_FLAGS"))...)
-	pc, err := harness.NewProcessCluster(harness.ProcessSpec{Size: n, Bin: bin, Dir: dir, Expect: true, Flags: flags})
+	spec := harness.ProcessSpec{Size: n, Bin: bin, Dir: dir, Expect: true, Flags: flags}
+	c := &testCluster{dir: dir, http: newHTTPClient(nil)}
+	if secure {
+		if spec.Secure, err = harness.NewSecure(filepath.Join(dir, "pki")); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		c.http, c.token = newHTTPClient(spec.Secure.ClientTLS()), spec.Secure.Token
+	}
+	pc, err := harness.NewProcessCluster(spec)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	c := &testCluster{ProcessCluster: pc, dir: dir}
+	c.ProcessCluster = pc
 	if err := c.StartAll(); err != nil {
 		return c, err
 	}
@@ -102,6 +126,9 @@ func startCluster(n int) (*testCluster, error) {
 	extra := ""
 	if f := os.Getenv("COUNTD_BENCH_NODE_FLAGS"); f != "" {
 		extra = " with extra node flags " + f
+	}
+	if secure {
+		extra += " in the production configuration (TLS, gossip key, ACLs)"
 	}
 	fmt.Fprintf(os.Stderr, "bench: %d-node cluster up%s, leader %s (data dirs and logs in %s)\n", n, extra, c.leader, dir)
 	return c, nil
