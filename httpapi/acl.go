@@ -6,9 +6,8 @@ package httpapi
 // state (O(1)). The permission a route needs is declared once, in
 // routePerms, and checked in authorize, a middleware that runs after
 // routing and before any handler: a 401 or 403 is decided before a
-// follower would redirect or forward. A route missing from the table is
-// refused to every token but a management one, so a new endpoint cannot
-// be left open by accident (TestEveryRouteHasAPermission).
+// follower would redirect or forward. Each route is declared with its
+// permission in one table (routes.go).
 
 import (
 	"cmp"
@@ -45,50 +44,14 @@ var (
 	clusterWrite = perm{resource: fsm.ResourceCluster, access: fsm.AccessWrite}
 )
 
+// onName is access on the object named in path parameter param.
 func onName(resource, access, param string) perm {
 	return perm{resource: resource, access: access, param: param}
 }
 
-// routePerms is every route's permission, by "METHOD path" as echo
-// registered it.
-var routePerms = map[string]perm{
-	"GET /healthz": openRoute,
-	"GET /readyz":  openRoute,
-	"GET /metrics": clusterRead,
-
-	"GET /v1/cluster":                     clusterRead,
-	"POST /v1/cluster/leave":              clusterWrite,
-	"POST /v1/cluster/transfer-leader":    clusterWrite,
-	"DELETE /v1/cluster/members/:id":      clusterWrite,
-	"GET /v1/snapshot":                    clusterWrite, // a backup holds everything
-	"POST /v1/snapshot":                   clusterWrite,
-	"POST /v1/acl/bootstrap":              openRoute, // works once per cluster
-	"GET /v1/acl/whoami":                  anyToken,
-	"POST /v1/acl/tokens":                 management,
-	"GET /v1/acl/tokens":                  management,
-	"GET /v1/acl/tokens/:accessor":        management,
-	"DELETE /v1/acl/tokens/:accessor":     management,
-	"GET /v1/counters":                    {resource: fsm.ResourceCounters, access: fsm.AccessRead, inHandler: true},
-	"GET /v1/counters/:id":                onName(fsm.ResourceCounters, fsm.AccessRead, "id"),
-	"POST /v1/counters/:id/next":          onName(fsm.ResourceCounters, fsm.AccessWrite, "id"),
-	"POST /v1/counters/:id/add":           onName(fsm.ResourceCounters, fsm.AccessWrite, "id"),
-	"PUT /v1/counters/:id":                onName(fsm.ResourceCounters, fsm.AccessWrite, "id"),
-	"DELETE /v1/counters/:id":             onName(fsm.ResourceCounters, fsm.AccessWrite, "id"),
-	"GET /v1/queues/:id":                  onName(fsm.ResourceQueues, fsm.AccessRead, "id"),
-	"GET /v1/queues/:id/members/:process": onName(fsm.ResourceQueues, fsm.AccessRead, "id"),
-	"POST /v1/queues/:id/join":            onName(fsm.ResourceQueues, fsm.AccessWrite, "id"),
-	"POST /v1/queues/:id/leave":           onName(fsm.ResourceQueues, fsm.AccessWrite, "id"),
-	"PUT /v1/queues/:id":                  onName(fsm.ResourceQueues, fsm.AccessWrite, "id"),
-	"DELETE /v1/queues/:id":               onName(fsm.ResourceQueues, fsm.AccessWrite, "id"),
-	"POST /v1/items":                      {resource: fsm.ResourceItems, access: fsm.AccessWrite, inHandler: true},
-	"POST /items":                         {resource: fsm.ResourceItems, access: fsm.AccessWrite, inHandler: true},
-	"GET /v1/items/:tenant/count":         onName(fsm.ResourceItems, fsm.AccessRead, "tenant"),
-	"GET /items/:tenant/count":            onName(fsm.ResourceItems, fsm.AccessRead, "tenant"),
-	"GET /v1/docs/:name":                  onName(fsm.ResourceDocs, fsm.AccessRead, "name"),
-	"GET /v1/docs/:name/watch":            onName(fsm.ResourceDocs, fsm.AccessRead, "name"),
-	"PUT /v1/docs/:name":                  onName(fsm.ResourceDocs, fsm.AccessWrite, "name"),
-	"PATCH /v1/docs/:name":                onName(fsm.ResourceDocs, fsm.AccessWrite, "name"),
-	"DELETE /v1/docs/:name":               onName(fsm.ResourceDocs, fsm.AccessWrite, "name"),
+// inHandler is access on names the handler finds (a batch, a list).
+func inHandler(resource, access string) perm {
+	return perm{resource: resource, access: access, inHandler: true}
 }
 
 // tokenKey is where authorize keeps the request's token in the echo
@@ -102,7 +65,7 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		if !s.cfg.ACL {
 			return next(c)
 		}
-		p, known := routePerms[c.Request().Method+" "+c.Path()]
+		p, known := s.perms[c.Request().Method+" "+c.Path()]
 		if p.open {
 			return next(c)
 		}
@@ -191,15 +154,6 @@ func allow(c echo.Context, resource, name, access string) error {
 func visible(c echo.Context, resource, name string) bool {
 	tok := requestToken(c)
 	return tok == nil || tok.Allows(resource, name, fsm.AccessRead)
-}
-
-func (s *Server) aclRoutes(v1 *echo.Group) {
-	v1.POST("/acl/bootstrap", s.aclBootstrap)
-	v1.GET("/acl/whoami", s.aclWhoami)
-	v1.POST("/acl/tokens", s.aclCreate)
-	v1.GET("/acl/tokens", s.aclList)
-	v1.GET("/acl/tokens/:accessor", s.aclGet)
-	v1.DELETE("/acl/tokens/:accessor", s.aclDelete)
 }
 
 // aclOn refuses ACL endpoints on a node without -acl: tokens made on an

@@ -18,13 +18,6 @@ import (
 // need not reach it: raft stops replicating to a removed server at once.
 const leaveTimeout = 5 * time.Second
 
-func (s *Server) clusterRoutes(v1 *echo.Group) {
-	v1.GET("/cluster", s.clusterStatus)
-	v1.POST("/cluster/leave", s.leave)
-	v1.POST("/cluster/transfer-leader", s.transferLeader)
-	v1.DELETE("/cluster/members/:id", s.removeMember)
-}
-
 func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, api.Health{Status: "ok"})
 }

@@ -7,15 +7,6 @@ import (
 	"github.com/countd/countd/fsm"
 )
 
-func (s *Server) counterRoutes(g *echo.Group) {
-	g.GET("/counters", s.listCounters)
-	g.GET("/counters/:id", s.getCounter)
-	g.POST("/counters/:id/next", s.nextCounter)
-	g.POST("/counters/:id/add", s.addCounter)
-	g.PUT("/counters/:id", s.setCounter)
-	g.DELETE("/counters/:id", s.deleteCounter)
-}
-
 func counterJSON(c *fsm.Counter) api.Counter {
 	return api.Counter{ID: c.ID, Value: c.Value, Increment: c.Increment, Offset: c.Offset, Monotonic: c.Monotonic, Index: c.Index}
 }

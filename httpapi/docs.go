@@ -31,14 +31,6 @@ const catchUpWait = 2 * time.Second
 // blocks forever, like a timer that already fired.
 var closedTimer = make(<-chan time.Time)
 
-func (s *Server) docRoutes(g *echo.Group) {
-	g.GET("/docs/:name", s.getDoc)
-	g.PUT("/docs/:name", s.putDoc)
-	g.PATCH("/docs/:name", s.patchDoc)
-	g.DELETE("/docs/:name", s.deleteDoc)
-	g.GET("/docs/:name/watch", s.watchDoc)
-}
-
 func docName(c echo.Context) (string, error) { return nameParam(c, "name", "document name") }
 
 // docJSON renders a document as c's answer, its version as the ETag.

@@ -10,15 +10,6 @@ import (
 // DefaultMaxBatch is the default limit on items in one POST /v1/items.
 const DefaultMaxBatch = 10_000
 
-// itemRoutes serves the item counts under /v1 and, for clients of the
-// distributed-counter seed, under their original paths.
-func (s *Server) itemRoutes(groups ...*echo.Group) {
-	for _, g := range groups {
-		g.POST("/items", s.addItems)
-		g.GET("/items/:tenant/count", s.countItems)
-	}
-}
-
 func (s *Server) addItems(c echo.Context) error {
 	var items []api.Item
 	if err := decodeJSON(c, &items); err != nil {

@@ -18,15 +18,6 @@ const (
 	MaxWait     = 10 * time.Minute
 )
 
-func (s *Server) queueRoutes(g *echo.Group) {
-	g.GET("/queues/:id", s.getQueue)
-	g.GET("/queues/:id/members/:process", s.getQueueMember)
-	g.POST("/queues/:id/join", s.joinQueue)
-	g.POST("/queues/:id/leave", s.leaveQueue)
-	g.PUT("/queues/:id", s.configureQueue)
-	g.DELETE("/queues/:id", s.deleteQueue)
-}
-
 func queueID(c echo.Context) (string, error) { return nameParam(c, "id", "queue name") }
 
 func ticketJSON(t *fsm.Ticket) api.Ticket {

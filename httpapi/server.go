@@ -116,7 +116,9 @@ type Server struct {
 	closeOnce sync.Once
 
 	forwarder *http.Client // nil unless cfg.ForwardWrites
-	nodeID    string       // sent in HeaderForwardedBy
+	// perms is every route's permission, by "METHOD path" (routes.go).
+	perms  map[string]perm
+	nodeID string // sent in HeaderForwardedBy
 }
 
 // orDefault is a limit, or its default when unset (zero or negative).
@@ -158,18 +160,11 @@ func New(node Node, cfg Config) *Server {
 		e.Use(s.bufferBody)
 	}
 
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", metricsHandler(reg))
-
-	v1 := e.Group("/v1")
-	s.clusterRoutes(v1)
-	s.counterRoutes(v1)
-	s.queueRoutes(v1)
-	s.itemRoutes(v1, e.Group(""))
-	s.docRoutes(v1)
-	s.snapshotRoutes(v1)
-	s.aclRoutes(v1)
+	s.perms = map[string]perm{}
+	for _, rt := range s.routes(reg) {
+		e.Add(rt.method, rt.path, rt.handler)
+		s.perms[rt.method+" "+rt.path] = rt.perm
+	}
 
 	e.RouteNotFound(unmatchedPath, func(c echo.Context) error {
 		return refuse(api.CodeNotFound, "no such endpoint: %s %s", c.Request().Method, c.Request().URL.Path)

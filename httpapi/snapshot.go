@@ -20,11 +20,6 @@ import (
 
 const snapshotPath = "/v1/snapshot"
 
-func (s *Server) snapshotRoutes(g *echo.Group) {
-	g.GET("/snapshot", s.getSnapshot)
-	g.POST("/snapshot", s.restoreSnapshot)
-}
-
 // getSnapshot streams a backup. Linearizable by default, so the backup
 // holds every write acknowledged before the request; ?consistency=stale
 // takes this node's copy as it is.
