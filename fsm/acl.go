@@ -324,15 +324,12 @@ func init() {
 	registerRestorer(restoreACL)
 }
 
-// Snapshot record and result tags of ACLs. Persisted; do not renumber.
+// Snapshot and result encodings. Every tag is persisted: never renumber.
+// The ACL section (record tag 7) holds a record per token and one saying
+// the cluster is bootstrapped; a token is result tag 9.
 const (
-	recACL      byte = 7
-	valACLToken byte = 9
-)
-
-// ACL snapshot records: one per token, and one saying the cluster is
-// bootstrapped.
-const (
+	recACL             byte = 7
+	valACLToken        byte = 9
 	aclRecToken        byte = 1
 	aclRecBootstrapped byte = 2
 )

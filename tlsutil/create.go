@@ -42,24 +42,13 @@ const (
 // overwrite either file: replacing a CA by accident would cut every node
 // off from the others.
 func CreateCA(dir string, validity time.Duration) (certPath, keyPath string, err error) {
-	if validity <= 0 {
-		validity = DefaultCAValidity
-	}
-	key, serial, err := newKeyAndSerial()
+	key, tmpl, err := newTemplate(validity, DefaultCAValidity)
 	if err != nil {
 		return "", "", err
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "countd CA " + serial.Text(16)[:8], Organization: []string{"countd"}},
-		NotBefore:             now.Add(-time.Minute),
-		NotAfter:              now.Add(validity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
+	tmpl.Subject = pkix.Name{CommonName: "countd CA " + tmpl.SerialNumber.Text(16)[:8], Organization: []string{"countd"}}
+	tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
+	tmpl.BasicConstraintsValid, tmpl.IsCA, tmpl.MaxPathLenZero = true, true, true
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		return "", "", fmt.Errorf("create CA certificate: %w", err)
@@ -95,27 +84,16 @@ func CreateCert(dir, caCertPath, caKeyPath string, req CertRequest) (certPath, k
 	if err != nil {
 		return "", "", err
 	}
-	validity := req.Validity
-	if validity <= 0 {
-		validity = DefaultCertValidity
-	}
-	key, serial, err := newKeyAndSerial()
+	key, tmpl, err := newTemplate(req.Validity, DefaultCertValidity)
 	if err != nil {
 		return "", "", err
 	}
-	now := time.Now()
-	notAfter := now.Add(validity)
-	if notAfter.After(ca.NotAfter) {
-		notAfter = ca.NotAfter // a certificate outliving its CA would fail anyway
+	if tmpl.NotAfter.After(ca.NotAfter) {
+		tmpl.NotAfter = ca.NotAfter // a certificate outliving its CA would fail anyway
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: req.Name, Organization: []string{"countd"}},
-		NotBefore:    now.Add(-time.Minute),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
+	tmpl.Subject = pkix.Name{CommonName: req.Name, Organization: []string{"countd"}}
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	if !req.ClientOnly {
 		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
 		tmpl.DNSNames = dedupe(append([]string{req.Name, "localhost"}, req.DNSNames...))
@@ -128,9 +106,13 @@ func CreateCert(dir, caCertPath, caKeyPath string, req CertRequest) (certPath, k
 	return writePair(dir, req.Name+".pem", req.Name+"-key.pem", der, key)
 }
 
-// newKeyAndSerial makes a P-256 key and a random 128-bit serial number for
-// a new certificate.
-func newKeyAndSerial() (*ecdsa.PrivateKey, *big.Int, error) {
+// newTemplate starts a certificate: a new P-256 key, a random 128-bit
+// serial number, and validity from a minute ago (for clocks a little
+// behind) for validity, or def when that is not positive.
+func newTemplate(validity, def time.Duration) (*ecdsa.PrivateKey, *x509.Certificate, error) {
+	if validity <= 0 {
+		validity = def
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate key: %w", err)
@@ -139,7 +121,8 @@ func newKeyAndSerial() (*ecdsa.PrivateKey, *big.Int, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate serial number: %w", err)
 	}
-	return key, serial, nil
+	now := time.Now()
+	return key, &x509.Certificate{SerialNumber: serial, NotBefore: now.Add(-time.Minute), NotAfter: now.Add(validity)}, nil
 }
 
 func loadCA(certPath, keyPath string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
