@@ -257,3 +257,27 @@ func TestACLInitialManagementToken(t *testing.T) {
 	}
 	checkError(t, sendJSON(t, http.MethodPost, n.URL+"/v1/acl/bootstrap", ""), http.StatusConflict, api.CodeConflict)
 }
+
+// TestACLForwardedRequestsCarryTheClientsToken: with -forward-writes a
+// follower checks the token itself, then forwards the request with the
+// client's own token, which the leader checks again.
+func TestACLForwardedRequestsCarryTheClientsToken(t *testing.T) {
+	nodes := harness.StartClusterWith(t, 3, httpapi.Config{ACL: true, ForwardWrites: true})
+	leader := harness.WaitLeader(t, nodes)
+	mgmt := bootstrap(t, leader.URL).Secret
+	app := createToken(t, leader.URL, mgmt, `{"rules":[{"resource":"counters","prefix":"fwd.","access":"write"}]}`)
+	f := harness.FollowersOf(nodes, leader)[0]
+	harness.WaitFor(t, 10*time.Second, "the follower to apply the token", func() bool {
+		return f.Node.State().AppliedIndex() >= app.Index
+	})
+	r := sendJSON(t, http.MethodPost, f.URL+"/v1/counters/fwd.1/next", "", bearer(app.Secret)...)
+	wantOK(t, r, http.StatusOK)
+	if r.header.Get(httpapi.HeaderForwardedBy) != "" {
+		t.Fatalf("the client saw the forwarding header: %v", r.header)
+	}
+	checkError(t, sendJSON(t, http.MethodPost, f.URL+"/v1/counters/other/next", "", bearer(app.Secret)...), http.StatusForbidden, api.CodeForbidden)
+	checkError(t, sendJSON(t, http.MethodPost, f.URL+"/v1/counters/fwd.1/next", ""), http.StatusUnauthorized, api.CodeUnauthorized)
+	if c := getCounterAs(t, leader.URL, "fwd.1", mgmt); c.Value != 1 {
+		t.Fatalf("fwd.1 = %+v, want 1 (one forwarded mint)", c)
+	}
+}
