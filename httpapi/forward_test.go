@@ -141,7 +141,14 @@ func TestForwardWrites(t *testing.T) {
 		// its HTTP API is gone: nothing can be sent, and the answer says so.
 		before := leader.Node.State().AppliedIndex()
 		_ = leader.HTTP.Close()
-		r := sendJSON(t, http.MethodPost, f1.URL+"/v1/counters/fw/next", "")
+		// A fresh API on f1, so its forwarder holds no keep-alive
+		// connection from the subtests above: a request written into one
+		// the leader has just closed may have reached it, and is rightly
+		// reported as unknown. A new connection is refused before anything
+		// is sent.
+		fresh := httptest.NewServer(httpapi.New(f1.Node, httpapi.Config{ForwardWrites: true, Logger: harness.Logger()}))
+		defer fresh.Close()
+		r := sendJSON(t, http.MethodPost, fresh.URL+"/v1/counters/fw/next", "")
 		checkError(t, r, http.StatusServiceUnavailable, api.CodeNoLeader)
 		if !strings.Contains(string(r.body), "was not sent") {
 			t.Errorf("unreachable leader: %s", r.body)
