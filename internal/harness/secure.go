@@ -28,6 +28,9 @@ type Secure struct {
 	GossipKey string
 	// Token is the management token's secret, in TokenFile.
 	Token, TokenFile string
+	// ClientCert and ClientKey are a client-only certificate, for nodes
+	// started with -tls-verify-incoming.
+	ClientCert, ClientKey string
 	// Auth is what harness requests to the cluster present.
 	Auth *Auth
 
@@ -50,7 +53,11 @@ func NewSecure(dir string) (*Secure, error) {
 	if err := os.WriteFile(s.TokenFile, []byte(s.Token+"\n"), 0o600); err != nil {
 		return nil, err
 	}
-	tc, err := tlsutil.ClientFiles{CA: ca}.Config()
+	if s.ClientCert, s.ClientKey, err = tlsutil.CreateCert(dir, ca, filepath.Join(dir, tlsutil.CAKeyFile),
+		tlsutil.CertRequest{Name: "harness-client", ClientOnly: true}); err != nil {
+		return nil, err
+	}
+	tc, err := tlsutil.ClientFiles{CA: ca, Cert: s.ClientCert, Key: s.ClientKey}.Config()
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +95,7 @@ func (s *Secure) NodeFlags(id string, ips ...net.IP) ([]string, error) {
 // CountctlFlags are the countctl flags that reach the cluster as its
 // management token.
 func (s *Secure) CountctlFlags() []string {
-	return []string{"--ca-cert", s.CA, "--token", s.Token}
+	return []string{"--ca-cert", s.CA, "--client-cert", s.ClientCert, "--client-key", s.ClientKey, "--token", s.Token}
 }
 
 // ClientTLS is a TLS configuration trusting the cluster's CA.

@@ -207,3 +207,29 @@ func TestNonLoopbackRefused(t *testing.T) {
 		t.Fatalf("stderr %q, want one line naming what is missing", line)
 	}
 }
+
+// TestVerifyIncomingClients: with -tls-verify-incoming a client must
+// present a certificate of the cluster's CA. countctl with one mints
+// through a follower that forwards writes, which reaches the leader
+// presenting its own node certificate; without one it is refused.
+func TestVerifyIncomingClients(t *testing.T) {
+	sec, err := harness.NewSecure(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := harness.NewTestProcessCluster(t, harness.ProcessSpec{Size: 3, Bin: countdBin, Expect: true, Secure: sec,
+		Flags: []string{"-tls-verify-incoming", "-forward-writes"}})
+	if err := c.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	leader := c.MustWaitConverged(t, c.Nodes, 3, 30*time.Second)
+	follower := c.Others(leader)[0]
+	base := append([]string{"-a", follower.URL()}, sec.CountctlFlags()...)
+	if out, errOut, code := ctl(t, append(base, "-i", "v", "counter", "next", "-o", "text")...); code != 0 || out != "1\n" {
+		t.Fatalf("with a client certificate, through a forwarding follower: exit %d, %q, %q", code, out, errOut)
+	}
+	_, errOut, code := ctl(t, "-a", follower.URL(), "--ca-cert", sec.CA, "--token", sec.Token, "--timeout", "3s", "-i", "v", "counter", "next")
+	if code != 1 || !strings.Contains(errOut, "certificate") {
+		t.Fatalf("without a client certificate: exit %d, stderr %q", code, errOut)
+	}
+}
