@@ -128,8 +128,15 @@ func (n *Node) startRaft() error {
 		addr, t := raft.NewInmemTransport(raft.ServerAddress(cfg.RaftAddr))
 		n.raftAddr, trans = string(addr), t
 	} else {
-		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		// The data dir holds the whole state, idempotency results and
+		// ACL token hashes included: only the node's own user may read
+		// it. raft's snapshot store creates its files with the process's
+		// umask, which countd sets to 077; an embedding program should too.
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return fmt.Errorf("create data dir: %w", err)
+		}
+		if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("restrict data dir %s to its owner: %w", cfg.DataDir, err)
 		}
 		bolt, err := raftboltdb.New(raftboltdb.Options{
 			Path: filepath.Join(cfg.DataDir, "raft.db"),

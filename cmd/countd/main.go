@@ -35,6 +35,9 @@ import (
 const defaultGCPercent = 400
 
 func main() {
+	// Everything countd creates (data dir, Raft log and snapshots) is for
+	// its own user only: directories 0700, files 0600 (SPEC §12).
+	syscall.Umask(0o077)
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
 	}

@@ -233,3 +233,42 @@ func TestVerifyIncomingClients(t *testing.T) {
 		t.Fatalf("without a client certificate: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestDataDirIsPrivate: the data dir is 0700 and everything in it is for
+// the node's own user: directories (raft's snapshot store among them) 0700,
+// files 0600.
+func TestDataDirIsPrivate(t *testing.T) {
+	c := newCluster(t, 1, false)
+	if err := c.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	n := c.MustWaitConverged(t, c.Nodes, 1, 30*time.Second)
+	if out, errOut, code := ctl(t, "-a", n.URL(), "-i", "p", "counter", "next"); code != 0 {
+		t.Fatalf("mint: %s %s", out, errOut)
+	}
+	if _, _, exited := n.Terminate(20 * time.Second); !exited {
+		t.Fatal("countd did not stop on SIGTERM")
+	}
+	seen := 0
+	err := filepath.WalkDir(n.DataDir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		want := os.FileMode(0o600)
+		if d.IsDir() {
+			want = 0o700
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", path, fi.Mode().Perm(), want)
+		}
+		seen++
+		return nil
+	})
+	if err != nil || seen < 3 {
+		t.Fatalf("walked %d entries of %s: %v", seen, n.DataDir, err)
+	}
+}
