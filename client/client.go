@@ -157,13 +157,27 @@ func (c *Client) scheme() string {
 }
 
 func normalize(addr, scheme string) (string, error) {
-	addr = strings.TrimRight(strings.TrimSpace(addr), "/")
+	addr = strings.TrimSpace(addr)
 	if !strings.Contains(addr, "://") {
 		addr = scheme + "://" + addr
 	}
 	u, err := url.Parse(addr)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return "", fmt.Errorf("client: bad node address %q", addr)
+		return "", fmt.Errorf("client: bad node address %q: want http://host:port or https://host:port", addr)
+	}
+	// Anything else in the address would be silently dropped (a path, a
+	// query) or could never connect (a port out of range): refuse it now
+	// rather than retry it until a deadline.
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("client: node address %q must be only scheme://host:port, without a path, query or user", addr)
+	}
+	if strings.HasSuffix(u.Host, ":") {
+		return "", fmt.Errorf("client: node address %q has an empty port", addr)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("client: node address %q has port %s; a port is 1 to 65535", addr, p)
+		}
 	}
 	return u.Scheme + "://" + u.Host, nil
 }

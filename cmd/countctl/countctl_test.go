@@ -241,6 +241,24 @@ func TestUsageErrors(t *testing.T) {
 		full := append([]string{"-a", dead}, args...)
 		wantFailure(t, ctlEnv(t, env(), full...), 2, full)
 	}
+	// Addresses that cannot be a node's URL are usage errors at once, from
+	// -a or COUNTD_ADDR, never retried until --timeout (which is long here:
+	// a retry would hang the test).
+	for _, addr := range []string{
+		"http://127.0.0.1:99999", "http://127.0.0.1:0", "ftp://127.0.0.1:8080", "http://127.0.0.1:8080/v1",
+		"http://127.0.0.1:8080?x=1", "http://user:pw@127.0.0.1:8080", "http://", "http:", "127.0.0.1:", "127.0.0.1:8080,http://[::1",
+	} {
+		args := []string{"-a", addr, "--timeout", "1h", "-i", "c", "counter", "get"}
+		wantFailure(t, ctlEnv(t, env(), args...), 2, args)
+		getenv := func(k string) string {
+			if k == "COUNTD_ADDR" {
+				return addr
+			}
+			return env()(k)
+		}
+		args = args[2:]
+		wantFailure(t, ctlEnv(t, getenv, args...), 2, append([]string{"COUNTD_ADDR=" + addr}, args...))
+	}
 }
 
 func TestRuntimeFailures(t *testing.T) {
