@@ -81,6 +81,9 @@ func (s *Server) writeDoc(c echo.Context, payload func(string, []byte, fsm.Preco
 	if err != nil {
 		return bodyError(err)
 	}
+	if err := checkStrictJSON(body); err != nil {
+		return err
+	}
 	return reply(c, docJSON(c))(s.apply(c, payload(name, body, pre)))
 }
 

@@ -90,6 +90,10 @@ func TestBadRequests(t *testing.T) {
 		br("add string delta", post, "/add", `{"delta":"1"}`),
 		br("add fractional delta", post, "/add", `{"delta":1.5}`),
 		br("add delta beyond int64", post, "/add", `{"delta":9223372036854775808}`),
+		br("add delta twice", post, "/add", `{"delta":1,"delta":2}`),
+		br("add field in the wrong case", post, "/add", `{"DELTA":1}`),
+		br("add invalid UTF-8", post, "/add", "{\"delta\":1,\"d\xffefault\":2}"),
+		br("put value twice", put, "", `{"value":1,"value":9}`),
 		br("put malformed JSON", put, "", `{"value":1`),
 		br("put unknown field", put, "", `{"valeu":1}`),
 		br("put trailing data", put, "", `{"value":1} {}`),
@@ -358,4 +362,39 @@ func TestIdempotencyMismatch(t *testing.T) {
 	if string(again.body) != string(first.body) || again.header.Get(api.HeaderReplayed) != "true" {
 		t.Errorf("replay after mismatches: want %s replayed, got %s (%s=%q)", first.body, again.body, api.HeaderReplayed, again.header.Get(api.HeaderReplayed))
 	}
+}
+
+// TestJSONErrorsAreForPeople: a malformed body is refused with a sentence
+// that says where and what, never a Go type's name, and a document body is
+// held to the same syntax as every other body.
+func TestJSONErrorsAreForPeople(t *testing.T) {
+	n := harness.StartInMem(t, httpapi.Config{})
+	for _, tc := range []struct {
+		path, method, body, want string
+	}{
+		{"/v1/counters/c/add", http.MethodPost, `{"delta":1,"delta":2}`, `member "delta" appears twice`},
+		{"/v1/counters/c/add", http.MethodPost, `{"Delta":1}`, `unknown field "Delta" (field names are case-sensitive)`},
+		{"/v1/counters/c/add", http.MethodPost, `{"delta":"1"}`, `field "delta" must be an integer (64-bit, signed), got a string`},
+		{"/v1/counters/c/add", http.MethodPost, `{"delta":true}`, `field "delta" must be an integer`},
+		{"/v1/counters/c/add", http.MethodPost, `{"delta":1`, `the JSON ends early`},
+		{"/v1/counters/c/add", http.MethodPost, `[1]`, `must be an object`},
+		{"/v1/queues/q/join", http.MethodPost, "{\"process_id\":\"p\xff\"}", `invalid UTF-8`},
+		{"/v1/queues/q/join", http.MethodPost, `{"process_id":"p","tags":{"a":"1","a":"2"}}`, `appears twice`},
+		{"/v1/docs/d", http.MethodPut, `{"a":1,"a":2}`, `member "a" appears twice`},
+		{"/v1/docs/d", http.MethodPut, "{\"a\":\"\xfe\"}", `invalid UTF-8`},
+		{"/v1/docs/d", http.MethodPatch, `{"a":{"b":1,"b":null}}`, `appears twice`},
+	} {
+		r := sendJSON(t, tc.method, n.URL+tc.path, tc.body)
+		m := checkError(t, r, http.StatusBadRequest, api.CodeBadRequest)
+		msg := string(m["error"])
+		if !strings.Contains(msg, strings.ReplaceAll(tc.want, `"`, `\"`)) {
+			t.Errorf("%s %s %q: %s, want it to say %s", tc.method, tc.path, tc.body, msg, tc.want)
+		}
+		for _, leak := range []string{"api.", "fsm.", "struct", "int64", "Go value"} {
+			if strings.Contains(msg, leak) {
+				t.Errorf("%s %q: the message %s names Go internals (%s)", tc.path, tc.body, msg, leak)
+			}
+		}
+	}
+	checkError(t, send(t, http.MethodGet, n.URL+"/v1/docs/d", nil), http.StatusNotFound, api.CodeNotFound) // never written
 }

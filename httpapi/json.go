@@ -2,23 +2,30 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
+	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/labstack/echo/v4"
 
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/fsm"
 )
 
-// decodeJSON reads exactly one JSON object from the body into v, rejecting
-// unknown fields and trailing data: a typo in a field name must not be
-// silently ignored by a write.
+// decodeJSON is the one decoder of request bodies: exactly one JSON value
+// into v, strictly (SPEC §12). A write must never do something other than
+// what was sent, so a typo in a field name, a name in the wrong case, a
+// member given twice (encoding/json keeps the last: {"delta":1,"delta":2}
+// added 2), invalid UTF-8 (which encoding/json silently replaces) and
+// trailing data are all 400s. It uses the JSON v2 decoder
+// (go-json-experiment/json), which is strict in all these ways by default.
 func decodeJSON(c echo.Context, v any) error {
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
@@ -27,13 +34,22 @@ func decodeJSON(c echo.Context, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return badRequest("the request body must not be empty")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := jsonv2.Unmarshal(body, v, jsonv2.RejectUnknownMembers(true)); err != nil {
 		return badRequest("invalid JSON body: %s", jsonErrorText(err))
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("invalid JSON body: unexpected data after the object")
+	return nil
+}
+
+// checkStrictJSON is decodeJSON's syntax rules for a body kept as it is (a
+// document): no member twice in an object, valid UTF-8, one value.
+func checkStrictJSON(body []byte) error {
+	// A decoder's defaults are RFC 7493's (I-JSON): what decodeJSON does.
+	dec := jsontext.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.ReadValue(); err != nil {
+		return badRequest("invalid JSON body: %s", jsonErrorText(err))
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return badRequest("invalid JSON body: unexpected data after the value")
 	}
 	return nil
 }
@@ -62,15 +78,83 @@ func bodyError(err error) error {
 	return badRequest("could not read the request body: %v", err)
 }
 
+// jsonErrorText says what is wrong with a body in words for a person:
+// where (a field's path), and what was expected as a JSON kind, never a Go
+// type's name.
 func jsonErrorText(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		if te.Field != "" {
-			return fmt.Sprintf("field %q must be %s, got %s", te.Field, te.Type, te.Value)
+	var se *jsonv2.SemanticError
+	if errors.As(err, &se) {
+		where := "the body"
+		if se.JSONPointer != "" {
+			where = fmt.Sprintf("field %q", strings.TrimPrefix(string(se.JSONPointer), "/"))
 		}
-		return fmt.Sprintf("expected %s, got %s", te.Type, te.Value)
+		switch {
+		case errors.Is(se.Err, jsonv2.ErrUnknownName):
+			return fmt.Sprintf("unknown %s (field names are case-sensitive)", where)
+		case se.GoType != nil:
+			got := ""
+			if v := string(se.JSONValue); v != "" {
+				if len(v) > 40 {
+					v = v[:40] + "…"
+				}
+				got = ", got " + v
+			} else if se.JSONKind != 0 {
+				got = ", got " + kindOfJSON(se.JSONKind)
+			}
+			return fmt.Sprintf("%s must be %s%s", where, expected(se.GoType), got)
+		}
 	}
-	return err.Error()
+	var syn *jsontext.SyntacticError
+	if errors.As(err, &syn) {
+		switch {
+		case errors.Is(syn.Err, jsontext.ErrDuplicateName):
+			return fmt.Sprintf("member %q appears twice in one object", strings.TrimPrefix(string(syn.JSONPointer), "/"))
+		case strings.Contains(syn.Err.Error(), "UTF-8"):
+			return fmt.Sprintf("invalid UTF-8 at byte %d", syn.ByteOffset)
+		case errors.Is(syn.Err, io.ErrUnexpectedEOF):
+			return "the JSON ends early"
+		}
+		return fmt.Sprintf("%v at byte %d", syn.Err, syn.ByteOffset)
+	}
+	return "not valid JSON"
+}
+
+// expected names what a Go type accepts, as a JSON kind.
+func expected(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer (64-bit, signed)"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	}
+	return "an object"
+}
+
+func kindOfJSON(k jsontext.Kind) string {
+	switch k {
+	case 'n':
+		return "null"
+	case 'f', 't':
+		return "a boolean"
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case '[':
+		return "a list"
+	}
+	return "an object"
 }
 
 // nameParam reads a path parameter as a name. echo routes on the raw path
