@@ -54,8 +54,15 @@ const (
 	// token, or one the cluster does not know (never created, or deleted).
 	CodeUnauthorized Code = "unauthorized"
 	// CodeForbidden is a 403: the token lacks the permission the request
-	// needs; the message names it.
+	// needs (the message names it), or a web page of another origin sent a
+	// state-changing request.
 	CodeForbidden Code = "forbidden"
+	// CodeMethodNotAllowed is a 405: the path exists, but not for that
+	// method; the Allow header lists the methods it takes.
+	CodeMethodNotAllowed Code = "method_not_allowed"
+	// CodeUnsupportedMediaType is a 415: a body sent as a browser form
+	// type (text/plain, multipart/form-data).
+	CodeUnsupportedMediaType Code = "unsupported_media_type"
 )
 
 // Error is the body of every error response.

@@ -19,23 +19,25 @@ import (
 // decided it (the state machine's rules, this layer's input checks, or the
 // node's leadership), answers with the status given here.
 var statusOf = map[api.Code]int{
-	api.CodeBadRequest:          http.StatusBadRequest,
-	api.CodeInvalidName:         http.StatusBadRequest,
-	api.CodeNotFound:            http.StatusNotFound,
-	api.CodeWrongType:           http.StatusConflict,
-	api.CodeConflict:            http.StatusConflict,
-	api.CodeOverflow:            http.StatusConflict,
-	api.CodeNotMonotonic:        http.StatusConflict,
-	api.CodeQueueFull:           http.StatusConflict,
-	api.CodePreconditionFailed:  http.StatusPreconditionFailed,
-	api.CodeTooLarge:            http.StatusRequestEntityTooLarge,
-	api.CodeIdempotencyMismatch: http.StatusUnprocessableEntity,
-	api.CodeNotLeader:           http.StatusTemporaryRedirect,
-	api.CodeNoLeader:            http.StatusServiceUnavailable,
-	api.CodeTooManyWatchers:     http.StatusServiceUnavailable,
-	api.CodeInternal:            http.StatusInternalServerError,
-	api.CodeUnauthorized:        http.StatusUnauthorized,
-	api.CodeForbidden:           http.StatusForbidden,
+	api.CodeBadRequest:           http.StatusBadRequest,
+	api.CodeInvalidName:          http.StatusBadRequest,
+	api.CodeNotFound:             http.StatusNotFound,
+	api.CodeWrongType:            http.StatusConflict,
+	api.CodeConflict:             http.StatusConflict,
+	api.CodeOverflow:             http.StatusConflict,
+	api.CodeNotMonotonic:         http.StatusConflict,
+	api.CodeQueueFull:            http.StatusConflict,
+	api.CodePreconditionFailed:   http.StatusPreconditionFailed,
+	api.CodeTooLarge:             http.StatusRequestEntityTooLarge,
+	api.CodeIdempotencyMismatch:  http.StatusUnprocessableEntity,
+	api.CodeNotLeader:            http.StatusTemporaryRedirect,
+	api.CodeNoLeader:             http.StatusServiceUnavailable,
+	api.CodeTooManyWatchers:      http.StatusServiceUnavailable,
+	api.CodeInternal:             http.StatusInternalServerError,
+	api.CodeUnauthorized:         http.StatusUnauthorized,
+	api.CodeForbidden:            http.StatusForbidden,
+	api.CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
+	api.CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
 }
 
 // requestError is a refusal this layer decides on its own, before anything
@@ -72,6 +74,14 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if errors.As(err, &nl) && nl.LeaderHTTP != "" && s.shouldForward(c) {
 		s.forward(c, s.baseURL(nl.LeaderHTTP))
 		return
+	}
+	r := c.Request()
+	switch {
+	case errors.Is(err, echo.ErrNotFound):
+		err = refuse(api.CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
+	case errors.Is(err, echo.ErrMethodNotAllowed):
+		err = refuse(api.CodeMethodNotAllowed, "%s is not a method of %s; it takes %s", r.Method, r.URL.Path,
+			c.Response().Header().Get(echo.HeaderAllow))
 	}
 	h := c.Response().Header()
 	if h.Get(api.HeaderIndex) == "" {

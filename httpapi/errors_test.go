@@ -398,3 +398,70 @@ func TestJSONErrorsAreForPeople(t *testing.T) {
 	}
 	checkError(t, send(t, http.MethodGet, n.URL+"/v1/docs/d", nil), http.StatusNotFound, api.CodeNotFound) // never written
 }
+
+// TestMethodsOfAKnownPath: a known path with another method is a 405 that
+// lists the methods it takes in Allow (OPTIONS answers with them), not a
+// 404; an unknown path is a 404; both in the JSON error body.
+func TestMethodsOfAKnownPath(t *testing.T) {
+	n := harness.StartInMem(t, httpapi.Config{})
+	for _, m := range []string{http.MethodHead, http.MethodPatch, http.MethodPost, "BREW"} {
+		r := send(t, m, n.URL+"/v1/counters/c", nil)
+		if m == http.MethodHead {
+			if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") == "" {
+				t.Errorf("HEAD on a counter: %s, Allow %q", r, r.header.Get("Allow"))
+			}
+			continue
+		}
+		checkError(t, r, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed)
+		allow := r.header.Get("Allow")
+		for _, want := range []string{"GET", "PUT", "DELETE"} {
+			if !strings.Contains(allow, want) || !strings.Contains(string(r.body), want) {
+				t.Errorf("%s on a counter: Allow %q, body %s; want %s in both", m, allow, r.body, want)
+			}
+		}
+	}
+	r := send(t, http.MethodOptions, n.URL+"/v1/counters/c", nil)
+	if r.status != http.StatusNoContent || !strings.Contains(r.header.Get("Allow"), "PUT") {
+		t.Errorf("OPTIONS on a counter: %s, Allow %q", r, r.header.Get("Allow"))
+	}
+	checkError(t, send(t, http.MethodGet, n.URL+"/v2/nothing/here", nil), http.StatusNotFound, api.CodeNotFound)
+}
+
+// TestNoCrossSiteWrites: a web page of another origin cannot make an
+// operator's browser write (403), nor can a form post (415); reads stay
+// open, and curl -d's default content type is read as JSON.
+func TestNoCrossSiteWrites(t *testing.T) {
+	n := harness.StartInMem(t, httpapi.Config{AllowedOrigins: []string{"https://console.example"}})
+	add := n.URL + "/v1/counters/c/add"
+	for _, tc := range []struct {
+		name    string
+		headers []string
+		status  int
+		code    api.Code
+	}{
+		{"a foreign page", []string{"Origin", "https://evil.example"}, 403, api.CodeForbidden},
+		{"an opaque origin", []string{"Origin", "null"}, 403, api.CodeForbidden},
+		{"another port of this host", []string{"Origin", "http://127.0.0.1:1"}, 403, api.CodeForbidden},
+		{"a form post as text/plain", []string{"Content-Type", "text/plain"}, 415, api.CodeUnsupportedMediaType},
+		{"a multipart form", []string{"Content-Type", "multipart/form-data; boundary=x"}, 415, api.CodeUnsupportedMediaType},
+		{"a content type that does not parse", []string{"Content-Type", "a/b; ;"}, 415, api.CodeUnsupportedMediaType},
+	} {
+		r := sendJSON(t, http.MethodPost, add, `{"delta":5}`, tc.headers...)
+		checkError(t, r, tc.status, tc.code)
+	}
+	if c := getCounter(t, n.URL, "c"); c.Value != 0 {
+		t.Fatalf("refused requests changed the counter: %+v", c)
+	}
+	for _, headers := range [][]string{
+		{"Origin", n.URL},                                     // this node's own page
+		{"Origin", "https://console.example"},                 // -allowed-origins
+		{"Content-Type", "application/x-www-form-urlencoded"}, // curl -d
+		{"Content-Type", "application/json; charset=utf-8"},
+	} {
+		wantOK(t, sendJSON(t, http.MethodPost, add, `{"delta":1}`, headers...), http.StatusOK)
+	}
+	wantOK(t, send(t, http.MethodGet, n.URL+"/v1/counters/c", nil, "Origin", "https://evil.example"), http.StatusOK)
+	if c := getCounter(t, n.URL, "c"); c.Value != 4 {
+		t.Fatalf("counter after the accepted writes: %+v, want 4", c)
+	}
+}

@@ -21,10 +21,6 @@ import (
 	"github.com/countd/countd/cluster"
 )
 
-// unmatchedPath is the catch-all route; requests it serves are labelled
-// route="unmatched" so that arbitrary paths never become label values.
-const unmatchedPath = "/*"
-
 // collectorNode is a Node that also has Prometheus metrics of its own;
 // *cluster.Node is one. The server registers them only in a registry it
 // created itself (see Config.Metrics).
@@ -36,6 +32,10 @@ type collectorNode interface {
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// route reports whether the request matched a route (method and
+	// path); others are labelled route="unmatched", so that arbitrary
+	// paths never become label values.
+	route func(echo.Context) bool
 }
 
 // newHTTPMetrics registers the request metrics with reg. When several
@@ -88,7 +88,7 @@ func (m *httpMetrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		route := c.Path()
-		if route == "" || route == unmatchedPath {
+		if route == "" || m.route == nil || !m.route(c) {
 			route = "unmatched"
 		}
 		method := methodLabel(c.Request().Method)

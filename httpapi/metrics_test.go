@@ -56,7 +56,9 @@ func TestMetricsOnOneNode(t *testing.T) {
 	wantOK(t, sendJSON(t, http.MethodPost, n.URL+"/v1/counters/r/next?count=3", "", key...), 200)
 	checkError(t, sendJSON(t, http.MethodPost, n.URL+"/v1/counters/m/next?count=0", ""), http.StatusBadRequest, "bad_request")
 	sendJSON(t, http.MethodGet, n.URL+"/no/such/path", "")
-	sendJSON(t, "BREW", n.URL+"/v1/counters/m", "")
+	if r := sendJSON(t, "BREW", n.URL+"/v1/counters/m", ""); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("BREW on a counter: %s, want 405", r)
+	}
 
 	m := harness.Scrape(t, n.URL)
 	if got := m.MustValue(t, "countd_minted_ids_total") - minted0; got != 5+1+3 {
@@ -69,7 +71,7 @@ func TestMetricsOnOneNode(t *testing.T) {
 		{"POST", nextRoute, "200", 4},
 		{"POST", nextRoute, "400", 1},
 		{"GET", "unmatched", "404", 1},
-		{"other", "unmatched", "404", 1}, // an unknown method is not a label value
+		{"other", "unmatched", "405", 1}, // an unknown method is not a label value
 	} {
 		labels := []string{"method", tc.method, "route", tc.route, "code", tc.code}
 		if got := m.MustValue(t, "countd_http_requests_total", labels...); got != tc.want {

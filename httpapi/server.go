@@ -93,6 +93,10 @@ type Config struct {
 	// to the leader and return its answer, instead of redirecting with a
 	// 307 (see forward.go). Input is still validated here first.
 	ForwardWrites bool
+	// AllowedOrigins are web origins ("https://console.example") whose
+	// pages may send state-changing requests; any other Origin is refused
+	// (browser.go). This node's own origin is always allowed.
+	AllowedOrigins []string
 	// ACL turns token enforcement on (every node of a cluster alike):
 	// every request but /healthz, /readyz and the one-time bootstrap must
 	// present a token with the permission its route needs (acl.go).
@@ -154,7 +158,7 @@ func New(node Node, cfg Config) *Server {
 	// 413s from limitBody included.
 	// Tokens are checked before any body is read, and before a follower
 	// redirects or forwards.
-	e.Use(hm.middleware, s.commonHeaders, s.authorize, s.limitBody)
+	e.Use(hm.middleware, s.commonHeaders, s.guardBrowsers, s.authorize, s.limitBody)
 	if cfg.ForwardWrites {
 		s.forwarder, s.nodeID = newForwardClient(cfg.PeerTLS), node.Status().NodeID
 		e.Use(s.bufferBody)
@@ -165,10 +169,11 @@ func New(node Node, cfg Config) *Server {
 		e.Add(rt.method, rt.path, rt.handler)
 		s.perms[rt.method+" "+rt.path] = rt.perm
 	}
+	hm.route = func(c echo.Context) bool {
+		_, ok := s.perms[c.Request().Method+" "+c.Path()]
+		return ok
+	}
 
-	e.RouteNotFound(unmatchedPath, func(c echo.Context) error {
-		return refuse(api.CodeNotFound, "no such endpoint: %s %s", c.Request().Method, c.Request().URL.Path)
-	})
 	s.echo = e
 	return s
 }

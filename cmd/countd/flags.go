@@ -53,6 +53,7 @@ type options struct {
 	tlsVerifyIncoming bool
 	gossipKey         string
 	gossipKeyFile     string
+	allowedOrigins    string
 	acl               bool
 	aclInitialToken   string
 	insecure          bool
@@ -99,6 +100,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.gossipKeyFile, "gossip-key-file", "", "file holding -gossip-key's value (keeps the key out of the process list)")
 	fs.BoolVar(&o.acl, "acl", false, "enforce ACL tokens (give every node the same value): requests need \"Authorization: Bearer <secret>\"")
 	fs.StringVar(&o.aclInitialToken, "acl-initial-management-token-file", "", "file holding a management token's secret the leader bootstraps ACLs with, once per cluster")
+	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated web origins (https://console.example) whose pages may send state-changing requests; others get 403")
 	fs.BoolVar(&o.insecure, "insecure", false, "allow addresses off loopback without TLS, a gossip key and -acl (logs a warning)")
 
 	var envErrs []error
@@ -140,9 +142,12 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 }
 
 // joinList splits the -join value.
-func (o *options) joinList() []string {
+func (o *options) joinList() []string { return splitList(o.join) }
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
 	var out []string
-	for _, s := range strings.Split(o.join, ",") {
+	for _, s := range strings.Split(v, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			out = append(out, s)
 		}

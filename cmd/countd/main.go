@@ -101,7 +101,7 @@ func run(o *options, logger *slog.Logger) error {
 	handler := httpapi.New(node, httpapi.Config{
 		MaxBody: int64(o.maxBody), MaxRestore: int64(o.maxRestore), MaxBatch: o.maxBatch, Logger: logger,
 		Metrics: newRegistry(node), ForwardWrites: o.forwardWrites, OnLeave: onLeave,
-		PeerTLS: sec.peerClientTLS(), ACL: o.acl,
+		PeerTLS: sec.peerClientTLS(), ACL: o.acl, AllowedOrigins: splitList(o.allowedOrigins),
 	})
 	srv := &http.Server{
 		Handler:           handler,
