@@ -180,7 +180,8 @@ func (s *Server) watchDoc(c echo.Context) error {
 		since = d.Version
 	}
 	w.Flush()
-	key := fsm.Key{Kind: fsm.KindDocument, Name: name}
+	watch := s.node.Watch(fsm.Key{Kind: fsm.KindDocument, Name: name})
+	defer watch.Close()
 	keepAlive := time.NewTicker(keepAliveEvery)
 	defer keepAlive.Stop()
 	ctx := c.Request().Context()
@@ -188,7 +189,7 @@ func (s *Server) watchDoc(c echo.Context) error {
 	// point that is ahead of it; nil until such a resume point is seen.
 	var behind <-chan time.Time
 	for {
-		changed := s.node.Changed(key)
+		changed := watch.Changed()
 		reset, changes, _ := st.DocumentSince(name, since)
 		if reset != nil && reset.Version < since && behind != closedTimer {
 			// The watcher has seen versions this node has not applied yet:

@@ -69,11 +69,12 @@ func (s *Server) getQueue(c echo.Context) error {
 	defer release()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	key := fsm.Key{Kind: fsm.KindQueue, Name: id}
+	w := s.node.Watch(fsm.Key{Kind: fsm.KindQueue, Name: id})
+	defer w.Close()
 	for done, woken := false, false; ; {
 		// Take the channel before reading, so a write between the read and
 		// the wait still wakes us.
-		changed := s.node.Changed(key)
+		changed := w.Changed()
 		q, applied, err := s.node.State().Queue(id)
 		setIndex(c, applied)
 		if err != nil {

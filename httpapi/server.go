@@ -46,8 +46,9 @@ type Node interface {
 	ID() string
 	// Ready reports whether the node knows a leader and has caught up.
 	Ready() (bool, string)
-	// Changed returns a channel closed at the next change to key.
-	Changed(key fsm.Key) <-chan struct{}
+	// Watch starts watching key; its Changed channel is closed at the
+	// next change. Close it when done.
+	Watch(key fsm.Key) *cluster.Watch
 	// AcquireWatch reserves a slot for a blocking query or watch.
 	AcquireWatch() (release func(), err error)
 	// Stopping is closed when the node begins to shut down.
