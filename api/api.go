@@ -60,6 +60,9 @@ const (
 	// CodeMethodNotAllowed is a 405: the path exists, but not for that
 	// method; the Allow header lists the methods it takes.
 	CodeMethodNotAllowed Code = "method_not_allowed"
+	// CodeRequestTimeout is a 408: the request's body did not arrive in
+	// time (-body-timeout); the connection is closed.
+	CodeRequestTimeout Code = "request_timeout"
 	// CodeUnsupportedMediaType is a 415: a body sent as a browser form
 	// type (text/plain, multipart/form-data).
 	CodeUnsupportedMediaType Code = "unsupported_media_type"

@@ -99,7 +99,8 @@ func startCluster(n int, secure bool) (*testCluster, error) {
 	// -leader-lease-timeout 500ms". Unset, the nodes run with the defaults.
 	// No other COUNTD_* variable reaches the nodes (the harness drops
 	// them): the environment must not change what is measured.
-	flags := append([]string{"-log-level", "info"}, strings.Fields(os.Getenv("COUNTD_BENCH_NODE_FLAGS"))...)
+	// The load generator is one client IP with up to 256 connections.
+	flags := append([]string{"-log-level", "info", "-max-conns-per-client", "1024"}, strings.Fields(os.Getenv("COUNTD_BENCH_NODE_FLAGS"))...)
 	spec := harness.ProcessSpec{Size: n, Bin: bin, Dir: dir, Expect: true, Flags: flags}
 	c := &testCluster{dir: dir, http: newHTTPClient(nil)}
 	if secure {

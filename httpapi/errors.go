@@ -37,6 +37,7 @@ var statusOf = map[api.Code]int{
 	api.CodeUnauthorized:         http.StatusUnauthorized,
 	api.CodeForbidden:            http.StatusForbidden,
 	api.CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
+	api.CodeRequestTimeout:       http.StatusRequestTimeout,
 	api.CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
 }
 
@@ -88,6 +89,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 		setIndex(c, s.node.State().AppliedIndex())
 	}
 	status, body := s.errorBody(err)
+	if status == http.StatusRequestTimeout {
+		// What is left of the body is still on its way: the connection
+		// cannot carry another request.
+		h.Set("Connection", "close")
+	}
 	if body.Code == api.CodeNotLeader {
 		h.Set("Location", body.Leader+c.Request().URL.RequestURI())
 		h.Set(api.HeaderLeader, body.Leader)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -63,17 +64,21 @@ func readBody(r io.Reader, limit int64) ([]byte, error) {
 		if errors.As(err, &mbe) {
 			return nil, errTooLarge(limit)
 		}
-		return nil, badRequest("could not read the request body: %v", err)
+		return nil, bodyError(err)
 	}
 	return body, nil
 }
 
-// bodyError turns a failed body read into a 413 when the limit was hit and
-// a 400 otherwise.
+// bodyError turns a failed body read into a 413 when the limit was hit, a
+// 408 when the body did not arrive within the body timeout, and a 400
+// otherwise.
 func bodyError(err error) error {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	switch {
+	case errors.As(err, &mbe):
 		return err
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return refuse(api.CodeRequestTimeout, "the request body did not arrive within the body timeout; send it at once")
 	}
 	return badRequest("could not read the request body: %v", err)
 }

@@ -65,6 +65,9 @@ type Node interface {
 // DefaultMaxBody is the default request body limit.
 const DefaultMaxBody = 4 << 20
 
+// DefaultBodyTimeout is the default Config.BodyTimeout.
+const DefaultBodyTimeout = 30 * time.Second
+
 // DefaultMaxRestore is the default limit on a backup uploaded to
 // POST /v1/snapshot.
 const DefaultMaxRestore = 256 << 20
@@ -90,6 +93,11 @@ type Config struct {
 	// HTTP metrics and, when the node has a Collector() method as
 	// *cluster.Node does, the node's metrics.
 	Metrics *prometheus.Registry
+	// BodyTimeout bounds how long a request's body may take to arrive
+	// (default DefaultBodyTimeout); a slower one gets 408 and its
+	// connection is closed, so a client trickling bytes cannot hold a
+	// connection and a buffer for good.
+	BodyTimeout time.Duration
 	// ForwardWrites makes a follower proxy writes and linearizable reads
 	// to the leader and return its answer, instead of redirecting with a
 	// 307 (see forward.go). Input is still validated here first.
@@ -124,10 +132,12 @@ type Server struct {
 	// perms is every route's permission, by "METHOD path" (routes.go).
 	perms  map[string]perm
 	nodeID string // sent in HeaderForwardedBy
+	// restoring holds a token while a backup restore runs (one at a time).
+	restoring chan struct{}
 }
 
 // orDefault is a limit, or its default when unset (zero or negative).
-func orDefault[T int | int64](v, def T) T {
+func orDefault[T int | int64 | time.Duration](v, def T) T {
 	if v <= 0 {
 		return def
 	}
@@ -140,10 +150,12 @@ func New(node Node, cfg Config) *Server {
 	cfg.MaxBody = orDefault(cfg.MaxBody, DefaultMaxBody)
 	cfg.MaxRestore = orDefault(cfg.MaxRestore, DefaultMaxRestore)
 	cfg.MaxBatch = orDefault(cfg.MaxBatch, DefaultMaxBatch)
+	cfg.BodyTimeout = orDefault(cfg.BodyTimeout, DefaultBodyTimeout)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{node: node, cfg: cfg, logger: cfg.Logger.With("component", "http"), closing: make(chan struct{})}
+	s := &Server{node: node, cfg: cfg, logger: cfg.Logger.With("component", "http"), closing: make(chan struct{}),
+		restoring: make(chan struct{}, 1)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -209,6 +221,11 @@ func (s *Server) commonHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
+		if r.ContentLength != 0 {
+			// The body must arrive within BodyTimeout; net/http sets the
+			// next request's deadlines itself.
+			_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+		}
 		limit := s.bodyLimit(c)
 		switch {
 		case r.ContentLength > limit:

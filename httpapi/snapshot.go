@@ -6,7 +6,6 @@ package httpapi
 // ?force=true (SPEC §6 "Snapshots").
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -58,7 +57,19 @@ func (s *Server) restoreSnapshot(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := readAllBody(c.Request())
+	// One restore at a time: each holds a whole backup in memory, twice
+	// while it is decoded, and a second one could only be queued behind
+	// the first in the log anyway.
+	select {
+	case s.restoring <- struct{}{}:
+		defer func() { <-s.restoring }()
+	default:
+		c.Response().Header().Set("Retry-After", "5")
+		return refuse(api.CodeNoLeader, "another backup is being restored on this node; retry when it is done")
+	}
+	// Read as it arrives: nothing is allocated for what a Content-Length
+	// only promises.
+	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		return bodyError(err)
 	}
@@ -80,20 +91,4 @@ func (s *Server) restoreSnapshot(c echo.Context) error {
 		Counters: r.Counters, Queues: r.Queues, Documents: r.Documents, Tenants: r.Tenants,
 		Forced: r.Forced, Advanced: r.Advanced,
 	})
-}
-
-// maxPrealloc bounds what a declared Content-Length alone makes the server
-// allocate before any byte arrives.
-const maxPrealloc = 64 << 20
-
-// readAllBody reads a body of known length into a buffer of that size (up
-// to maxPrealloc), so a large upload is not copied again and again as the
-// buffer grows.
-func readAllBody(r *http.Request) ([]byte, error) {
-	if r.ContentLength <= 0 {
-		return io.ReadAll(r.Body)
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, min(r.ContentLength, maxPrealloc)+bytes.MinRead))
-	_, err := buf.ReadFrom(r.Body)
-	return buf.Bytes(), err
 }

@@ -54,6 +54,8 @@ type options struct {
 	gossipKey         string
 	gossipKeyFile     string
 	allowedOrigins    string
+	bodyTimeout       time.Duration
+	maxConnsPerClient int
 	acl               bool
 	aclInitialToken   string
 	insecure          bool
@@ -100,6 +102,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.gossipKeyFile, "gossip-key-file", "", "file holding -gossip-key's value (keeps the key out of the process list)")
 	fs.BoolVar(&o.acl, "acl", false, "enforce ACL tokens (give every node the same value): requests need \"Authorization: Bearer <secret>\"")
 	fs.StringVar(&o.aclInitialToken, "acl-initial-management-token-file", "", "file holding a management token's secret the leader bootstraps ACLs with, once per cluster")
+	fs.DurationVar(&o.bodyTimeout, "body-timeout", httpapi.DefaultBodyTimeout, "a request body must arrive within this long (408 and the connection closed otherwise)")
+	fs.IntVar(&o.maxConnsPerClient, "max-conns-per-client", httpapi.DefaultMaxConnsPerClient, "most HTTP connections one client IP may hold open; further ones are closed at once")
 	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated web origins (https://console.example) whose pages may send state-changing requests; others get 403")
 	fs.BoolVar(&o.insecure, "insecure", false, "allow addresses off loopback without TLS, a gossip key and -acl (logs a warning)")
 
@@ -124,10 +128,13 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"max-batch", o.maxBatch}, {"watch-history", o.watchHistory}, {"max-watchers", o.maxWatchers}} {
+	}{{"max-batch", o.maxBatch}, {"watch-history", o.watchHistory}, {"max-watchers", o.maxWatchers}, {"max-conns-per-client", o.maxConnsPerClient}} {
 		if f.v < 1 {
 			return nil, fmt.Errorf("-%s must be at least 1, got %d", f.name, f.v)
 		}
+	}
+	if o.bodyTimeout <= 0 {
+		return nil, fmt.Errorf("-body-timeout must be positive, got %s", o.bodyTimeout)
 	}
 	if o.maxBatch > fsm.MaxItemBatch {
 		return nil, fmt.Errorf("-max-batch must be at most %d, got %d", fsm.MaxItemBatch, o.maxBatch)

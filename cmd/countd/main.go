@@ -87,6 +87,7 @@ func run(o *options, logger *slog.Logger) error {
 		return fmt.Errorf("listen for HTTP: %w", err)
 	}
 	cfg.HTTPAddr = ln.Addr().String()
+	ln = httpapi.LimitConnsPerClient(ln, o.maxConnsPerClient)
 	if sec.tls() {
 		ln = tls.NewListener(ln, tlsutil.ServerConfig(sec.keyPair, sec.ca, sec.verifyIncoming))
 	}
@@ -101,7 +102,7 @@ func run(o *options, logger *slog.Logger) error {
 	handler := httpapi.New(node, httpapi.Config{
 		MaxBody: int64(o.maxBody), MaxRestore: int64(o.maxRestore), MaxBatch: o.maxBatch, Logger: logger,
 		Metrics: newRegistry(node), ForwardWrites: o.forwardWrites, OnLeave: onLeave,
-		PeerTLS: sec.peerClientTLS(), ACL: o.acl, AllowedOrigins: splitList(o.allowedOrigins),
+		PeerTLS: sec.peerClientTLS(), ACL: o.acl, AllowedOrigins: splitList(o.allowedOrigins), BodyTimeout: o.bodyTimeout,
 	})
 	srv := &http.Server{
 		Handler:           handler,
