@@ -91,7 +91,13 @@ type Counter struct {
 // CounterList is the body of GET /v1/counters.
 type CounterList struct {
 	Counters []Counter `json:"counters"`
+	// Next is the ID to pass as ?after= for the next page; null on the
+	// last page.
+	Next *string `json:"next"`
 }
+
+// DefaultPageSize is the default and largest ?limit= of a list.
+const DefaultPageSize = 1000
 
 // Mint is the result of POST /v1/counters/{id}/next: Count IDs First,
 // First+Step, …, Value.
@@ -369,4 +375,7 @@ type ACLToken struct {
 // ACLTokenList is the body of GET /v1/acl/tokens.
 type ACLTokenList struct {
 	Tokens []ACLToken `json:"tokens"`
+	// Next is the accessor to pass as ?after= for the next page; null on
+	// the last page.
+	Next *string `json:"next"`
 }

@@ -68,11 +68,24 @@ func (c *Client) CreateToken(ctx context.Context, req api.ACLTokenRequest, opts 
 	return c.createToken(ctx, "/v1/acl/tokens", req, opts)
 }
 
-// Tokens lists every token, without secrets.
+// Tokens lists every token, without secrets, every page of them.
 func (c *Client) Tokens(ctx context.Context, opts ...CallOption) ([]api.ACLToken, error) {
-	var out api.ACLTokenList
-	err := c.call(ctx, request{method: http.MethodGet, path: readPath("/v1/acl/tokens", applyOpts(opts), nil)}, &out)
-	return out.Tokens, err
+	var all []api.ACLToken
+	for after := ""; ; {
+		q := url.Values{}
+		if after != "" {
+			q.Set("after", after)
+		}
+		var page api.ACLTokenList
+		if err := c.call(ctx, request{method: http.MethodGet, path: readPath("/v1/acl/tokens", applyOpts(opts), q)}, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Tokens...)
+		if page.Next == nil {
+			return all, nil
+		}
+		after = *page.Next
+	}
 }
 
 // Token reads one token, without its secret.

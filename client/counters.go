@@ -19,15 +19,38 @@ func (c *Client) Counter(ctx context.Context, id string, opts ...CallOption) (*a
 	return &out, err
 }
 
-// Counters lists counters whose IDs start with prefix.
+// Counters lists counters whose IDs start with prefix, every page of them.
 func (c *Client) Counters(ctx context.Context, prefix string, opts ...CallOption) ([]api.Counter, error) {
+	var all []api.Counter
+	for after := ""; ; {
+		page, err := c.CounterPage(ctx, prefix, after, 0, opts...)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page.Counters...)
+		if page.Next == nil {
+			return all, nil
+		}
+		after = *page.Next
+	}
+}
+
+// CounterPage reads one page of counters whose IDs start with prefix and
+// sort after after: at most limit (0: the server's default, 1000).
+func (c *Client) CounterPage(ctx context.Context, prefix, after string, limit int, opts ...CallOption) (*api.CounterList, error) {
 	q := url.Values{}
 	if prefix != "" {
 		q.Set("prefix", prefix)
 	}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
 	var out api.CounterList
 	err := c.call(ctx, request{method: http.MethodGet, path: readPath("/v1/counters", applyOpts(opts), q)}, &out)
-	return out.Counters, err
+	return &out, err
 }
 
 // Next mints count IDs (First … Value, Step apart) from counter id.

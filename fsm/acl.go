@@ -12,6 +12,7 @@ package fsm
 import (
 	"crypto/sha256"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -128,13 +129,21 @@ func (s *State) ACLTokenByAccessor(accessor string) (*ACLToken, uint64, error) {
 
 // ACLTokens lists every token, by accessor.
 func (s *State) ACLTokens() ([]*ACLToken, uint64) {
+	page, _, applied := s.ACLTokenPage("", math.MaxInt)
+	return page, applied
+}
+
+// ACLTokenPage is one page of the token list: up to limit tokens whose
+// accessors sort after after; more reports whether a later page has any.
+func (s *State) ACLTokenPage(after string, limit int) (page []*ACLToken, more bool, applied uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]*ACLToken, 0, len(s.acl.byAccessor))
-	for _, a := range sortedKeys(s.acl.byAccessor) {
-		out = append(out, s.acl.byAccessor[a])
+	names, more := pageOf(sortedKeys(s.acl.byAccessor), after, limit, nil)
+	page = make([]*ACLToken, len(names))
+	for i, a := range names {
+		page[i] = s.acl.byAccessor[a]
 	}
-	return out, s.applied
+	return page, more, s.applied
 }
 
 // ACLBootstrapped reports whether the cluster's first management token was

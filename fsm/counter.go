@@ -94,14 +94,22 @@ func (s *State) Counter(id string) (*Counter, uint64, error) {
 
 // Counters lists the counters whose names start with prefix, sorted by name.
 func (s *State) Counters(prefix string) ([]*Counter, uint64) {
+	page, _, applied := s.CounterPage(prefix, "", math.MaxInt, nil)
+	return page, applied
+}
+
+// CounterPage is one page of a list: up to limit counters whose IDs start
+// with prefix and sort after after, leaving out those keep (when not nil)
+// rejects; more reports whether a later page has any.
+func (s *State) CounterPage(prefix, after string, limit int, keep func(id string) bool) (page []*Counter, more bool, applied uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	names := s.sortedNames(KindCounter, prefix)
-	out := make([]*Counter, len(names))
+	names, more := pageOf(s.sortedNames(KindCounter, prefix), after, limit, keep)
+	page = make([]*Counter, len(names))
 	for i, name := range names {
-		out[i] = s.objects[name].(*counter).view(name)
+		page[i] = s.objects[name].(*counter).view(name)
 	}
-	return out, s.applied
+	return page, more, s.applied
 }
 
 // CounterNext mints Count IDs (default 1): the smallest values above the

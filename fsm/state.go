@@ -292,6 +292,26 @@ func (s *State) sortedNames(k Kind, prefix string) []string {
 	return names
 }
 
+// pageOf cuts one page out of sorted names: those after after that keep
+// (when not nil) accepts, at most limit of them; more reports whether any
+// accepted name is left beyond the page.
+func pageOf(sorted []string, after string, limit int, keep func(string) bool) (page []string, more bool) {
+	i := sort.SearchStrings(sorted, after)
+	if i < len(sorted) && sorted[i] == after {
+		i++
+	}
+	for _, name := range sorted[i:] {
+		if keep != nil && !keep(name) {
+			continue
+		}
+		if len(page) == limit {
+			return page, true
+		}
+		page = append(page, name)
+	}
+	return page, false
+}
+
 func isInputError(err error) bool {
 	return errors.Is(err, ErrBadRequest) || errors.Is(err, ErrInvalidName) || errors.Is(err, ErrTooLarge)
 }

@@ -254,14 +254,21 @@ func (s *Server) aclList(c echo.Context) error {
 	if err := s.aclOn(); err != nil {
 		return err
 	}
+	after, limit, err := pageParams(c)
+	if err != nil {
+		return err
+	}
 	if err := s.read(c); err != nil {
 		return err
 	}
-	toks, applied := s.node.State().ACLTokens()
+	toks, more, applied := s.node.State().ACLTokenPage(after, limit)
 	return answer(c, toks, applied, nil, func(toks []*fsm.ACLToken) api.ACLTokenList {
 		out := api.ACLTokenList{Tokens: make([]api.ACLToken, len(toks))}
 		for i, t := range toks {
 			out.Tokens[i] = tokenJSON(t, "")
+		}
+		if more {
+			out.Next = &toks[len(toks)-1].Accessor
 		}
 		return out
 	})

@@ -22,18 +22,26 @@ func (s *Server) getCounter(c echo.Context) error {
 	return answer(c, ctr, applied, err, counterJSON)
 }
 
+// listCounters answers one page of counters, in ID order, leaving out
+// those the request's token may not read.
 func (s *Server) listCounters(c echo.Context) error {
 	prefix := c.QueryParam("prefix")
+	after, limit, err := pageParams(c)
+	if err != nil {
+		return err
+	}
 	if err := s.read(c); err != nil {
 		return err
 	}
-	list, applied := s.node.State().Counters(prefix)
+	keep := func(id string) bool { return visible(c, fsm.ResourceCounters, id) }
+	list, more, applied := s.node.State().CounterPage(prefix, after, limit, keep)
 	return answer(c, list, applied, nil, func(list []*fsm.Counter) api.CounterList {
-		out := api.CounterList{Counters: make([]api.Counter, 0, len(list))}
-		for _, ctr := range list {
-			if visible(c, fsm.ResourceCounters, ctr.ID) {
-				out.Counters = append(out.Counters, counterJSON(ctr))
-			}
+		out := api.CounterList{Counters: make([]api.Counter, len(list))}
+		for i, ctr := range list {
+			out.Counters[i] = counterJSON(ctr)
+		}
+		if more {
+			out.Next = &list[len(list)-1].ID
 		}
 		return out
 	})

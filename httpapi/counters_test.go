@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/countd/countd/api"
@@ -150,7 +151,7 @@ func TestCounterSuccess(t *testing.T) {
 		r := sendJSON(t, http.MethodGet, n.URL+"/v1/counters?prefix=ls-", "")
 		wantOK(t, r, 200)
 		var list api.CounterList
-		decodeStrict(t, r.body, &list, "counters")
+		decodeStrict(t, r.body, &list, "counters", "next")
 		var ids []string
 		for _, ctr := range list.Counters {
 			ids = append(ids, ctr.ID)
@@ -172,8 +173,38 @@ func TestCounterSuccess(t *testing.T) {
 		}
 		r = sendJSON(t, http.MethodGet, n.URL+"/v1/counters?prefix=nothing-here", "")
 		wantOK(t, r, 200)
-		if string(r.body) != `{"counters":[]}`+"\n" && string(r.body) != `{"counters":[]}` {
-			t.Errorf("empty list: want {\"counters\":[]}, got %s", r.body)
+		if got := strings.TrimSpace(string(r.body)); got != `{"counters":[],"next":null}` {
+			t.Errorf("empty list: want {\"counters\":[],\"next\":null}, got %s", got)
+		}
+	})
+
+	t.Run("pages", func(t *testing.T) {
+		for _, id := range []string{"pg-1", "pg-2", "pg-3", "pg-4", "pg-5"} {
+			wantOK(t, sendJSON(t, http.MethodPost, c+id+"/next", ""), 200)
+		}
+		var got []string
+		after := ""
+		for pages := 0; ; pages++ {
+			r := sendJSON(t, http.MethodGet, n.URL+"/v1/counters?prefix=pg-&limit=2&after="+after, "")
+			wantOK(t, r, 200)
+			var page api.CounterList
+			decodeStrict(t, r.body, &page, "counters", "next")
+			if len(page.Counters) > 2 || pages > 3 {
+				t.Fatalf("page %d: %s", pages, r.body)
+			}
+			for _, ctr := range page.Counters {
+				got = append(got, ctr.ID)
+			}
+			if page.Next == nil {
+				break
+			}
+			after = *page.Next
+		}
+		if strings.Join(got, ",") != "pg-1,pg-2,pg-3,pg-4,pg-5" {
+			t.Fatalf("pages gave %v", got)
+		}
+		for _, bad := range []string{"0", "1001", "-1", "x"} {
+			checkError(t, sendJSON(t, http.MethodGet, n.URL+"/v1/counters?limit="+bad, ""), http.StatusBadRequest, api.CodeBadRequest)
 		}
 	})
 

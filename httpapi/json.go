@@ -174,6 +174,19 @@ func nameParam(c echo.Context, param, what string) (string, error) {
 	return name, fsm.CheckName(what, name)
 }
 
+// pageParams reads a list's ?after= and ?limit= (1 to api.DefaultPageSize,
+// which is also the default).
+func pageParams(c echo.Context) (after string, limit int, err error) {
+	n, err := intParam(c, "limit", api.DefaultPageSize)
+	if err != nil {
+		return "", 0, err
+	}
+	if n < 1 || n > api.DefaultPageSize {
+		return "", 0, badRequest("limit must be 1 to %d, got %d", api.DefaultPageSize, n)
+	}
+	return c.QueryParam("after"), int(n), nil
+}
+
 // intParam parses an optional integer query parameter.
 func intParam(c echo.Context, name string, def int64) (int64, error) {
 	s := c.QueryParam(name)

@@ -245,7 +245,7 @@ func TestQueueSuccess(t *testing.T) {
 		r := sendJSON(t, http.MethodGet, b+"/v1/counters", "")
 		wantOK(t, r, 200)
 		var l api.CounterList
-		decodeStrict(t, r.body, &l, "counters")
+		decodeStrict(t, r.body, &l, "counters", "next")
 		if len(l.Counters) != 0 {
 			t.Errorf("counter list shows queues: %s", r.body)
 		}
