@@ -118,6 +118,7 @@ func TestBadRequests(t *testing.T) {
 		br("put key non-ASCII", put, "", `{"value":8}`, api.HeaderIdempotencyKey, "ключ"),
 		br("delete key too long", del, "", ``, api.HeaderIdempotencyKey, long),
 		br("delete force maybe", del, "?force=maybe", ``),
+		br("next empty key", post, "/next", ``, api.HeaderIdempotencyKey, ""),
 	}
 	runErrCases(t, n.URL, cases)
 
@@ -463,5 +464,28 @@ func TestNoCrossSiteWrites(t *testing.T) {
 	wantOK(t, send(t, http.MethodGet, n.URL+"/v1/counters/c", nil, "Origin", "https://evil.example"), http.StatusOK)
 	if c := getCounter(t, n.URL, "c"); c.Value != 4 {
 		t.Fatalf("counter after the accepted writes: %+v, want 4", c)
+	}
+}
+
+// TestRepeatedIdempotencyKey: two Idempotency-Key headers are a 400, not
+// one of them taken at random.
+func TestRepeatedIdempotencyKey(t *testing.T) {
+	n := harness.StartInMem(t, httpapi.Config{})
+	req, err := http.NewRequest(http.MethodPost, n.URL+"/v1/counters/k/next", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Add(api.HeaderIdempotencyKey, "a")
+	req.Header.Add(api.HeaderIdempotencyKey, "b")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("two keys: %s", resp.Status)
+	}
+	if c := getCounter(t, n.URL, "k"); c.Value != 0 {
+		t.Fatalf("the refused write minted: %+v", c)
 	}
 }

@@ -298,7 +298,11 @@ func (s *Server) read(c echo.Context) error {
 // it. The state machine checks them again when it applies an entry on
 // each replica, and alone decides the rules that depend on state.
 func (s *Server) apply(c echo.Context, p fsm.Payload) (fsm.Result, error) {
-	cmd := fsm.Command{Payload: p, IdempotencyKey: c.Request().Header.Get(api.HeaderIdempotencyKey)}
+	key, err := idempotencyKey(c.Request())
+	if err != nil {
+		return fsm.Result{}, err
+	}
+	cmd := fsm.Command{Payload: p, IdempotencyKey: key}
 	res, err := s.node.Apply(c.Request().Context(), cmd)
 	if err != nil {
 		return res, err
@@ -308,6 +312,22 @@ func (s *Server) apply(c echo.Context, p fsm.Payload) (fsm.Result, error) {
 		c.Response().Header().Set(api.HeaderReplayed, "true")
 	}
 	return res, res.Err
+}
+
+// idempotencyKey reads the Idempotency-Key header. Absent is no key; sent
+// empty, or more than once, it is a mistake a retry would repeat, so it
+// is refused rather than taken as no key or as one of the two.
+func idempotencyKey(r *http.Request) (string, error) {
+	vals := r.Header.Values(api.HeaderIdempotencyKey)
+	switch {
+	case len(vals) == 0:
+		return "", nil
+	case len(vals) > 1:
+		return "", badRequest("send one %s header, not %d", api.HeaderIdempotencyKey, len(vals))
+	case vals[0] == "":
+		return "", badRequest("the %s header is empty; send a key, or no header", api.HeaderIdempotencyKey)
+	}
+	return vals[0], nil
 }
 
 // reply renders a write's result, as s.apply returns it, with view.
