@@ -2,10 +2,15 @@ package httpapi_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/countd/countd/api"
@@ -130,4 +135,157 @@ func FuzzCounterRequests(f *testing.F) {
 			t.Errorf("refused request (%s) changed counter %q: %+v -> %+v", out, id, before, after)
 		}
 	})
+}
+
+// fuzzRoutes are every endpoint the fuzz target reaches, with {} where the
+// fuzzed name goes.
+var fuzzRoutes = []struct{ method, path string }{
+	{http.MethodGet, "/v1/counters/{}"},
+	{http.MethodPost, "/v1/counters/{}/next"},
+	{http.MethodPost, "/v1/counters/{}/add"},
+	{http.MethodPut, "/v1/counters/{}"},
+	{http.MethodDelete, "/v1/counters/{}"},
+	{http.MethodGet, "/v1/counters"},
+	{http.MethodGet, "/v1/queues/{}"},
+	{http.MethodGet, "/v1/queues/{}/members/p"},
+	{http.MethodPost, "/v1/queues/{}/join"},
+	{http.MethodPost, "/v1/queues/{}/leave"},
+	{http.MethodPut, "/v1/queues/{}"},
+	{http.MethodDelete, "/v1/queues/{}"},
+	{http.MethodPost, "/v1/items"},
+	{http.MethodGet, "/v1/items/{}/count"},
+	{http.MethodGet, "/v1/docs/{}"},
+	{http.MethodPut, "/v1/docs/{}"},
+	{http.MethodPatch, "/v1/docs/{}"},
+	{http.MethodDelete, "/v1/docs/{}"},
+	{http.MethodPost, "/v1/snapshot"},
+	{http.MethodPost, "/v1/cluster/transfer-leader"},
+	{http.MethodDelete, "/v1/cluster/members/{}"},
+	{http.MethodPost, "/v1/acl/tokens"},
+	{"BREW", "/v1/counters/{}"},
+	{http.MethodGet, "/{}"},
+}
+
+// userState is the node's state as a backup holds it, less the header
+// record (the applied index moves on a refusal decided in the log). The
+// fuzz target sends no Idempotency-Key, so a refusal stores nothing.
+func userState(t *testing.T, n *harness.Node) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if _, err := n.Node.State().Snapshot().WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	data := b.Bytes()
+	const magic = "CNTDSNAP"
+	rest := data[len(magic):]
+	tag := rest[0]
+	size, k := binary.Uvarint(rest[1:])
+	if tag != 1 || k <= 0 {
+		t.Fatalf("snapshot does not start with its header record: %q", data[:min(len(data), 32)])
+	}
+	return rest[1+k+int(size):]
+}
+
+// FuzzEveryEndpoint sends an arbitrary name, query, body and header to
+// every endpoint of a real in-memory node: the answer is never a 5xx, an
+// error is always the JSON error body with the status the SPEC gives its
+// code, and a 4xx leaves every object as it was.
+func FuzzEveryEndpoint(f *testing.F) {
+	n := harness.StartInMem(f, httpapi.Config{MaxBody: 4096})
+	h := n.HTTP.Handler
+	for i, seed := range []struct {
+		name, query, body, header, value string
+	}{
+		{"c", "", "", "", ""},
+		{"c", "count=2", "", "", ""},
+		{"c", "", `{"delta":1,"delta":2}`, "", ""},
+		{"c", "", `{"value":1}`, "Origin", "https://evil.example"},
+		{"c", "force=true", "", "", ""},
+		{"c", "prefix=c&limit=0", "", "", ""},
+		{"q", "index=1&wait=1ms", "", "", ""},
+		{"q", "", `{"process_id":"p","tags":{"a":"b"}}`, "", ""},
+		{"q", "", `{"process_id":"p"}`, "Content-Type", "text/plain"},
+		{"q", "", `{"min":5,"max":1}`, "", ""},
+		{"q", "", "", "", ""},
+		{"", "", `[{"tenant":"t","id":"i"}]`, "", ""},
+		{"t", "", "", "", ""},
+		{"d", "", "", "", ""},
+		{"d", "", `{"a":{"b":[1,2,{"c":null}]}}`, "If-None-Match", "*"},
+		{"d", "", `{"a":null}`, "Content-Type", "application/merge-patch+json"},
+		{"d", "", "", "If-Match", `"7"`},
+		{"", "", "COUNTD-BACKUP\n", "", ""},
+		{"", "", `{"to":"nobody"}`, "", ""},
+		{"n9", "", "", "", ""},
+		{"", "", `{"rules":[]}`, "", ""},
+		{"c", "", "", "", ""},
+		{"no/such", "", "", "", ""},
+		{"%zz", "%zz", "\xff", "Idempotency-Key", ""},
+	} {
+		f.Add(uint8(i), seed.name, seed.query, []byte(seed.body), seed.header, seed.value)
+	}
+	f.Fuzz(func(t *testing.T, op uint8, name, query string, body []byte, header, value string) {
+		rt := fuzzRoutes[int(op)%len(fuzzRoutes)]
+		if header == api.HeaderIdempotencyKey || !validHeader(header, value) {
+			header = ""
+		}
+		req := httptest.NewRequest(rt.method, "/", bytes.NewReader(body))
+		req.URL.Path = strings.ReplaceAll(rt.path, "{}", name)
+		req.URL.RawQuery = query
+		if q, err := url.ParseQuery(query); err == nil && (q.Has("wait") || q.Has("index")) {
+			q.Set("wait", "1ms") // a blocking query would hold the fuzzer for its whole wait
+			req.URL.RawQuery = q.Encode()
+		}
+		req.RequestURI = req.URL.RequestURI()
+		if header != "" {
+			req.Header.Set(header, value)
+		}
+		before := userState(t, n)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		res := rec.Result()
+		out := rec.Body.Bytes()
+		what := fmt.Sprintf("%s %q ?%q %s: %q, body %q", rt.method, req.URL.Path, query, header, value, body)
+		if res.StatusCode >= 500 {
+			t.Fatalf("%s: %d %s", what, res.StatusCode, out)
+		}
+		if res.StatusCode < 400 {
+			return
+		}
+		var e api.Error
+		dec := json.NewDecoder(bytes.NewReader(out))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			t.Fatalf("%s: %d body is not the error shape: %v: %q", what, res.StatusCode, err, out)
+		}
+		if want, known := fuzzStatusOf[e.Code]; !known || want != res.StatusCode || len(e.Error) < 8 {
+			t.Fatalf("%s: status %d with code %q (SPEC: %d): %s", what, res.StatusCode, e.Code, want, out)
+		}
+		if after := userState(t, n); !bytes.Equal(before, after) {
+			t.Fatalf("%s: refused with %d %s, yet the state changed", what, res.StatusCode, out)
+		}
+	})
+}
+
+// fuzzStatusOf is statusOfCode and the codes of the HTTP layer.
+var fuzzStatusOf = func() map[api.Code]int {
+	m := maps.Clone(statusOfCode)
+	m[api.CodeMethodNotAllowed] = 405
+	m[api.CodeRequestTimeout] = 408
+	m[api.CodeUnsupportedMediaType] = 415
+	m[api.CodeForbidden] = 403
+	m[api.CodeUnauthorized] = 401
+	return m
+}()
+
+// validHeader reports whether net/http could send the header at all.
+func validHeader(name, value string) bool {
+	if name == "" || strings.ContainsAny(name, " \t\r\n:()<>@,;\\\"/[]?={}") || strings.ContainsAny(value, "\r\n\x00") {
+		return false
+	}
+	for _, r := range name {
+		if r < '!' || r > '~' {
+			return false
+		}
+	}
+	return true
 }
