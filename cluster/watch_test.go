@@ -10,10 +10,11 @@ import (
 
 func counterKey(i int) fsm.Key { return fsm.Key{Kind: fsm.KindQueue, Name: fmt.Sprint("q", i)} }
 
+// isClosed reports whether ch is closed (a receive that is not a value).
 func isClosed(ch <-chan struct{}) bool {
 	select {
-	case <-ch:
-		return true
+	case _, open := <-ch:
+		return !open
 	default:
 		return false
 	}

@@ -28,6 +28,16 @@ const (
 	maxAccessorLen = 64
 )
 
+// Snapshot and result encodings. Every tag is persisted: never renumber.
+// The ACL section (record tag 7) holds a record per token and one saying
+// the cluster is bootstrapped; a token is result tag 9.
+const (
+	recACL             byte = 7
+	valACLToken        byte = 9
+	aclRecToken        byte = 1
+	aclRecBootstrapped byte = 2
+)
+
 // Access levels of a rule.
 const (
 	AccessRead  = "read"
@@ -332,16 +342,6 @@ func init() {
 	registerResult(valACLToken, encodeToken, decodeToken)
 	registerRestorer(restoreACL)
 }
-
-// Snapshot and result encodings. Every tag is persisted: never renumber.
-// The ACL section (record tag 7) holds a record per token and one saying
-// the cluster is bootstrapped; a token is result tag 9.
-const (
-	recACL             byte = 7
-	valACLToken        byte = 9
-	aclRecToken        byte = 1
-	aclRecBootstrapped byte = 2
-)
 
 type aclCopy struct {
 	tok  *ACLToken
