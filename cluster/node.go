@@ -431,6 +431,17 @@ func (n *Node) applyError(op fsm.Op, err error) error {
 
 // leader is the current leader's ID and HTTP address, either empty when
 // unknown (an election, or gossip has not told us the address yet).
+// NotLeader is nil on the leader, and elsewhere the *NotLeaderError that
+// sends a request on to the leader (with an empty LeaderHTTP when no leader
+// is known).
+func (n *Node) NotLeader() error {
+	if n.IsLeader() {
+		return nil
+	}
+	id, addr := n.leader()
+	return &NotLeaderError{LeaderID: id, LeaderHTTP: addr}
+}
+
 func (n *Node) leader() (id, httpAddr string) {
 	_, rid := n.raft.LeaderWithID()
 	if rid == "" {

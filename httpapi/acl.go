@@ -3,11 +3,13 @@ package httpapi
 // ACL enforcement (SPEC §7). With Config.ACL every request but /healthz,
 // /readyz and the one-time bootstrap presents "Authorization: Bearer
 // <secret>"; the node hashes the secret and looks the hash up in its own
-// state (O(1)). The permission a route needs is declared once, in
-// routePerms, and checked in authorize, a middleware that runs after
-// routing and before any handler: a 401 or 403 is decided before a
-// follower would redirect or forward. Each route is declared with its
-// permission in one table (routes.go).
+// state (O(1)). The permission a route needs is declared with the route
+// (routes.go) and checked in authorize, a middleware that runs after
+// routing and before any handler: a missing token (401) or one without the
+// permission (403) is refused where it arrives, before a follower would
+// redirect or forward. A token a follower does not know may be one it has
+// not applied yet, so that request goes on to the leader, which decides: a
+// token acknowledged as created is never refused for a follower's lag.
 
 import (
 	"cmp"
@@ -109,6 +111,13 @@ func (s *Server) authenticate(c echo.Context) (*fsm.ACLToken, error) {
 	}
 	tok, ok := s.node.State().ACLLookup(fsm.HashSecret(strings.TrimSpace(secret)))
 	if !ok {
+		// A follower a little behind may not have applied a token the
+		// leader has already acknowledged as created: only the leader can
+		// say a token does not exist, so the request goes on to it (307,
+		// or forwarded), and the leader decides.
+		if err := s.node.NotLeader(); err != nil {
+			return nil, err
+		}
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="countd", error="invalid_token"`)
 		return nil, refuse(api.CodeUnauthorized, "the token is not known to this node (it was never created, or it was deleted)")
 	}

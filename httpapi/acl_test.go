@@ -193,7 +193,16 @@ func TestACLRevocationOnEveryNode(t *testing.T) {
 		harness.WaitFor(t, 10*time.Second, n.Node.ID()+" to apply the deletion", func() bool {
 			return n.Node.State().AppliedIndex() >= deleted
 		})
+		// A follower that no longer knows the token cannot tell a deleted
+		// one from one it has not applied yet: it sends the request on to
+		// the leader, whose word is final.
 		r := send(t, http.MethodGet, n.URL+"/v1/counters/x?consistency=stale", nil, bearer(app.Secret)...)
+		if n != leader {
+			if r.status != http.StatusTemporaryRedirect || r.header.Get(api.HeaderLeader) != leader.URL {
+				t.Fatalf("%s with a deleted token: %s, want a 307 to the leader", n.Node.ID(), r)
+			}
+			r = send(t, http.MethodGet, leader.URL+"/v1/counters/x?consistency=stale", nil, bearer(app.Secret)...)
+		}
 		checkError(t, r, http.StatusUnauthorized, api.CodeUnauthorized)
 	}
 	checkError(t, send(t, http.MethodGet, leader.URL+"/v1/acl/tokens/"+app.Accessor, nil, bearer(mgmt)...), http.StatusNotFound, api.CodeNotFound)
@@ -279,5 +288,27 @@ func TestACLForwardedRequestsCarryTheClientsToken(t *testing.T) {
 	checkError(t, sendJSON(t, http.MethodPost, f.URL+"/v1/counters/fwd.1/next", ""), http.StatusUnauthorized, api.CodeUnauthorized)
 	if c := getCounterAs(t, leader.URL, "fwd.1", mgmt); c.Value != 1 {
 		t.Fatalf("fwd.1 = %+v, want 1 (one forwarded mint)", c)
+	}
+}
+
+// TestACLNewTokenNeverRefusedForALaggingFollower: right after a token is
+// created on the leader, a follower that has not applied it yet sends the
+// request on to the leader instead of refusing it; it never answers 401.
+func TestACLNewTokenNeverRefusedForALaggingFollower(t *testing.T) {
+	nodes := harness.StartClusterWith(t, 3, httpapi.Config{ACL: true})
+	leader := harness.WaitLeader(t, nodes)
+	mgmt := bootstrap(t, leader.URL).Secret
+	followers := harness.FollowersOf(nodes, leader)
+	for i := range 20 {
+		tok := createToken(t, leader.URL, mgmt, `{"rules":[{"resource":"counters","prefix":"","access":"read"}]}`)
+		f := followers[i%len(followers)]
+		r := send(t, http.MethodGet, f.URL+"/v1/counters/x?consistency=stale", nil, bearer(tok.Secret)...)
+		switch r.status {
+		case http.StatusOK:
+		case http.StatusTemporaryRedirect:
+			wantOK(t, send(t, http.MethodGet, r.header.Get("Location"), nil, bearer(tok.Secret)...), http.StatusOK)
+		default:
+			t.Fatalf("a token the leader created was refused by %s: %s", f.Node.ID(), r)
+		}
 	}
 }

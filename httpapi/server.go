@@ -44,6 +44,9 @@ type Node interface {
 	ClusterName() string
 	// ID is the node's ID.
 	ID() string
+	// NotLeader is nil on the leader, else the error that sends a request
+	// on to the leader.
+	NotLeader() error
 	// Ready reports whether the node knows a leader and has caught up.
 	Ready() (bool, string)
 	// Watch starts watching key; its Changed channel is closed at the
