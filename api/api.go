@@ -1,8 +1,9 @@
 // Package api holds countd's JSON wire types, header names and error codes,
 // shared by the HTTP server, the state machine and the Go client. It is a
 // leaf: it imports no other countd package, so the client can use it
-// without linking the server. Its only logic is the one wire rule both
-// ends check (CheckIdempotencyKey).
+// without linking the server. Its only logic is what both ends must agree
+// on: the Idempotency-Key rule (CheckIdempotencyKey) and the form of new
+// token accessors and secrets (NewAccessor, NewSecret).
 package api
 
 import "encoding/json"

@@ -8,10 +8,7 @@ package client
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 
@@ -20,21 +17,11 @@ import (
 
 func tokenPath(accessor string) string { return "/v1/acl/tokens/" + url.PathEscape(accessor) }
 
-// NewSecret returns a random token secret: 32 bytes, base64url.
-func NewSecret() string {
-	var b [32]byte
-	_, _ = crand.Read(b[:]) // crypto/rand.Read never fails
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+// NewSecret returns a random token secret (api.NewSecret).
+func NewSecret() string { return api.NewSecret() }
 
-// NewAccessor returns a random accessor (a version 4 UUID).
-func NewAccessor() string {
-	var b [16]byte
-	_, _ = crand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}
+// NewAccessor returns a random accessor (api.NewAccessor).
+func NewAccessor() string { return api.NewAccessor() }
 
 func (c *Client) createToken(ctx context.Context, path string, req api.ACLTokenRequest, opts []CallOption) (*api.ACLToken, error) {
 	if req.Accessor == "" {

@@ -13,8 +13,6 @@ package httpapi
 
 import (
 	"cmp"
-	"crypto/rand"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -160,19 +158,21 @@ func visible(c echo.Context, resource, name string) bool {
 	return tok == nil || tok.Allows(resource, name, fsm.AccessRead)
 }
 
-// aclOn refuses ACL endpoints on a node without -acl: tokens made on an
-// open cluster would let whoever made them in once ACLs are turned on.
-func (s *Server) aclOn() error {
-	if !s.cfg.ACL {
-		return badRequest("ACLs are off on this node; start every node with -acl first")
+// aclOnly refuses an ACL endpoint on a node without -acl: tokens made on
+// an open cluster would let whoever made them in once ACLs are turned on.
+func (s *Server) aclOnly(h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !s.cfg.ACL {
+			return badRequest("ACLs are off on this node; start every node with -acl first")
+		}
+		return h(c)
 	}
-	return nil
 }
 
 // secretOrNew checks a secret the client chose, or makes one.
 func secretOrNew(secret string) (string, error) {
 	if secret == "" {
-		return newID(), nil
+		return api.NewSecret(), nil
 	}
 	if len(secret) < 16 || len(secret) > 128 {
 		return "", badRequest("a token's secret must be 16 to 128 characters, got %d", len(secret))
@@ -185,16 +185,6 @@ func secretOrNew(secret string) (string, error) {
 	return secret, nil
 }
 
-// newID is a random UUID (version 4), the form of accessors and of the
-// secrets the node makes.
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}
-
 func tokenJSON(t *fsm.ACLToken, secret string) api.ACLToken {
 	out := api.ACLToken{Accessor: t.Accessor, Secret: secret, Description: t.Description, Management: t.Management,
 		Rules: make([]api.ACLRule, len(t.Rules)), Index: t.Index}
@@ -205,9 +195,6 @@ func tokenJSON(t *fsm.ACLToken, secret string) api.ACLToken {
 }
 
 func (s *Server) aclBootstrap(c echo.Context) error {
-	if err := s.aclOn(); err != nil {
-		return err
-	}
 	var req api.ACLTokenRequest
 	if c.Request().ContentLength != 0 {
 		if err := decodeJSON(c, &req); err != nil {
@@ -217,41 +204,42 @@ func (s *Server) aclBootstrap(c echo.Context) error {
 	if req.Management || len(req.Rules) > 0 {
 		return badRequest("the bootstrap token is a management token; give only a description and, optionally, a secret")
 	}
-	secret, err := secretOrNew(req.Secret)
-	if err != nil {
-		return err
-	}
-	p := fsm.ACLBootstrap{Accessor: cmp.Or(req.Accessor, newID()), SecretHash: fsm.HashSecret(secret), Description: req.Description}
-	if p.Description == "" {
-		p.Description = "bootstrap management token"
-	}
-	return reply(c, func(t *fsm.ACLToken) api.ACLToken { return tokenJSON(t, secret) })(s.apply(c, p))
+	return s.createToken(c, req, func(accessor string, h fsm.SecretHash) fsm.Payload {
+		return fsm.ACLBootstrap{Accessor: accessor, SecretHash: h, Description: cmp.Or(req.Description, "bootstrap management token")}
+	})
 }
 
 func (s *Server) aclCreate(c echo.Context) error {
-	if err := s.aclOn(); err != nil {
-		return err
-	}
 	var req api.ACLTokenRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	return s.createToken(c, req, func(accessor string, h fsm.SecretHash) fsm.Payload {
+		p := fsm.ACLTokenCreate{Accessor: accessor, SecretHash: h, Description: req.Description,
+			Management: req.Management, Rules: make([]fsm.ACLRule, len(req.Rules))}
+		for i, r := range req.Rules {
+			p.Rules[i] = fsm.ACLRule{Resource: r.Resource, Prefix: r.Prefix, Access: r.Access}
+		}
+		return p
+	})
+}
+
+// createToken applies the command payload makes from the request's
+// accessor and secret (or new ones) and answers with the token, secret
+// included: the only time it is shown.
+func (s *Server) createToken(c echo.Context, req api.ACLTokenRequest, payload func(accessor string, h fsm.SecretHash) fsm.Payload) error {
 	secret, err := secretOrNew(req.Secret)
 	if err != nil {
 		return err
 	}
-	p := fsm.ACLTokenCreate{Accessor: cmp.Or(req.Accessor, newID()), SecretHash: fsm.HashSecret(secret), Description: req.Description,
-		Management: req.Management, Rules: make([]fsm.ACLRule, len(req.Rules))}
-	for i, r := range req.Rules {
-		p.Rules[i] = fsm.ACLRule{Resource: r.Resource, Prefix: r.Prefix, Access: r.Access}
+	accessor := req.Accessor
+	if accessor == "" {
+		accessor = api.NewAccessor()
 	}
-	return reply(c, func(t *fsm.ACLToken) api.ACLToken { return tokenJSON(t, secret) })(s.apply(c, p))
+	return reply(c, func(t *fsm.ACLToken) api.ACLToken { return tokenJSON(t, secret) })(s.apply(c, payload(accessor, fsm.HashSecret(secret))))
 }
 
 func (s *Server) aclWhoami(c echo.Context) error {
-	if err := s.aclOn(); err != nil {
-		return err
-	}
 	if err := s.read(c); err != nil {
 		return err
 	}
@@ -260,9 +248,6 @@ func (s *Server) aclWhoami(c echo.Context) error {
 }
 
 func (s *Server) aclList(c echo.Context) error {
-	if err := s.aclOn(); err != nil {
-		return err
-	}
 	after, limit, err := pageParams(c)
 	if err != nil {
 		return err
@@ -289,9 +274,6 @@ func accessorParam(c echo.Context) (string, error) {
 }
 
 func (s *Server) aclGet(c echo.Context) error {
-	if err := s.aclOn(); err != nil {
-		return err
-	}
 	a, err := s.readNamed(c, accessorParam)
 	if err != nil {
 		return err
@@ -301,9 +283,6 @@ func (s *Server) aclGet(c echo.Context) error {
 }
 
 func (s *Server) aclDelete(c echo.Context) error {
-	if err := s.aclOn(); err != nil {
-		return err
-	}
 	a, err := accessorParam(c)
 	if err != nil {
 		return err

@@ -37,12 +37,12 @@ func (s *Server) routes(reg *prometheus.Registry) []route {
 		{get, snapshotPath, s.getSnapshot, clusterWrite}, // a backup holds everything
 		{post, snapshotPath, s.restoreSnapshot, clusterWrite},
 
-		{post, "/v1/acl/bootstrap", s.aclBootstrap, openRoute}, // works once per cluster
-		{get, "/v1/acl/whoami", s.aclWhoami, anyToken},
-		{post, "/v1/acl/tokens", s.aclCreate, management},
-		{get, "/v1/acl/tokens", s.aclList, management},
-		{get, "/v1/acl/tokens/:accessor", s.aclGet, management},
-		{del, "/v1/acl/tokens/:accessor", s.aclDelete, management},
+		{post, "/v1/acl/bootstrap", s.aclOnly(s.aclBootstrap), openRoute}, // works once per cluster
+		{get, "/v1/acl/whoami", s.aclOnly(s.aclWhoami), anyToken},
+		{post, "/v1/acl/tokens", s.aclOnly(s.aclCreate), management},
+		{get, "/v1/acl/tokens", s.aclOnly(s.aclList), management},
+		{get, "/v1/acl/tokens/:accessor", s.aclOnly(s.aclGet), management},
+		{del, "/v1/acl/tokens/:accessor", s.aclOnly(s.aclDelete), management},
 
 		{get, "/v1/counters", s.listCounters, inHandler(counters, read)},
 		{get, "/v1/counters/:id", s.getCounter, onName(counters, read, "id")},
