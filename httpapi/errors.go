@@ -76,19 +76,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.forward(c, s.baseURL(nl.LeaderHTTP))
 		return
 	}
-	r := c.Request()
-	switch {
-	case errors.Is(err, echo.ErrNotFound):
-		err = refuse(api.CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
-	case errors.Is(err, echo.ErrMethodNotAllowed):
-		err = refuse(api.CodeMethodNotAllowed, "%s is not a method of %s; it takes %s", r.Method, r.URL.Path,
-			c.Response().Header().Get(echo.HeaderAllow))
-	}
 	h := c.Response().Header()
 	if h.Get(api.HeaderIndex) == "" {
 		setIndex(c, s.node.State().AppliedIndex())
 	}
-	status, body := s.errorBody(err)
+	status, body := s.errorBody(c, err)
 	if status == http.StatusRequestTimeout {
 		// What is left of the body is still on its way: the connection
 		// cannot carry another request.
@@ -98,7 +90,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		h.Set("Location", body.Leader+c.Request().URL.RequestURI())
 		h.Set(api.HeaderLeader, body.Leader)
 	}
-	if status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
 		h.Set("Retry-After", "1")
 	}
 	if status >= 500 {
@@ -116,24 +108,29 @@ func (s *Server) handleError(err error, c echo.Context) {
 }
 
 // errorBody renders err as the wire error, with its status from statusOf.
-// Only echo's own errors (405 Method Not Allowed and the like) keep the
+// Only echo's own errors (its router's 404 and 405, and the like) keep the
 // status echo chose.
-func (s *Server) errorBody(err error) (int, api.Error) {
+func (s *Server) errorBody(c echo.Context, err error) (int, api.Error) {
 	body, ok := s.errorJSON(err)
 	var he *echo.HTTPError
 	switch {
 	case ok:
 	case errors.As(err, &he):
+		r := c.Request()
+		msg := fmt.Sprint(he.Message)
 		code := api.CodeBadRequest
 		switch {
 		case he.Code >= 500:
 			code = api.CodeInternal
 		case he.Code == http.StatusNotFound:
-			code = api.CodeNotFound
+			code, msg = api.CodeNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path)
+		case he.Code == http.StatusMethodNotAllowed:
+			code, msg = api.CodeMethodNotAllowed, fmt.Sprintf("%s is not a method of %s; it takes %s",
+				r.Method, r.URL.Path, c.Response().Header().Get(echo.HeaderAllow))
 		case he.Code == http.StatusRequestEntityTooLarge:
 			code = api.CodeTooLarge
 		}
-		return he.Code, api.Error{Error: fmt.Sprint(he.Message), Code: code}
+		return he.Code, api.Error{Error: msg, Code: code}
 	default:
 		body = api.Error{Error: "internal error: " + err.Error(), Code: api.CodeInternal}
 	}
