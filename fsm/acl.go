@@ -100,21 +100,19 @@ func (t *ACLToken) Allows(resource, name, access string) bool {
 // aclTable is the replicated token store. Tokens are never changed after
 // creation, so a token read returns may share its rules.
 type aclTable struct {
-	byAccessor map[string]*ACLToken
+	byAccessor map[string]aclEntry
 	byHash     map[SecretHash]*ACLToken
-	hashOf     map[string]SecretHash // accessor → hash, to delete
 	// bootstrapped is set by the first ACLBootstrap, for good.
 	bootstrapped bool
 }
 
 func newACLTable() aclTable {
-	return aclTable{byAccessor: map[string]*ACLToken{}, byHash: map[SecretHash]*ACLToken{}, hashOf: map[string]SecretHash{}}
+	return aclTable{byAccessor: map[string]aclEntry{}, byHash: map[SecretHash]*ACLToken{}}
 }
 
 func (t *aclTable) add(tok *ACLToken, h SecretHash) {
-	t.byAccessor[tok.Accessor] = tok
+	t.byAccessor[tok.Accessor] = aclEntry{tok, h}
 	t.byHash[h] = tok
-	t.hashOf[tok.Accessor] = h
 }
 
 // ACLLookup finds the token whose secret hashes to h: O(1), under the read
@@ -130,11 +128,11 @@ func (s *State) ACLLookup(h SecretHash) (*ACLToken, bool) {
 func (s *State) ACLTokenByAccessor(accessor string) (*ACLToken, uint64, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	tok, ok := s.acl.byAccessor[accessor]
+	e, ok := s.acl.byAccessor[accessor]
 	if !ok {
 		return nil, s.applied, errorf(CodeNotFound, "no token with accessor %s", accessor)
 	}
-	return tok, s.applied, nil
+	return e.tok, s.applied, nil
 }
 
 // ACLTokens lists every token, by accessor.
@@ -151,7 +149,7 @@ func (s *State) ACLTokenPage(after string, limit int) (page []*ACLToken, more bo
 	names, more := pageOf(sortedKeys(s.acl.byAccessor), after, limit, nil)
 	page = make([]*ACLToken, len(names))
 	for i, a := range names {
-		page[i] = s.acl.byAccessor[a]
+		page[i] = s.acl.byAccessor[a].tok
 	}
 	return page, more, s.applied
 }
@@ -320,13 +318,12 @@ func (p ACLTokenCreate) apply(s *State, index uint64) (any, error) {
 }
 
 func (p ACLTokenDelete) apply(s *State, _ uint64) (any, error) {
-	h, ok := s.acl.hashOf[p.Accessor]
+	e, ok := s.acl.byAccessor[p.Accessor]
 	if !ok {
 		return nil, errorf(CodeNotFound, "no token with accessor %s", p.Accessor)
 	}
 	delete(s.acl.byAccessor, p.Accessor)
-	delete(s.acl.byHash, h)
-	delete(s.acl.hashOf, p.Accessor)
+	delete(s.acl.byHash, e.hash)
 	return nil, nil
 }
 
@@ -343,15 +340,17 @@ func init() {
 	registerRestorer(restoreACL)
 }
 
-type aclCopy struct {
+// aclEntry is a stored token with the hash of its secret; tokens never
+// change, so a snapshot copies entries as they are.
+type aclEntry struct {
 	tok  *ACLToken
 	hash SecretHash
 }
 
 func copyACL(s *State) func(*recordWriter) error {
-	toks := make([]aclCopy, 0, len(s.acl.byAccessor))
+	toks := make([]aclEntry, 0, len(s.acl.byAccessor))
 	for _, a := range sortedKeys(s.acl.byAccessor) {
-		toks = append(toks, aclCopy{s.acl.byAccessor[a], s.acl.hashOf[a]})
+		toks = append(toks, s.acl.byAccessor[a])
 	}
 	bootstrapped := s.acl.bootstrapped
 	return func(w *recordWriter) error {
