@@ -60,11 +60,12 @@ func makeNotice(kind byte, cluster, node, from string, peer *PeerTLS, now time.T
 			return nil, errors.New("the node's TLS key cannot sign")
 		}
 		nt.Cert = cert.Certificate[0]
-		digest := sha256.Sum256(nt.signedBytes())
-		var opts crypto.SignerOpts = crypto.SHA256
-		msg := digest[:]
-		if _, ed := signer.Public().(ed25519.PublicKey); ed {
-			opts, msg = crypto.Hash(0), nt.signedBytes()
+		// Ed25519 signs the message itself; ECDSA and RSA its SHA-256.
+		var opts crypto.SignerOpts = crypto.Hash(0)
+		msg := nt.signedBytes()
+		if _, ed := signer.Public().(ed25519.PublicKey); !ed {
+			digest := sha256.Sum256(msg)
+			opts, msg = crypto.SHA256, digest[:]
 		}
 		sig, err := signer.Sign(rand.Reader, msg, opts)
 		if err != nil {

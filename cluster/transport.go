@@ -37,6 +37,9 @@ type tlsStreamLayer struct {
 	ln        net.Listener
 	advertise net.Addr
 	peer      PeerTLS
+	// accept is the listening side's configuration, built once: it reads
+	// the current key pair on every handshake, so reloads still apply.
+	accept *tls.Config
 }
 
 // newTLSStreamLayer listens on bind; advertise, when not nil, is the
@@ -56,7 +59,7 @@ func newTLSStreamLayer(bind string, advertise net.Addr, peer PeerTLS) (*tlsStrea
 		_ = ln.Close()
 		return nil, fmt.Errorf("raft address %s cannot be advertised to other nodes; give a specific IP", advertise)
 	}
-	return &tlsStreamLayer{ln: ln, advertise: advertise, peer: peer}, nil
+	return &tlsStreamLayer{ln: ln, advertise: advertise, peer: peer, accept: tlsutil.PeerListenerConfig(peer.KeyPair, peer.CA)}, nil
 }
 
 // Accept implements net.Listener. The handshake happens on the
@@ -67,7 +70,7 @@ func (l *tlsStreamLayer) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &handshakeConn{Conn: tls.Server(c, tlsutil.PeerListenerConfig(l.peer.KeyPair, l.peer.CA))}, nil
+	return &handshakeConn{Conn: tls.Server(c, l.accept)}, nil
 }
 
 // Close implements net.Listener.
