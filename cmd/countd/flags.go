@@ -53,6 +53,7 @@ type options struct {
 	tlsVerifyIncoming bool
 	gossipKey         string
 	gossipKeyFile     string
+	gossipKeys        [][]byte // -gossip-key, decoded by checkSecurityFlags
 	allowedOrigins    string
 	bodyTimeout       time.Duration
 	maxConnsPerClient int

@@ -60,7 +60,8 @@ func (o *options) checkSecurityFlags() error {
 		return errors.New("give -gossip-key or -gossip-key-file, not both")
 	}
 	if o.gossipKey != "" {
-		if _, err := parseGossipKeys(o.gossipKey); err != nil {
+		var err error
+		if o.gossipKeys, err = parseGossipKeys(o.gossipKey); err != nil {
 			return fmt.Errorf("-gossip-key: %w", err)
 		}
 	}
@@ -131,18 +132,14 @@ func (o *options) loadSecurity() (*security, error) {
 		}
 		s.keyPair, s.ca = kp, ca
 	}
-	keys := o.gossipKey
+	s.gossipKeys = o.gossipKeys // -gossip-key, parsed with the flags
 	if o.gossipKeyFile != "" {
 		b, err := os.ReadFile(o.gossipKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("-gossip-key-file: %w", err)
 		}
-		keys = string(b)
-	}
-	if keys != "" {
-		var err error
-		if s.gossipKeys, err = parseGossipKeys(keys); err != nil {
-			return nil, fmt.Errorf("gossip key: %w", err)
+		if s.gossipKeys, err = parseGossipKeys(string(b)); err != nil {
+			return nil, fmt.Errorf("-gossip-key-file %s: %w", o.gossipKeyFile, err)
 		}
 	}
 	if o.aclInitialToken != "" {

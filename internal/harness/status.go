@@ -42,6 +42,9 @@ func NoRedirects(timeout time.Duration) *http.Client {
 type Auth struct {
 	Token string
 	TLS   *tls.Config
+
+	once      sync.Once
+	transport *http.Transport // Probe's transport, over TLS
 }
 
 // Scheme is https with TLS, else http.
@@ -65,8 +68,9 @@ func (a *Auth) Do(c *http.Client, req *http.Request) (*http.Response, error) {
 		req.Header.Set("Authorization", "Bearer "+a.Token)
 	}
 	if a.TLS != nil {
+		a.once.Do(func() { a.transport = &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: a.TLS} })
 		cc := *c
-		cc.Transport = &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: a.TLS}
+		cc.Transport = a.transport
 		c = &cc
 	}
 	return c.Do(req)

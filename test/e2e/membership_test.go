@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -23,14 +22,11 @@ var membershipFlags = []string{"-promote-after", "1s", "-dead-node-grace", grace
 // stdout; it fails the test unless countctl exits 0.
 func countctlOn(t *testing.T, n *harness.Process, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(countctlBin, append([]string{"-a", n.URL()}, args...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("countctl %s on %s: %v; stderr: %s", strings.Join(args, " "), n.ID, err, stderr.String())
+	out, errOut, code := ctl(t, append([]string{"-a", n.URL()}, args...)...)
+	if code != 0 {
+		t.Fatalf("countctl %s on %s: exit %d; stderr: %s", strings.Join(args, " "), n.ID, code, errOut)
 	}
-	return string(out)
+	return out
 }
 
 // waitExit waits for n's process to exit and returns its exit code.
