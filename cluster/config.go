@@ -23,7 +23,9 @@ const (
 	DefaultElectionTimeout    = 150 * time.Millisecond
 	DefaultLeaderLeaseTimeout = 150 * time.Millisecond
 	DefaultIdempotencyWindow  = 10 * time.Minute
-	DefaultApplyTimeout       = 10 * time.Second
+	// DefaultMaxDocSize is the largest document, in bytes of JSON (SPEC §12).
+	DefaultMaxDocSize   = 1 << 20
+	DefaultApplyTimeout = 10 * time.Second
 	// DefaultDeadNodeGrace is how long gossip must report a member dead
 	// before the leader removes it from the Raft configuration. A node that
 	// restarts within it keeps its vote.
@@ -73,6 +75,14 @@ type Config struct {
 	// WatchHistory is how many versions of changes each document keeps for
 	// watchers that resume (default fsm.DefaultWatchHistory).
 	WatchHistory int
+	// WatchHistoryBytes bounds the change histories of all documents
+	// together (default fsm.DefaultWatchHistoryBytes); past it the oldest
+	// versions go first and watchers that need them get a reset.
+	WatchHistoryBytes int64
+	// MaxDocSize is the largest a document may become, in bytes of JSON
+	// (default DefaultMaxDocSize). The leader stamps it into each document
+	// write, so a patch is judged by one limit on every replica.
+	MaxDocSize int64
 	// MaxWatchers bounds concurrent blocking queries and watches (default
 	// DefaultMaxWatchers).
 	MaxWatchers int
@@ -117,6 +127,8 @@ func (c *Config) setDefaults() {
 	orDefault(&c.IdempotencyWindow, DefaultIdempotencyWindow)
 	orDefault(&c.ApplyTimeout, DefaultApplyTimeout)
 	orDefault(&c.WatchHistory, fsm.DefaultWatchHistory)
+	orDefault(&c.WatchHistoryBytes, fsm.DefaultWatchHistoryBytes)
+	orDefault(&c.MaxDocSize, DefaultMaxDocSize)
 	orDefault(&c.MaxWatchers, DefaultMaxWatchers)
 	orDefault(&c.DeadNodeGrace, DefaultDeadNodeGrace)
 	orDefault(&c.PromoteAfter, DefaultPromoteAfter)
@@ -181,6 +193,12 @@ func (c *Config) validate() error {
 	}
 	if c.WatchHistory < 0 {
 		errs = append(errs, fmt.Errorf("watch history must not be negative, got %d", c.WatchHistory))
+	}
+	if c.WatchHistoryBytes < 0 {
+		errs = append(errs, fmt.Errorf("watch history bytes must not be negative, got %d", c.WatchHistoryBytes))
+	}
+	if c.MaxDocSize < 0 {
+		errs = append(errs, fmt.Errorf("max doc size must not be negative, got %d", c.MaxDocSize))
 	}
 	if c.MaxWatchers < 0 {
 		errs = append(errs, fmt.Errorf("max watchers must not be negative, got %d", c.MaxWatchers))

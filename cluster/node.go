@@ -81,7 +81,7 @@ func Start(cfg Config) (*Node, error) {
 		raftStopped: make(chan struct{}),
 		readyWake:   make(chan struct{}),
 	}
-	n.state = fsm.NewWithOptions(fsm.Options{WatchHistory: cfg.WatchHistory, OnChange: n.watches.changed})
+	n.state = fsm.NewWithOptions(fsm.Options{WatchHistory: cfg.WatchHistory, WatchHistoryBytes: cfg.WatchHistoryBytes, OnChange: n.watches.changed})
 	if err := n.startRaft(); err != nil {
 		return nil, err
 	}
@@ -155,12 +155,7 @@ func (n *Node) startRaft() error {
 			return fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
 		}
 		n.closer = bolt.Close
-		cache, err := raft.NewLogCache(1024, bolt)
-		if err != nil {
-			_ = bolt.Close()
-			return fmt.Errorf("raft log cache: %w", err)
-		}
-		logs, stable = cache, bolt
+		logs, stable = newLogCache(logCacheSlots, bolt), bolt
 		fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, rc.Logger.Named("snapshots"))
 		if err != nil {
 			_ = bolt.Close()
@@ -349,6 +344,9 @@ func (n *Node) GossipAddr() string {
 	return n.gossip.addr
 }
 
+// MaxDocSize is the largest document this node writes, in bytes of JSON.
+func (n *Node) MaxDocSize() int64 { return n.cfg.MaxDocSize }
+
 // IsLeader reports whether this node currently believes it is the leader.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 
@@ -365,6 +363,7 @@ func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
 	start := time.Now()
 	cmd.Time = start.UnixNano()
 	cmd.KeyWindow = n.cfg.IdempotencyWindow
+	cmd.MaxDocSize = n.cfg.MaxDocSize
 	// The one check of the input before the log, before the leader check
 	// so that a follower refuses bad input rather than redirecting it.
 	data, err := fsm.Encode(cmd)

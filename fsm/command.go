@@ -4,6 +4,10 @@ package fsm
 //
 //	[format version][op][leader time][key window][idempotency key][payload]
 //
+// or, in format 2 (a document write stamped with the leader's size limit),
+//
+//	[2][op][leader time][key window][max doc size][idempotency key][payload]
+//
 // with a one-byte op and a dispatch table of decoders, so adding a command
 // kind touches one place (its file registers itself). The format is part of
 // the on-disk log: never renumber an op, only add new ones.
@@ -48,7 +52,13 @@ const (
 // than a replica that refuses to run.
 const opIgnorable Op = 0x80
 
-const formatVersion = 1
+// Entry format versions. A command is written in the oldest format that
+// can carry it, so a node that does not know format 2 keeps following a
+// leader that writes it for everything but document writes.
+const (
+	formatVersion       = 1
+	formatVersionLimits = 2
+)
 
 // Payload is the op-specific part of a command: what to change. Each payload
 // type validates its own input and knows how to apply itself to the state.
@@ -102,6 +112,14 @@ type Command struct {
 	Time int64
 	// KeyWindow is how long IdempotencyKey is remembered after Time.
 	KeyWindow time.Duration
+	// MaxDocSize, when not 0, is the largest a document written by this
+	// command may become, in bytes of its canonical JSON; larger is
+	// refused with too_large. The leader stamps it, like Time, so that a
+	// patch is judged by one limit on every replica whatever their flags
+	// say. It is carried only by document puts and patches; entries
+	// written before the limit existed carry 0 and are applied as they
+	// were.
+	MaxDocSize int64
 }
 
 // Validate checks the command's input without looking at state.
@@ -113,6 +131,9 @@ func (c Command) Validate() error {
 		if err := CheckIdempotencyKey(c.IdempotencyKey); err != nil {
 			return err
 		}
+	}
+	if c.MaxDocSize < 0 {
+		return errorf(CodeBadRequest, "the document size limit must not be negative, got %d", c.MaxDocSize)
 	}
 	return c.Payload.Validate()
 }
@@ -129,10 +150,19 @@ func Encode(c Command) ([]byte, error) {
 // encode writes c without validating it (Encode validates first).
 func (c Command) encode() []byte {
 	e := encoder{buf: make([]byte, 0, 48+len(c.IdempotencyKey))}
-	e.byte(formatVersion)
-	e.byte(byte(c.Payload.Op()))
+	op := c.Payload.Op()
+	limited := c.MaxDocSize != 0 && (op == OpDocPut || op == OpDocPatch)
+	if limited {
+		e.byte(formatVersionLimits)
+	} else {
+		e.byte(formatVersion)
+	}
+	e.byte(byte(op))
 	e.varint(c.Time)
 	e.varint(int64(c.KeyWindow))
+	if limited {
+		e.varint(c.MaxDocSize)
+	}
 	e.string(c.IdempotencyKey)
 	c.Payload.encode(&e)
 	return e.buf
@@ -157,13 +187,17 @@ func (e errUnknownOp) Error() string { return fmt.Sprintf("unknown command op %d
 
 func decode(data []byte) (decoded, error) {
 	d := decoder{buf: data}
-	if v := d.byte(); d.err == nil && v != formatVersion {
-		return decoded{}, fmt.Errorf("unknown command format version %d", v)
+	version := d.byte()
+	if d.err == nil && version != formatVersion && version != formatVersionLimits {
+		return decoded{}, fmt.Errorf("unknown command format version %d", version)
 	}
 	op := Op(d.byte())
 	var out decoded
 	out.Time = d.varint()
 	out.KeyWindow = time.Duration(d.varint())
+	if version == formatVersionLimits {
+		out.MaxDocSize = d.varint()
+	}
 	out.IdempotencyKey = d.string()
 	if d.err != nil {
 		return decoded{}, fmt.Errorf("decode command header: %w", d.err)

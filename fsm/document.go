@@ -14,6 +14,7 @@ import (
 	"io"
 	"maps"
 	"sort"
+	"sync"
 )
 
 // ChangeType says what happened to a top-level key in one version.
@@ -45,6 +46,7 @@ type Change struct {
 	Index   uint64
 	// Keys holds one entry per changed top-level key, sorted by key.
 	Keys []KeyChange
+	size int64 // what the node's history bound counts it as (changeSize)
 }
 
 // KeyChange is what one version did to one top-level key. Old is nil for
@@ -63,6 +65,7 @@ type document struct {
 	index   uint64
 	fields  map[string][]byte // canonical JSON per top-level key; nil when absent
 	history []*Change         // oldest first, at most State.history long
+	dropped int               // versions dropped from history's array since it was made
 }
 
 func (d *document) view(name string) *Document {
@@ -222,6 +225,9 @@ func (p DocPut) apply(s *State, index uint64) (any, error) {
 	for k, v := range obj {
 		fields[k] = canonical(v)
 	}
+	if err := s.checkDocSize(p.Name, fields); err != nil {
+		return nil, err
+	}
 	return s.writeDocument(p.Name, d, fields, index), nil
 }
 
@@ -266,7 +272,35 @@ func (p DocPatch) apply(s *State, index uint64) (any, error) {
 			fields[k] = canonical(mergePatch(nil, pv))
 		}
 	}
+	if err := s.checkDocSize(p.Name, fields); err != nil {
+		return nil, err
+	}
 	return s.writeDocument(p.Name, d, fields, index), nil
+}
+
+// checkDocSize refuses a document value larger than the limit the command
+// being applied carries. A patch is judged by the document it makes, so
+// small patches cannot grow a document past the limit either.
+func (s *State) checkDocSize(name string, fields map[string][]byte) error {
+	if s.maxDocSize <= 0 {
+		return nil
+	}
+	if n := objectSize(fields); n > s.maxDocSize {
+		return errorf(CodeTooLarge, "document %s would be %d bytes of JSON, more than the %d-byte limit", name, n, s.maxDocSize)
+	}
+	return nil
+}
+
+// objectSize is len(objectBytes(fields)), without building it.
+func objectSize(fields map[string][]byte) int64 {
+	n := int64(2) // {}
+	if len(fields) > 1 {
+		n += int64(len(fields) - 1) // commas
+	}
+	for k, v := range fields {
+		n += int64(len(canonical(k)) + 1 + len(v)) // "key":value
+	}
+	return n
 }
 
 // mergePatch is RFC 7386's MergePatch(target, patch), on values decoded with
@@ -335,13 +369,10 @@ func (s *State) writeDocument(name string, d *document, fields map[string][]byte
 	ch := &Change{Version: d.version + 1, Index: index, Keys: diffFields(d.fields, fields)}
 	d.version, d.index, d.fields = ch.Version, index, fields
 	for len(d.history) >= s.history {
-		// Drop from the front; append copies only the live tail when it
-		// next grows the array, so the cost stays O(1) per write. The
-		// dropped slot is not cleared: a watcher may still hold a slice of
-		// this array from DocumentSince, outside the lock.
-		d.history = d.history[1:]
+		s.hist.dropFront(d)
 	}
 	d.history = append(d.history, ch)
+	s.hist.add(d, ch)
 	s.touch(KindDocument, name)
 	return d.view(name)
 }
@@ -403,16 +434,27 @@ func parseValue(raw []byte) (any, error) {
 	return v, nil
 }
 
+// canonicalBuffers are scratch space for canonical: what a document keeps
+// is an exact-size copy, never an encoder's buffer with its spare capacity
+// (a 64-byte minimum for a one-byte value, up to twice a large one).
+var canonicalBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // canonical encodes a decoded value with sorted object keys and no HTML
 // escaping.
 func canonical(v any) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
+	b := canonicalBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if b.Cap() <= 64<<10 { // a large document's buffer is not worth keeping
+			canonicalBuffers.Put(b)
+		}
+	}()
+	b.Reset()
+	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		panic(fmt.Sprintf("fsm: cannot encode a decoded JSON value: %v", err))
 	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	return bytes.Clone(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
 }
 
 // objectBytes joins canonical fields into one JSON object, keys sorted.
@@ -463,13 +505,15 @@ func init() {
 	})
 	registerSection(section{name: "document", tag: recDoc, copy: copyDocs, read: readEach(decodeDoc, addRestoredDoc)})
 	registerResult(valDoc, encodeDocument, decodeDocument)
+	registerResult(valWrittenDoc, encodeWrittenDoc, decodeWrittenDoc)
 	registerRestorer(restoreDocs)
 }
 
 // Snapshot record and result tags of documents. Persisted; do not renumber.
 const (
-	recDoc byte = 6
-	valDoc byte = 7
+	recDoc        byte = 6
+	valDoc        byte = 7
+	valWrittenDoc byte = 10
 )
 
 type docCopy struct {
@@ -535,6 +579,81 @@ func addRestoredDoc(st *State, name string, doc *document) error {
 	}
 	st.docs[name] = doc
 	return nil
+}
+
+// idemInlineDoc is the largest document value an idempotency entry keeps
+// a copy of. A larger one is rebuilt on replay (writtenDoc), so a window
+// full of retried writes of large documents costs about what one of
+// counters does, not a copy of every version.
+const idemInlineDoc = 256
+
+// writtenDoc is what the idempotency table keeps of a document write whose
+// value is larger than idemInlineDoc: enough to find the value again.
+type writtenDoc struct {
+	Name    string
+	Version uint64
+	Index   uint64
+}
+
+// remembered is what the idempotency table keeps of res.
+func remembered(res Result) Result {
+	if d, ok := res.Value.(*Document); ok && len(d.Value) > idemInlineDoc {
+		res.Value = &writtenDoc{Name: d.Name, Version: d.Version, Index: d.Index}
+	}
+	return res
+}
+
+// replay is the result a retry gets from what the table kept: the original
+// result, a large document value rebuilt from the document and its change
+// history. Past the history's reach the value is nil (JSON null): the
+// name, version and index still say what the write did.
+func (s *State) replay(res Result) Result {
+	if w, ok := res.Value.(*writtenDoc); ok {
+		res.Value = &Document{Name: w.Name, Version: w.Version, Index: w.Index, Value: s.valueAt(w.Name, w.Version)}
+	}
+	return res
+}
+
+// valueAt rebuilds the value document name had at version by undoing the
+// kept changes after it; nil when they are not all kept.
+func (s *State) valueAt(name string, version uint64) []byte {
+	d := s.docs[name]
+	if d == nil || d.version < version {
+		return nil
+	}
+	if d.version == version {
+		if d.fields == nil {
+			return nil
+		}
+		return objectBytes(d.fields)
+	}
+	if len(d.history) == 0 || d.history[0].Version > version+1 {
+		return nil
+	}
+	fields := maps.Clone(d.fields)
+	if fields == nil {
+		fields = make(map[string][]byte)
+	}
+	for i := len(d.history) - 1; i >= 0 && d.history[i].Version > version; i-- {
+		for _, k := range d.history[i].Keys {
+			if k.Type == Added {
+				delete(fields, k.Key)
+			} else {
+				fields[k.Key] = k.Old
+			}
+		}
+	}
+	return objectBytes(fields)
+}
+
+func encodeWrittenDoc(e *encoder, w *writtenDoc) {
+	e.string(w.Name)
+	e.uvarint(w.Version)
+	e.uvarint(w.Index)
+}
+
+func decodeWrittenDoc(d *decoder) *writtenDoc {
+	return &writtenDoc{Name: d.string(), Version: d.uvarint(), Index: d.uvarint()}
 }
 
 // encodeDocument and decodeDocument store a *Document result (a write's

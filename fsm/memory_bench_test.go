@@ -38,3 +38,69 @@ func BenchmarkIdempotencyKeyMemory(b *testing.B) {
 		runtime.KeepAlive(s)
 	}
 }
+
+// heapGrowth is how much live heap f leaves behind. Two collections
+// empty sync.Pools too (encoding/json keeps its buffers in one), which
+// would otherwise count as the document's.
+func heapGrowth(f func()) int64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	return int64(after.HeapAlloc) - int64(before.HeapAlloc)
+}
+
+// documentShapes are the documents the memory figures are given for, all
+// near the default -max-doc-size (1 MiB): the worst shape for overhead (a
+// top-level key per 8 bytes of JSON) and two ordinary ones.
+var documentShapes = []struct {
+	name      string
+	keys, val int
+}{
+	{"tiny-keys", 95_000, 1},
+	{"1KiB-values", 1_000, 1_000},
+	{"one-value", 1, 1 << 20},
+}
+
+// BenchmarkDocumentMemory reports, as multiples of a document's JSON size,
+// the heap a stored document costs (current value), one version of it in
+// the change history (every key replaced), and an idempotency entry for a
+// write of it. These are the README's per-document figures.
+func BenchmarkDocumentMemory(b *testing.B) {
+	for _, shape := range documentShapes {
+		b.Run(shape.name, func(b *testing.B) {
+			v1, v2 := bigValue(shape.keys, shape.val), bigValue(shape.keys, shape.val)
+			for i := range v2 {
+				if v2[i] == 'x' {
+					v2[i] = 'y' // every value changes
+				}
+			}
+			size := float64(len(v1))
+			for i := 0; i < b.N; i++ {
+				s := New()
+				apply := func(p Payload, key string, index uint64) {
+					data, err := Encode(Command{Payload: p, IdempotencyKey: key, Time: 1, KeyWindow: time.Hour, MaxDocSize: 2 << 20})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if r := s.Apply(index, data); r.Err != nil {
+						b.Fatal(r.Err)
+					}
+				}
+				first := heapGrowth(func() { apply(DocPut{Name: "d", Value: v1}, "", 1) })
+				version := heapGrowth(func() { apply(DocPut{Name: "d", Value: v2}, "", 2) })
+				idem := heapGrowth(func() { apply(DocPut{Name: "d", Value: v1}, "key", 3) })
+				// The third put is one more version besides its key.
+				b.ReportMetric(float64(first)/size, "stored×size")
+				b.ReportMetric(float64(version)/size, "version×size")
+				b.ReportMetric(float64(idem-version)/size, "idemkey×size")
+				b.ReportMetric(size, "doc-bytes")
+				runtime.KeepAlive(s)
+			}
+		})
+	}
+}

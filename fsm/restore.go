@@ -143,6 +143,9 @@ func (p RestoreBackup) apply(s *State, index uint64) (any, error) {
 	for _, restore := range restorers {
 		restore(s, b, p.Force, index)
 	}
+	// Restored documents replaced some of those the history log points
+	// into.
+	s.hist.rebuild(s.docs)
 	s.advance(advance, index)
 	return out, nil
 }

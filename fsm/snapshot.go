@@ -210,6 +210,7 @@ func (s *State) Restore(r io.Reader) error {
 	s.mu.Lock()
 	s.tables = fresh.tables
 	s.touched = nil
+	s.hist.rebuild(s.docs)
 	s.mu.Unlock()
 	if s.onChange != nil {
 		s.onChange(nil) // anything may have changed: wake every watcher

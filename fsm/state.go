@@ -56,13 +56,22 @@ type Key struct {
 // for watchers unless Options says otherwise.
 const DefaultWatchHistory = 1000
 
+// DefaultWatchHistoryBytes is how many bytes of change history the
+// documents of one node keep together unless Options says otherwise.
+const DefaultWatchHistoryBytes = 64 << 20
+
 // Options tune a State. The zero value is the defaults.
 type Options struct {
 	// WatchHistory is how many versions of changes each document keeps for
 	// watchers that resume; an older resume point gets a reset. It only
-	// shapes what watchers are told, never a command's result, so replicas
-	// may differ in it.
+	// shapes what watchers are told (and how far back a replayed document
+	// write can rebuild its value), never the state, so replicas may differ
+	// in it.
 	WatchHistory int
+	// WatchHistoryBytes bounds the change histories of all documents
+	// together (DefaultWatchHistoryBytes when 0); past it the oldest
+	// versions of any document go first.
+	WatchHistoryBytes int64
 	// OnChange, when set, is called after each Apply, ApplyBatch or Restore
 	// that changed a queue or a document, outside the state's lock, with the
 	// keys that changed (nil after a restore: anything may have changed). It
@@ -88,6 +97,12 @@ type State struct {
 	// now is the leader time of the command being applied: a payload that
 	// must judge idempotency expiry (a restore merging keys) reads it here.
 	now int64
+	// maxDocSize is the document size limit the command being applied
+	// carries (Command.MaxDocSize); 0 for none.
+	maxDocSize int64
+	// hist bounds the documents' change histories in bytes. Like history
+	// it is this node's own, not replicated state.
+	hist historyLog
 }
 
 // tables are what the log builds and a snapshot holds: Restore replaces
@@ -109,8 +124,12 @@ func NewWithOptions(o Options) *State {
 	if o.WatchHistory <= 0 {
 		o.WatchHistory = DefaultWatchHistory
 	}
+	if o.WatchHistoryBytes <= 0 {
+		o.WatchHistoryBytes = DefaultWatchHistoryBytes
+	}
 	s := empty()
 	s.history, s.onChange = o.WatchHistory, o.OnChange
+	s.hist.max = o.WatchHistoryBytes
 	return s
 }
 
@@ -124,6 +143,7 @@ func empty() *State {
 			acl:     newACLTable(),
 		},
 		history: DefaultWatchHistory,
+		hist:    historyLog{max: DefaultWatchHistoryBytes},
 	}
 }
 
@@ -245,13 +265,13 @@ func (s *State) applyLocked(index uint64, data []byte, pre *decoded) Result {
 				return Result{Index: index, Err: errorf(CodeIdempotencyMismatch,
 					"Idempotency-Key %q was first used for a different request", cmd.IdempotencyKey)}
 			}
-			r := prev.result
+			r := s.replay(prev.result)
 			r.Replayed = true
 			return r
 		}
 	}
 	res := Result{Index: index}
-	s.now = cmd.Time
+	s.now, s.maxDocSize = cmd.Time, cmd.MaxDocSize
 	if err := cmd.Payload.Validate(); err != nil {
 		res.Err = err
 	} else {
@@ -266,7 +286,7 @@ func (s *State) applyLocked(index uint64, data []byte, pre *decoded) Result {
 			key:     cmd.IdempotencyKey,
 			fp:      cmd.fingerprint,
 			expires: cmd.Time + int64(cmd.KeyWindow),
-			result:  res,
+			result:  remembered(res),
 		})
 	}
 	return res

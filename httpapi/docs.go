@@ -31,6 +31,10 @@ const catchUpWait = 2 * time.Second
 // blocks forever, like a timer that already fired.
 var closedTimer = make(<-chan time.Time)
 
+// docPath is a document's route; writes to it are bounded by the node's
+// document size limit rather than the general body limit.
+const docPath = "/v1/docs/:name"
+
 func docName(c echo.Context) (string, error) { return nameParam(c, "name", "document name") }
 
 // docJSON renders a document as c's answer, its version as the ETag.
@@ -81,7 +85,7 @@ func (s *Server) writeDoc(c echo.Context, payload func(string, []byte, fsm.Preco
 	if err != nil {
 		return bodyError(err)
 	}
-	if err := checkStrictJSON(body); err != nil {
+	if err := checkDocJSON(body); err != nil {
 		return err
 	}
 	return reply(c, docJSON(c))(s.apply(c, payload(name, body, pre)))

@@ -41,18 +41,35 @@ func decodeJSON(c echo.Context, v any) error {
 	return nil
 }
 
-// checkStrictJSON is decodeJSON's syntax rules for a body kept as it is (a
-// document): no member twice in an object, valid UTF-8, one value.
-func checkStrictJSON(body []byte) error {
+// MaxDocDepth is how deeply a document may nest objects and arrays (SPEC
+// §12). Deeper documents were accepted and then could not be read back by
+// clients whose decoders stop earlier, nor by a running watch.
+const MaxDocDepth = 64
+
+// checkDocJSON is decodeJSON's syntax rules for a body kept as it is (a
+// document): no member twice in an object, valid UTF-8, one value; and no
+// nesting deeper than MaxDocDepth.
+func checkDocJSON(body []byte) error {
 	// A decoder's defaults are RFC 7493's (I-JSON): what decodeJSON does.
+	if len(bytes.TrimSpace(body)) == 0 {
+		return badRequest("the request body must not be empty")
+	}
 	dec := jsontext.NewDecoder(bytes.NewReader(body))
-	if _, err := dec.ReadValue(); err != nil {
-		return badRequest("invalid JSON body: %s", jsonErrorText(err))
+	for {
+		if _, err := dec.ReadToken(); err != nil {
+			return badRequest("invalid JSON body: %s", jsonErrorText(err))
+		}
+		if dec.StackDepth() > MaxDocDepth {
+			return badRequest("a document may nest objects and arrays at most %d deep", MaxDocDepth)
+		}
+		if dec.StackDepth() == 0 {
+			// One value read; only whitespace may follow.
+			if _, err := dec.ReadToken(); err != io.EOF {
+				return badRequest("invalid JSON body: unexpected data after the value")
+			}
+			return nil
+		}
 	}
-	if _, err := dec.ReadToken(); err != io.EOF {
-		return badRequest("invalid JSON body: unexpected data after the value")
-	}
-	return nil
 }
 
 // readBody reads a whole body that limitBody has bounded to limit: one

@@ -66,8 +66,8 @@ func (s *Server) routes(reg *prometheus.Registry) []route {
 
 		{get, "/v1/docs/:name", s.getDoc, onName(docs, read, "name")},
 		{get, "/v1/docs/:name/watch", s.watchDoc, onName(docs, read, "name")},
-		{put, "/v1/docs/:name", s.putDoc, onName(docs, write, "name")},
-		{patch, "/v1/docs/:name", s.patchDoc, onName(docs, write, "name")},
+		{put, docPath, s.putDoc, onName(docs, write, "name")},
+		{patch, docPath, s.patchDoc, onName(docs, write, "name")},
 		{del, "/v1/docs/:name", s.deleteDoc, onName(docs, write, "name")},
 	}
 }

@@ -42,6 +42,8 @@ type Node interface {
 	LastContact() time.Duration
 	// ClusterName names the cluster.
 	ClusterName() string
+	// MaxDocSize is the largest document the node writes, in bytes.
+	MaxDocSize() int64
 	// ID is the node's ID.
 	ID() string
 	// NotLeader is nil on the leader, else the error that sends a request
@@ -248,10 +250,14 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // bodyLimit is the body limit of the route c matched: MaxBody, except
-// where a route carries more than one object (a backup).
+// where a route carries more than one object (a backup), and for a
+// document, which may not be larger than the node's -max-doc-size.
 func (s *Server) bodyLimit(c echo.Context) int64 {
-	if c.Request().Method == http.MethodPost && c.Path() == snapshotPath {
+	switch m := c.Request().Method; {
+	case m == http.MethodPost && c.Path() == snapshotPath:
 		return s.cfg.MaxRestore
+	case (m == http.MethodPut || m == http.MethodPatch) && c.Path() == docPath:
+		return min(s.cfg.MaxBody, s.node.MaxDocSize())
 	}
 	return s.cfg.MaxBody
 }

@@ -30,6 +30,8 @@ type options struct {
 
 	idempotencyWindow  time.Duration
 	maxBody            byteSize
+	maxDocSize         byteSize
+	watchHistoryBytes  byteSize
 	maxRestore         byteSize
 	maxBatch           int
 	watchHistory       int
@@ -67,7 +69,8 @@ type options struct {
 // wins over the environment.
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
 	host, _ := os.Hostname()
-	o := &options{maxBody: httpapi.DefaultMaxBody, maxRestore: httpapi.DefaultMaxRestore}
+	o := &options{maxBody: httpapi.DefaultMaxBody, maxRestore: httpapi.DefaultMaxRestore,
+		maxDocSize: cluster.DefaultMaxDocSize, watchHistoryBytes: fsm.DefaultWatchHistoryBytes}
 	fs := flag.NewFlagSet("countd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.nodeID, "node-id", host, "stable node ID: Raft server ID and gossip name; never change it for a data dir")
@@ -84,6 +87,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.Var(&o.maxRestore, "max-restore-size", "largest backup POST /v1/snapshot accepts; the restore is one Raft log entry this large (bytes, or with KiB/MiB/GiB)")
 	fs.IntVar(&o.maxBatch, "max-batch", httpapi.DefaultMaxBatch, "most items one POST /v1/items may carry")
 	fs.IntVar(&o.watchHistory, "watch-history", fsm.DefaultWatchHistory, "versions of changes kept per document for watchers that resume; older resume points get a reset")
+	fs.Var(&o.watchHistoryBytes, "watch-history-bytes", "bytes of document change history this node keeps for all documents together; the oldest versions go first (bytes, or with KiB/MiB/GiB)")
+	fs.Var(&o.maxDocSize, "max-doc-size", "largest document, in bytes of JSON, a put or patch may make; larger gets 413 (bytes, or with KiB/MiB/GiB)")
 	fs.IntVar(&o.maxWatchers, "max-watchers", cluster.DefaultMaxWatchers, "most blocking queries and document watches this node serves at once")
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", cluster.DefaultHeartbeatTimeout, "Raft heartbeat timeout: followers call an election after 1-2x this without the leader")
 	fs.DurationVar(&o.electionTimeout, "election-timeout", cluster.DefaultElectionTimeout, "Raft election timeout: a candidate retries after 1-2x this")
@@ -132,6 +137,14 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}{{"max-batch", o.maxBatch}, {"watch-history", o.watchHistory}, {"max-watchers", o.maxWatchers}, {"max-conns-per-client", o.maxConnsPerClient}} {
 		if f.v < 1 {
 			return nil, fmt.Errorf("-%s must be at least 1, got %d", f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    byteSize
+	}{{"max-doc-size", o.maxDocSize}, {"watch-history-bytes", o.watchHistoryBytes}} {
+		if f.v < 1 {
+			return nil, fmt.Errorf("-%s must be at least 1 byte, got %d", f.name, f.v)
 		}
 	}
 	if o.bodyTimeout <= 0 {

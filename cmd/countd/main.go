@@ -254,6 +254,8 @@ func nodeConfig(o *options, logger *slog.Logger) cluster.Config {
 		LeaderLeaseTimeout: o.leaderLeaseTimeout,
 		IdempotencyWindow:  o.idempotencyWindow,
 		WatchHistory:       o.watchHistory,
+		WatchHistoryBytes:  int64(o.watchHistoryBytes),
+		MaxDocSize:         int64(o.maxDocSize),
 		MaxWatchers:        o.maxWatchers,
 		DeadNodeGrace:      o.deadNodeGrace,
 		PromoteAfter:       o.promoteAfter,
