@@ -6,7 +6,7 @@ BIN         := $(CURDIR)/bin
 STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build run run-secure test lint unit bench clean deps jepsen
+.PHONY: all build run run-secure test lint unit bench clean deps jepsen soak
 
 # Debian packages the tests run for real: ZooKeeper's servers (the
 # ZooKeeper end-to-end test), promtool from prometheus (a real node's
@@ -73,6 +73,17 @@ $(STATICCHECK):
 ## bench: start a real 3-node cluster (fsync on) and measure minting over HTTP
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 5s -timeout 30m ./bench/
+
+## soak: 10 minutes of mixed traffic (large documents, slow bodies, blocking
+## queries, watches, connection floods) against 3 real nodes; fails if a
+## node's resident memory passes the ceiling or anything acknowledged is
+## lost. Tune with SOAK_DURATION and SOAK_RSS_CEILING_MIB.
+SOAK_DURATION ?= 10m
+SOAK_RSS_CEILING_MIB ?= 640
+soak:
+	@env COUNTD_SOAK_DURATION=$(SOAK_DURATION) COUNTD_SOAK_RSS_CEILING_MIB=$(SOAK_RSS_CEILING_MIB) \
+	  $(GO) test -run '^TestSoak$$' -count=1 -v -timeout 30m ./test/soak/ >soak.log 2>&1; rc=$$?; \
+	  grep -E '^(--- |PASS|FAIL|ok)|soak_test.go' soak.log; echo "full output in soak.log"; exit $$rc
 
 ## jepsen: a longer jepsen-lite campaign (real cluster, real faults; needs root).
 ## Exits non-zero on any violation. Tune with JEPSEN_DURATION, JEPSEN_SEED,

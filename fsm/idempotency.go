@@ -10,8 +10,9 @@ import "errors"
 
 // MaxIdempotencyKeys bounds the window's memory: when more keys are
 // remembered than this, the oldest are forgotten first, even inside their
-// window. A key costs about 140 bytes of heap with its stored result
-// (BenchmarkIdempotencyKeyMemory), so this caps the table near 150 MiB.
+// window. A key costs about 245 bytes of heap with its stored result
+// (BenchmarkIdempotencyKeyMemory; a document write's result is kept by
+// reference, see remembered), so this caps the table near 250 MiB.
 const MaxIdempotencyKeys = 1 << 20
 
 type idemEntry struct {

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"fmt"
 	"runtime"
 	"strconv"
 	"testing"
@@ -36,6 +37,7 @@ func BenchmarkIdempotencyKeyMemory(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/keys, "bytes/key")
 		runtime.KeepAlive(s)
+		runtime.KeepAlive(cmds) // freed before the second reading, they would offset the growth
 	}
 }
 
@@ -100,6 +102,63 @@ func BenchmarkDocumentMemory(b *testing.B) {
 				b.ReportMetric(float64(idem-version)/size, "idemkey×size")
 				b.ReportMetric(size, "doc-bytes")
 				runtime.KeepAlive(s)
+				runtime.KeepAlive(v1) // inputs freed inside heapGrowth would offset the growth
+				runtime.KeepAlive(v2)
+			}
+		})
+	}
+}
+
+// BenchmarkObjectMemory reports the heap one stored object of each small
+// kind costs, with names of the length shown: the README's per-object
+// figures. A counter is the 14-character "counter-000001" after one next; a
+// queue member is "host-000001.example" with two short tags; a token has
+// one rule.
+func BenchmarkObjectMemory(b *testing.B) {
+	const n = 50_000
+	kinds := []struct {
+		name    string
+		payload func(i int) Payload
+	}{
+		{"counter", func(i int) Payload { return CounterNext{ID: fmt.Sprintf("counter-%06d", i), Count: 1} }},
+		{"queue-member", func(i int) Payload {
+			return QueueJoin{ID: "members", ProcessID: fmt.Sprintf("host-%06d.example", i), Tags: map[string]string{"zone": "a", "role": "db"}}
+		}},
+		{"acl-token", func(i int) Payload {
+			return ACLTokenCreate{Accessor: fmt.Sprintf("%036d", i), SecretHash: SecretHash{1, byte(i), byte(i >> 8), byte(i >> 16)},
+				Description: "minter", Rules: []ACLRule{{Resource: "counters", Prefix: "orders-", Access: "write"}}}
+		}},
+	}
+	for _, k := range kinds {
+		b.Run(k.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				s := New()
+				var index uint64
+				apply := func(p Payload) {
+					data, err := Encode(Command{Payload: p, Time: 1, KeyWindow: time.Hour})
+					if err != nil {
+						b.Fatal(err)
+					}
+					index++
+					if r := s.Apply(index, data); r.Err != nil {
+						b.Fatal(r.Err)
+					}
+				}
+				if k.name == "acl-token" {
+					apply(ACLBootstrap{Accessor: "boot", SecretHash: SecretHash{0xff}})
+				}
+				cmds := make([]Payload, n)
+				for j := range cmds {
+					cmds[j] = k.payload(j)
+				}
+				grew := heapGrowth(func() {
+					for _, p := range cmds {
+						apply(p)
+					}
+				})
+				b.ReportMetric(float64(grew)/n, "bytes/object")
+				runtime.KeepAlive(s)
+				runtime.KeepAlive(cmds) // freed inside heapGrowth, they would offset the growth
 			}
 		})
 	}

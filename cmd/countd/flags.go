@@ -31,6 +31,7 @@ type options struct {
 	idempotencyWindow  time.Duration
 	maxBody            byteSize
 	maxDocSize         byteSize
+	memoryLimit        byteSize
 	watchHistoryBytes  byteSize
 	maxRestore         byteSize
 	maxBatch           int
@@ -70,7 +71,8 @@ type options struct {
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
 	host, _ := os.Hostname()
 	o := &options{maxBody: httpapi.DefaultMaxBody, maxRestore: httpapi.DefaultMaxRestore,
-		maxDocSize: cluster.DefaultMaxDocSize, watchHistoryBytes: fsm.DefaultWatchHistoryBytes}
+		maxDocSize: cluster.DefaultMaxDocSize, watchHistoryBytes: fsm.DefaultWatchHistoryBytes,
+		memoryLimit: defaultMemoryLimit}
 	fs := flag.NewFlagSet("countd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.nodeID, "node-id", host, "stable node ID: Raft server ID and gossip name; never change it for a data dir")
@@ -88,6 +90,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.maxBatch, "max-batch", httpapi.DefaultMaxBatch, "most items one POST /v1/items may carry")
 	fs.IntVar(&o.watchHistory, "watch-history", fsm.DefaultWatchHistory, "versions of changes kept per document for watchers that resume; older resume points get a reset")
 	fs.Var(&o.watchHistoryBytes, "watch-history-bytes", "bytes of document change history this node keeps for all documents together; the oldest versions go first (bytes, or with KiB/MiB/GiB)")
+	fs.Var(&o.memoryLimit, "memory-limit", "soft limit on the Go heap: below it garbage is collected lazily (GOGC=400), at it as often as needed; it never stays below twice the live heap (bytes, or with KiB/MiB/GiB; GOGC or GOMEMLIMIT in the environment turn this off)")
 	fs.Var(&o.maxDocSize, "max-doc-size", "largest document, in bytes of JSON, a put or patch may make; larger gets 413 (bytes, or with KiB/MiB/GiB)")
 	fs.IntVar(&o.maxWatchers, "max-watchers", cluster.DefaultMaxWatchers, "most blocking queries and document watches this node serves at once")
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", cluster.DefaultHeartbeatTimeout, "Raft heartbeat timeout: followers call an election after 1-2x this without the leader")
@@ -142,7 +145,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	for _, f := range []struct {
 		name string
 		v    byteSize
-	}{{"max-doc-size", o.maxDocSize}, {"watch-history-bytes", o.watchHistoryBytes}} {
+	}{{"max-doc-size", o.maxDocSize}, {"watch-history-bytes", o.watchHistoryBytes}, {"memory-limit", o.memoryLimit}} {
 		if f.v < 1 {
 			return nil, fmt.Errorf("-%s must be at least 1 byte, got %d", f.name, f.v)
 		}

@@ -14,7 +14,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	rpprof "runtime/pprof"
 	"sync"
 	"syscall"
@@ -28,19 +27,10 @@ import (
 	"github.com/countd/countd/tlsutil"
 )
 
-// defaultGCPercent trades memory for CPU: countd's heap is small and most
-// of it is short-lived request garbage, and on a small host GC work competes
-// with the fsyncs and network writes every write waits for. GOGC in the
-// environment still wins.
-const defaultGCPercent = 400
-
 func main() {
 	// Everything countd creates (data dir, Raft log and snapshots) is for
 	// its own user only: directories 0700, files 0600 (SPEC §12).
 	syscall.Umask(0o077)
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGCPercent)
-	}
 	opts, err := parseOptions(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -49,6 +39,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "countd:", err)
 		os.Exit(2)
 	}
+	startGCTuner(int64(opts.memoryLimit))
 	logger := newLogger(opts)
 	if err := run(opts, logger); err != nil {
 		logger.Error("countd stopped", "error", err)
