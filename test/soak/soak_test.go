@@ -65,8 +65,8 @@ func TestMain(m *testing.M) {
 // stats are the run's counts, reported at the end.
 type stats struct {
 	minted, docWrites, docRefused, watchEvents, watchesOpened atomic.Int64
-	blockingQueries, itemsAdded, slowRefused, floodRefused      atomic.Int64
-	floodDialed, errors                                         atomic.Int64
+	blockingQueries, itemsAdded, slowRefused, floodRefused    atomic.Int64
+	floodDialed, errors                                       atomic.Int64
 }
 
 func TestSoak(t *testing.T) {
