@@ -59,6 +59,10 @@ type Config struct {
 	// Join lists gossip addresses of other nodes. Joining is retried with
 	// backoff until one answers; it is never fatal.
 	Join []string
+	// LogStore is the Raft log store a new data dir gets: LogStoreWAL (the
+	// default) or LogStoreBolt. A data dir that already holds one keeps
+	// it, whatever this says.
+	LogStore string
 	// BootstrapExpect, when > 0, makes the node wait until that many nodes
 	// (all without Raft state) are seen in gossip and then bootstrap them
 	// together. Zero with no Join: bootstrap alone. Zero with Join: join an
@@ -129,6 +133,7 @@ func (c *Config) setDefaults() {
 	orDefault(&c.WatchHistory, fsm.DefaultWatchHistory)
 	orDefault(&c.WatchHistoryBytes, fsm.DefaultWatchHistoryBytes)
 	orDefault(&c.MaxDocSize, DefaultMaxDocSize)
+	orDefault(&c.LogStore, LogStoreWAL)
 	orDefault(&c.MaxWatchers, DefaultMaxWatchers)
 	orDefault(&c.DeadNodeGrace, DefaultDeadNodeGrace)
 	orDefault(&c.PromoteAfter, DefaultPromoteAfter)
@@ -193,6 +198,9 @@ func (c *Config) validate() error {
 	}
 	if c.WatchHistory < 0 {
 		errs = append(errs, fmt.Errorf("watch history must not be negative, got %d", c.WatchHistory))
+	}
+	if c.LogStore != LogStoreWAL && c.LogStore != LogStoreBolt {
+		errs = append(errs, fmt.Errorf("log store must be %s or %s, got %q", LogStoreWAL, LogStoreBolt, c.LogStore))
 	}
 	if c.WatchHistoryBytes < 0 {
 		errs = append(errs, fmt.Errorf("watch history bytes must not be negative, got %d", c.WatchHistoryBytes))

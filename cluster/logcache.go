@@ -49,6 +49,13 @@ func (c *logCache) GetLog(index uint64, log *raft.Log) error {
 		*log = *cached
 		return nil
 	}
+	// raft-wal truncates its head by moving the first index, and its tail
+	// segment still serves entries below it; raft must see them as gone,
+	// so that a follower behind a compaction gets the snapshot, not the
+	// entries the snapshot replaced.
+	if first, err := c.store.FirstIndex(); err == nil && index < first {
+		return raft.ErrLogNotFound
+	}
 	return c.store.GetLog(index, log)
 }
 

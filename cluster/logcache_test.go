@@ -100,3 +100,31 @@ func TestLogCacheDoesNotKeepApplyFuturesAlive(t *testing.T) {
 		runtime.Gosched()
 	}
 }
+
+func TestLogCacheHidesEntriesBelowTheFirstIndex(t *testing.T) {
+	// The WAL's tail segment still serves entries a head truncation
+	// removed; through the cache they are gone, as raft expects.
+	dir := t.TempDir()
+	store, err := openLogStore(dir, LogStoreWAL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.close()
+	var logs []*raft.Log
+	for i := uint64(1); i <= 10; i++ {
+		logs = append(logs, &raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: bytes.Repeat([]byte("x"), maxCachedEntry+1)})
+	}
+	if err := store.logs.StoreLogs(logs); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.logs.DeleteRange(1, 8); err != nil {
+		t.Fatal(err)
+	}
+	var got raft.Log
+	if err := store.logs.GetLog(5, &got); err != raft.ErrLogNotFound {
+		t.Fatalf("entry 5 after DeleteRange(1, 8): %v, want ErrLogNotFound", err)
+	}
+	if err := store.logs.GetLog(9, &got); err != nil || got.Index != 9 {
+		t.Fatalf("entry 9: %v", err)
+	}
+}

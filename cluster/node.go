@@ -12,15 +12,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
 	autopilot "github.com/hashicorp/raft-autopilot"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 
 	"github.com/countd/countd/fsm"
 )
@@ -33,6 +30,9 @@ type Node struct {
 	raft   *raft.Raft
 	gossip *gossip // nil when gossip is disabled
 	closer func() error
+	// logStore is the kind of Raft log store the data dir holds
+	// (LogStoreWAL or LogStoreBolt); "" in memory.
+	logStore string
 
 	// autopilot and pilot manage voting rights and dead members while this
 	// node leads; nil without gossip.
@@ -138,33 +138,32 @@ func (n *Node) startRaft() error {
 		if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
 			return fmt.Errorf("restrict data dir %s to its owner: %w", cfg.DataDir, err)
 		}
-		bolt, err := raftboltdb.New(raftboltdb.Options{
-			Path: filepath.Join(cfg.DataDir, "raft.db"),
-			BoltOptions: &bbolt.Options{
-				// A second process on the same data dir fails instead of
-				// waiting forever for bolt's file lock.
-				Timeout: time.Second,
-				// Every commit still fsyncs the log; only bolt's freelist
-				// is rebuilt on open instead of written on every commit,
-				// which takes a page write off the hot path.
-				NoFreelistSync: true,
-				FreelistType:   bbolt.FreelistMapType,
-			},
-		})
+		unlock, err := lockDataDir(cfg.DataDir)
 		if err != nil {
-			return fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
+			return err
 		}
-		n.closer = bolt.Close
-		logs, stable = newLogCache(logCacheSlots, bolt), bolt
+		kind, err := chooseLogStore(cfg.DataDir, cfg.LogStore)
+		if err != nil {
+			unlock()
+			return err
+		}
+		store, err := openLogStore(cfg.DataDir, kind)
+		if err != nil {
+			unlock()
+			return err
+		}
+		n.logStore = kind
+		n.closer = func() error { defer unlock(); return store.close() }
+		logs, stable = store.logs, store.stable
 		fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, rc.Logger.Named("snapshots"))
 		if err != nil {
-			_ = bolt.Close()
+			_ = n.closer()
 			return fmt.Errorf("snapshot store: %w", err)
 		}
 		snaps = fss
 		resolved, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
 		if err != nil {
-			_ = bolt.Close()
+			_ = n.closer()
 			return fmt.Errorf("raft address %q: %w", cfg.RaftAddr, err)
 		}
 		var advertise net.Addr // nil: advertise the port the transport bound
@@ -197,7 +196,7 @@ func (n *Node) startRaft() error {
 			nt, err = raft.NewTCPTransportWithConfig(cfg.RaftAddr, advertise, ntc)
 		}
 		if err != nil {
-			_ = bolt.Close()
+			_ = n.closer()
 			return fmt.Errorf("raft transport on %s: %w", cfg.RaftAddr, err)
 		}
 		n.raftAddr, trans = string(nt.LocalAddr()), nt
@@ -343,6 +342,19 @@ func (n *Node) GossipAddr() string {
 	}
 	return n.gossip.addr
 }
+
+// MaxLogEntry is the largest log entry the node's log store takes, in
+// bytes; 0 when it has no limit of its own.
+func (n *Node) MaxLogEntry() int64 {
+	if n.logStore == LogStoreWAL {
+		return MaxWALEntry
+	}
+	return 0
+}
+
+// LogStore is the kind of Raft log store the node runs on (LogStoreWAL or
+// LogStoreBolt), or "" in memory.
+func (n *Node) LogStore() string { return n.logStore }
 
 // MaxDocSize is the largest document this node writes, in bytes of JSON.
 func (n *Node) MaxDocSize() int64 { return n.cfg.MaxDocSize }

@@ -44,6 +44,9 @@ type Node interface {
 	ClusterName() string
 	// MaxDocSize is the largest document the node writes, in bytes.
 	MaxDocSize() int64
+	// MaxLogEntry is the largest log entry the node's log store takes; 0
+	// for no limit of its own.
+	MaxLogEntry() int64
 	// ID is the node's ID.
 	ID() string
 	// NotLeader is nil on the leader, else the error that sends a request
@@ -255,6 +258,10 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) bodyLimit(c echo.Context) int64 {
 	switch m := c.Request().Method; {
 	case m == http.MethodPost && c.Path() == snapshotPath:
+		// A restore is one log entry: it must fit the log store's.
+		if max := s.node.MaxLogEntry(); max > 0 {
+			return min(s.cfg.MaxRestore, max-restoreEntryRoom)
+		}
 		return s.cfg.MaxRestore
 	case (m == http.MethodPut || m == http.MethodPatch) && c.Path() == docPath:
 		return min(s.cfg.MaxBody, s.node.MaxDocSize())

@@ -19,6 +19,10 @@ import (
 
 const snapshotPath = "/v1/snapshot"
 
+// restoreEntryRoom is what a restore's log entry carries besides the
+// backup: the command header, an idempotency key, the flags.
+const restoreEntryRoom = 4 << 10
+
 // getSnapshot streams a backup. Linearizable by default, so the backup
 // holds every write acknowledged before the request; ?consistency=stale
 // takes this node's copy as it is.

@@ -31,6 +31,7 @@ type options struct {
 	idempotencyWindow  time.Duration
 	maxBody            byteSize
 	maxDocSize         byteSize
+	logStore           string
 	memoryLimit        byteSize
 	watchHistoryBytes  byteSize
 	maxRestore         byteSize
@@ -77,6 +78,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.nodeID, "node-id", host, "stable node ID: Raft server ID and gossip name; never change it for a data dir")
 	fs.StringVar(&o.dataDir, "data-dir", "data", "directory for the Raft log, stable store and snapshots")
+	fs.StringVar(&o.logStore, "log-store", cluster.LogStoreWAL, "Raft log store of a new data dir: wal (raft-wal, one fsync per append) or bolt (raft-boltdb); a data dir keeps the store it has")
 	fs.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "host:port to serve the HTTP API on (also advertised to other nodes)")
 	fs.StringVar(&o.raftAddr, "raft-addr", "127.0.0.1:8300", "host:port for Raft traffic (bound and advertised)")
 	fs.StringVar(&o.gossipAddr, "gossip-addr", "127.0.0.1:8301", "host:port for gossip (memberlist, TCP and UDP)")
@@ -155,6 +157,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	if o.maxBatch > fsm.MaxItemBatch {
 		return nil, fmt.Errorf("-max-batch must be at most %d, got %d", fsm.MaxItemBatch, o.maxBatch)
+	}
+	if o.logStore != cluster.LogStoreWAL && o.logStore != cluster.LogStoreBolt {
+		return nil, fmt.Errorf("-log-store must be %s or %s, got %q", cluster.LogStoreWAL, cluster.LogStoreBolt, o.logStore)
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return nil, fmt.Errorf("-log-format must be text or json, got %q", o.logFormat)

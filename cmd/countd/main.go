@@ -109,7 +109,7 @@ func run(o *options, logger *slog.Logger) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("countd started", "node", cfg.NodeID, "cluster", cfg.ClusterName, "http", cfg.HTTPAddr,
-		"raft", node.RaftAddr(), "gossip", node.GossipAddr(), "dev", o.dev,
+		"raft", node.RaftAddr(), "gossip", node.GossipAddr(), "log_store", node.LogStore(), "dev", o.dev,
 		"tls", sec.tls(), "gossip_encrypted", len(sec.gossipKeys) > 0, "acl", o.acl)
 	go reloadOnHangup(sec.keyPair, logger)
 	if o.insecure {
@@ -235,6 +235,7 @@ func nodeConfig(o *options, logger *slog.Logger) cluster.Config {
 		NodeID:             o.nodeID,
 		ClusterName:        o.clusterName,
 		DataDir:            o.dataDir,
+		LogStore:           o.logStore,
 		HTTPAddr:           o.httpAddr,
 		RaftAddr:           o.raftAddr,
 		GossipAddr:         o.gossipAddr,
