@@ -6,14 +6,18 @@ package httpapi_test
 // restore.
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/countd/countd/api"
+	"github.com/countd/countd/cluster"
 	"github.com/countd/countd/httpapi"
 	"github.com/countd/countd/internal/harness"
 )
@@ -250,4 +254,30 @@ func TestSnapshotOnFollowers(t *testing.T) {
 			return err == nil && c.Value == 112 && c.Index == res.Index
 		})
 	}
+}
+
+func TestSnapshotRestoreFitsTheWALEntryLimit(t *testing.T) {
+	// On a wal node a restore is one raft-wal record (at most 64 MiB):
+	// a backup that could not be stored is refused before it is read.
+	nodes := harness.StartClusterWith(t, 1, httpapi.Config{MaxRestore: 256 << 20})
+	n := harness.WaitLeader(t, nodes)
+	if n.Node.LogStore() != cluster.LogStoreWAL {
+		t.Fatalf("a new data dir got the %s store, want wal", n.Node.LogStore())
+	}
+	// Declared, never sent: the refusal must come from the length alone.
+	addr := strings.TrimPrefix(n.URL, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/snapshot HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n",
+		addr, api.ContentTypeBackup, cluster.MaxWALEntry)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	checkError(t, reply{status: resp.StatusCode, header: resp.Header, body: b}, http.StatusRequestEntityTooLarge, api.CodeTooLarge)
 }
