@@ -79,7 +79,7 @@ bench: build
 ## node's resident memory passes the ceiling or anything acknowledged is
 ## lost. Tune with SOAK_DURATION and SOAK_RSS_CEILING_MIB.
 SOAK_DURATION ?= 10m
-SOAK_RSS_CEILING_MIB ?= 640
+SOAK_RSS_CEILING_MIB ?= 768
 soak:
 	@env COUNTD_SOAK_DURATION=$(SOAK_DURATION) COUNTD_SOAK_RSS_CEILING_MIB=$(SOAK_RSS_CEILING_MIB) \
 	  $(GO) test -run '^TestSoak$$' -count=1 -v -timeout 30m ./test/soak/ >soak.log 2>&1; rc=$$?; \

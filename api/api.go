@@ -86,7 +86,10 @@ type Counter struct {
 	Increment int64  `json:"increment"`
 	Offset    int64  `json:"offset"`
 	Monotonic bool   `json:"monotonic"`
-	Index     uint64 `json:"index"`
+	// Cache is the block size of a cached counter; 0 when minting goes
+	// through the log one entry per request.
+	Cache int64  `json:"cache"`
+	Index uint64 `json:"index"`
 }
 
 // CounterList is the body of GET /v1/counters.
@@ -131,6 +134,9 @@ type SetRequest struct {
 	Offset    *int64 `json:"offset,omitempty"`
 	Monotonic *bool  `json:"monotonic,omitempty"`
 	IfValue   *int64 `json:"if_value,omitempty"`
+	// Cache makes the counter cached with blocks of this many values
+	// (1 to 1,000,000); 0 turns caching off.
+	Cache *int64 `json:"cache,omitempty"`
 }
 
 // QueueConfig is a queue's counter range.

@@ -60,13 +60,29 @@ func newNodeMetrics() *nodeMetrics {
 	return m
 }
 
-// observeApply records one Node.Apply call that began at start.
-func (m *nodeMetrics) observeApply(start time.Time, res fsm.Result, err error) {
+// observeApply records one Node.Apply call that began at start. Without
+// countMints its IDs are not counted as minted: a cached counter's block
+// reservation is not, its values are as the cache hands them out
+// (observeCachedMint).
+func (m *nodeMetrics) observeApply(start time.Time, res fsm.Result, err error, countMints bool) {
 	if err != nil {
 		m.applyErr.Observe(time.Since(start).Seconds())
 		return
 	}
 	m.applyOK.Observe(time.Since(start).Seconds())
+	if countMints {
+		m.observeMinted(res)
+	}
+}
+
+// observeCachedMint records a cached next's outcome.
+func (m *nodeMetrics) observeCachedMint(res fsm.Result, err error) {
+	if err == nil {
+		m.observeMinted(res)
+	}
+}
+
+func (m *nodeMetrics) observeMinted(res fsm.Result) {
 	if mint, ok := res.Value.(*fsm.Mint); ok && res.Err == nil && !res.Replayed {
 		m.minted.Add(float64(mint.Count))
 	}

@@ -30,6 +30,8 @@ type Node struct {
 	raft   *raft.Raft
 	gossip *gossip // nil when gossip is disabled
 	closer func() error
+	// mints is the leader's mint cache for cached counters.
+	mints *mintCache
 	// logStore is the kind of Raft log store the data dir holds
 	// (LogStoreWAL or LogStoreBolt); "" in memory.
 	logStore string
@@ -90,8 +92,10 @@ func Start(cfg Config) (*Node, error) {
 		_ = n.closer()
 		return nil, err
 	}
-	n.wg.Add(1)
+	n.mints = newMintCache(n)
+	n.wg.Add(2)
 	go n.leadershipLoop()
+	go func() { defer n.wg.Done(); n.mints.run(n.stop) }()
 	return n, nil
 }
 
@@ -372,6 +376,13 @@ func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 // Result.Err, because they are decided by the log and remembered for
 // idempotent replays.
 func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
+	return n.apply(ctx, cmd, true)
+}
+
+// apply is Apply; without countMints the IDs a next mints are left for the
+// caller to count (the mint cache counts what it hands out, not the
+// blocks it reserves).
+func (n *Node) apply(ctx context.Context, cmd fsm.Command, countMints bool) (fsm.Result, error) {
 	start := time.Now()
 	cmd.Time = start.UnixNano()
 	cmd.KeyWindow = n.cfg.IdempotencyWindow
@@ -383,7 +394,7 @@ func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
 		return fsm.Result{}, err // bad input is not an apply outcome: no metric
 	}
 	res, err := n.replicate(ctx, cmd.Payload.Op(), data)
-	n.metrics.observeApply(start, res, err)
+	n.metrics.observeApply(start, res, err, countMints)
 	return res, err
 }
 
@@ -501,9 +512,18 @@ func (n *Node) ReadBarrier(ctx context.Context, c Consistency) error {
 	if c == Stale {
 		return nil
 	}
+	_, err := n.confirmLeadership(ctx)
+	return err
+}
+
+// confirmLeadership is the linearizable read's barrier (see ReadBarrier):
+// it returns once this node is the leader, has applied everything earlier
+// terms committed, and a quorum has confirmed no newer leader exists, all
+// after the call began. It returns the term it confirmed.
+func (n *Node) confirmLeadership(ctx context.Context) (uint64, error) {
 	for {
 		if n.raft.State() != raft.Leader {
-			return n.notLeader()
+			return 0, n.notLeader()
 		}
 		term := n.raft.CurrentTerm()
 		n.readyMu.Lock()
@@ -512,21 +532,21 @@ func (n *Node) ReadBarrier(ctx context.Context, c Consistency) error {
 		if ready == term {
 			if err := n.await(n.raft.VerifyLeader()); err != nil {
 				if errors.Is(err, raft.ErrRaftShutdown) {
-					return fmt.Errorf("verify leader: %w", ErrUnavailable)
+					return 0, fmt.Errorf("verify leader: %w", ErrUnavailable)
 				}
-				return n.notLeader()
+				return 0, n.notLeader()
 			}
 			if n.raft.CurrentTerm() != term {
 				continue // lost and regained leadership meanwhile; redo the checks
 			}
-			return nil
+			return term, nil
 		}
 		// A new leader has not finished its barrier yet; it usually takes
 		// one fsync.
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return fmt.Errorf("wait for leader barrier: %w", ErrUnavailable)
+			return 0, fmt.Errorf("wait for leader barrier: %w", ErrUnavailable)
 		case <-time.After(n.cfg.ElectionTimeout):
 		}
 	}

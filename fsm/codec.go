@@ -155,6 +155,10 @@ func (d *decoder) optBool() *bool {
 
 // done reports the sticky error, or an error if bytes are left over: a
 // record must be consumed exactly.
+// more reports whether bytes are left: an optional field a later version
+// added at the end of an encoding is there.
+func (d *decoder) more() bool { return d.err == nil && len(d.buf) > 0 }
+
 func (d *decoder) done() error {
 	if d.err != nil {
 		return d.err

@@ -16,6 +16,8 @@ const (
 	MaxMintCount = 1_000_000
 	// MaxIncrement is the largest counter increment.
 	MaxIncrement = 1 << 62
+	// MaxCache is the largest block a cached counter reserves (SPEC §8).
+	MaxCache = 1_000_000
 )
 
 // Counter is a counter's state as reads and writes return it.
@@ -25,6 +27,10 @@ type Counter struct {
 	Increment int64
 	Offset    int64
 	Monotonic bool
+	// Cache, when not 0, makes the counter cached: the leader reserves
+	// blocks of Cache values through the log and mints from memory
+	// (cluster's mint cache). The state machine only stores it.
+	Cache int64
 	// Index is the log index of the last write to the counter, 0 if never
 	// written.
 	Index uint64
@@ -47,6 +53,7 @@ type counter struct {
 	increment int64
 	offset    int64
 	monotonic bool
+	cache     int64
 	index     uint64
 }
 
@@ -55,7 +62,7 @@ func (*counter) kind() Kind { return KindCounter }
 func defaultCounter() counter { return counter{increment: 1} }
 
 func (c *counter) view(id string) *Counter {
-	return &Counter{ID: id, Value: c.value, Increment: c.increment, Offset: c.offset, Monotonic: c.monotonic, Index: c.index}
+	return &Counter{ID: id, Value: c.value, Increment: c.increment, Offset: c.offset, Monotonic: c.monotonic, Cache: c.cache, Index: c.index}
 }
 
 // lookupCounter returns the stored counter, or a default one and false when
@@ -198,6 +205,8 @@ type CounterSet struct {
 	Offset    *int64
 	Monotonic *bool
 	IfValue   *int64
+	// Cache sets the block size of a cached counter, 0 turns caching off.
+	Cache *int64
 }
 
 // Op implements Payload.
@@ -208,11 +217,14 @@ func (p CounterSet) Validate() error {
 	if err := CheckName("counter name", p.ID); err != nil {
 		return err
 	}
-	if p.Value == nil && p.Increment == nil && p.Offset == nil && p.Monotonic == nil {
-		return errorf(CodeBadRequest, "set needs at least one of value, increment, offset or monotonic")
+	if p.Value == nil && p.Increment == nil && p.Offset == nil && p.Monotonic == nil && p.Cache == nil {
+		return errorf(CodeBadRequest, "set needs at least one of value, increment, offset, monotonic or cache")
 	}
 	if p.Increment != nil && (*p.Increment < 1 || *p.Increment > MaxIncrement) {
 		return errorf(CodeBadRequest, "increment must be between 1 and 2^62, got %d", *p.Increment)
+	}
+	if p.Cache != nil && (*p.Cache < 0 || *p.Cache > MaxCache) {
+		return errorf(CodeBadRequest, "cache must be between 0 (off) and %d, got %d", MaxCache, *p.Cache)
 	}
 	return nil
 }
@@ -224,6 +236,11 @@ func (p CounterSet) encode(e *encoder) {
 	e.optInt(p.Offset)
 	e.optBool(p.Monotonic)
 	e.optInt(p.IfValue)
+	// Written only when set, so that every set from before caching
+	// existed encodes, and fingerprints, as it did.
+	if p.Cache != nil {
+		e.optInt(p.Cache)
+	}
 }
 
 func (p CounterSet) apply(s *State, index uint64) (any, error) {
@@ -257,6 +274,9 @@ func (p CounterSet) apply(s *State, index uint64) (any, error) {
 	}
 	if p.Monotonic != nil {
 		c.monotonic = *p.Monotonic
+	}
+	if p.Cache != nil {
+		c.cache = *p.Cache
 	}
 	return s.storeCounter(p.ID, c, index), nil
 }
@@ -297,14 +317,25 @@ func init() {
 		return CounterAdd{ID: d.string(), Delta: d.varint(), Default: d.optInt()}
 	})
 	register(OpCounterSet, "counter.set", func(d *decoder) Payload {
-		return CounterSet{ID: d.string(), Value: d.optInt(), Increment: d.optInt(), Offset: d.optInt(), Monotonic: d.optBool(), IfValue: d.optInt()}
+		p := CounterSet{ID: d.string(), Value: d.optInt(), Increment: d.optInt(), Offset: d.optInt(), Monotonic: d.optBool(), IfValue: d.optInt()}
+		if d.more() {
+			p.Cache = d.optInt()
+		}
+		return p
 	})
 	register(OpCounterDelete, "counter.delete", func(d *decoder) Payload {
 		return CounterDelete{ID: d.string(), Force: d.bool()}
 	})
 	registerSection(section{name: "counter", tag: recCounter, copy: copyCounters, read: readCounter})
 	registerResult(valCounter, encodeCounter, decodeCounter)
+	registerResult(valCachedCounter, encodeCachedCounter, decodeCachedCounter)
 	registerResult(valMint, encodeMint, decodeMint)
+}
+
+// NextAfter is the first value a next mints from a counter at value with
+// this increment and offset; false when it would pass MaxInt64.
+func NextAfter(value, increment, offset int64) (int64, bool) {
+	return nextAfter(value, increment, offset)
 }
 
 // nextAfter is the smallest v > value with v ≡ offset (mod increment), and
@@ -351,20 +382,34 @@ func rangeEnd(first, count, step int64) (int64, bool) {
 
 // Snapshot record and result tags of counters. Persisted; do not renumber.
 const (
-	recCounter byte = 2
-	valCounter byte = 1
-	valMint    byte = 2
+	recCounter       byte = 2
+	valCounter       byte = 1
+	valMint          byte = 2
+	valCachedCounter byte = 11
 )
 
 // copyCounters is the counters' part of a snapshot, in name order.
 func copyCounters(s *State) func(*recordWriter) error {
 	return copyEach(recCounter, s.sortedNames(KindCounter, ""), func(name string) *Counter {
 		return s.objects[name].(*counter).view(name)
-	}, encodeCounter)
+	}, encodeCounterRecord)
+}
+
+// encodeCounterRecord is a counter's snapshot record: its fields, then its
+// cache only when it has one, so a snapshot without cached counters reads
+// the same in a build that predates them.
+func encodeCounterRecord(e *encoder, c *Counter) {
+	encodeCounter(e, c)
+	if c.Cache != 0 {
+		e.varint(c.Cache)
+	}
 }
 
 func readCounter(d *decoder) func(*State) error {
 	c := decodeCounter(d)
+	if d.more() {
+		c.Cache = d.varint()
+	}
 	return func(st *State) error { return addRestoredCounter(st, c) }
 }
 
@@ -378,7 +423,10 @@ func addRestoredCounter(st *State, c *Counter) error {
 	if c.Increment < 1 || c.Increment > MaxIncrement {
 		return fmt.Errorf("counter %s has increment %d, outside 1..2^62", c.ID, c.Increment)
 	}
-	st.objects[c.ID] = &counter{value: c.Value, increment: c.Increment, offset: c.Offset, monotonic: c.Monotonic, index: c.Index}
+	if c.Cache < 0 || c.Cache > MaxCache {
+		return fmt.Errorf("counter %s has cache %d, outside 0..%d", c.ID, c.Cache, MaxCache)
+	}
+	st.objects[c.ID] = &counter{value: c.Value, increment: c.Increment, offset: c.Offset, monotonic: c.Monotonic, cache: c.Cache, index: c.Index}
 	return nil
 }
 
@@ -393,6 +441,22 @@ func encodeCounter(e *encoder, c *Counter) {
 
 func decodeCounter(d *decoder) *Counter {
 	return &Counter{ID: d.string(), Value: d.varint(), Increment: d.varint(), Offset: d.varint(), Monotonic: d.bool(), Index: d.uvarint()}
+}
+
+// cachedCounter is how the idempotency table keeps a *Counter result that
+// has a cache (remembered), under its own result tag: valCounter's
+// encoding predates the field and is kept as it was.
+type cachedCounter Counter
+
+func encodeCachedCounter(e *encoder, c *cachedCounter) {
+	encodeCounter(e, (*Counter)(c))
+	e.varint(c.Cache)
+}
+
+func decodeCachedCounter(d *decoder) *cachedCounter {
+	c := decodeCounter(d)
+	c.Cache = d.varint()
+	return (*cachedCounter)(c)
 }
 
 func encodeMint(e *encoder, m *Mint) {

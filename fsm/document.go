@@ -595,25 +595,6 @@ type writtenDoc struct {
 	Index   uint64
 }
 
-// remembered is what the idempotency table keeps of res.
-func remembered(res Result) Result {
-	if d, ok := res.Value.(*Document); ok && len(d.Value) > idemInlineDoc {
-		res.Value = &writtenDoc{Name: d.Name, Version: d.Version, Index: d.Index}
-	}
-	return res
-}
-
-// replay is the result a retry gets from what the table kept: the original
-// result, a large document value rebuilt from the document and its change
-// history. Past the history's reach the value is nil (JSON null): the
-// name, version and index still say what the write did.
-func (s *State) replay(res Result) Result {
-	if w, ok := res.Value.(*writtenDoc); ok {
-		res.Value = &Document{Name: w.Name, Version: w.Version, Index: w.Index, Value: s.valueAt(w.Name, w.Version)}
-	}
-	return res
-}
-
 // valueAt rebuilds the value document name had at version by undoing the
 // kept changes after it; nil when they are not all kept.
 func (s *State) valueAt(name string, version uint64) []byte {

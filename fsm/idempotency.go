@@ -86,6 +86,37 @@ func (t *idemTable) entries() []*idemEntry {
 	return out
 }
 
+// remembered is what the idempotency table keeps of res: the result itself,
+// except that a large document value is kept by reference (writtenDoc) and
+// a counter with a cache under a tag whose encoding carries it.
+func remembered(res Result) Result {
+	switch v := res.Value.(type) {
+	case *Document:
+		if len(v.Value) > idemInlineDoc {
+			res.Value = &writtenDoc{Name: v.Name, Version: v.Version, Index: v.Index}
+		}
+	case *Counter:
+		if v.Cache != 0 {
+			res.Value = (*cachedCounter)(v)
+		}
+	}
+	return res
+}
+
+// replay is the result a retry gets from what the table kept: the original
+// result, a large document value rebuilt from the document and its change
+// history. Past the history's reach the value is nil (JSON null): the
+// name, version and index still say what the write did.
+func (s *State) replay(res Result) Result {
+	switch v := res.Value.(type) {
+	case *writtenDoc:
+		res.Value = &Document{Name: v.Name, Version: v.Version, Index: v.Index, Value: s.valueAt(v.Name, v.Version)}
+	case *cachedCounter:
+		res.Value = (*Counter)(v)
+	}
+	return res
+}
+
 // recIdem tags a remembered key's snapshot record. Persisted; do not
 // renumber.
 const recIdem byte = 3

@@ -89,15 +89,15 @@ var (
 // The model.
 
 type propCounter struct {
-	value, increment, offset int64
-	monotonic                bool
-	index                    uint64
+	value, increment, offset, cache int64
+	monotonic                       bool
+	index                           uint64
 }
 
 func propDefaultCounter() propCounter { return propCounter{increment: 1} }
 
 func (c propCounter) view(id string) *Counter {
-	return &Counter{ID: id, Value: c.value, Increment: c.increment, Offset: c.offset, Monotonic: c.monotonic, Index: c.index}
+	return &Counter{ID: id, Value: c.value, Increment: c.increment, Offset: c.offset, Monotonic: c.monotonic, Cache: c.cache, Index: c.index}
 }
 
 type propMember struct {
@@ -336,10 +336,13 @@ func (m *propModel) validate(c Command) Code {
 		if !propValidName(p.ID, false) {
 			return CodeInvalidName
 		}
-		if p.Value == nil && p.Increment == nil && p.Offset == nil && p.Monotonic == nil {
+		if p.Value == nil && p.Increment == nil && p.Offset == nil && p.Monotonic == nil && p.Cache == nil {
 			return CodeBadRequest
 		}
 		if p.Increment != nil && (*p.Increment < 1 || *p.Increment > 1<<62) {
+			return CodeBadRequest
+		}
+		if p.Cache != nil && (*p.Cache < 0 || *p.Cache > 1_000_000) {
 			return CodeBadRequest
 		}
 	case CounterDelete:
@@ -546,6 +549,9 @@ func (m *propModel) exec(pl Payload, index uint64) propResult {
 		}
 		if p.Monotonic != nil {
 			c.monotonic = *p.Monotonic
+		}
+		if p.Cache != nil {
+			c.cache = *p.Cache
 		}
 		c.index = index
 		m.counters[p.ID] = c
@@ -1324,6 +1330,10 @@ func (g *propGen) counterPayload(m *propModel) Payload {
 		if g.chance(35) {
 			p.Monotonic = propPtr(g.chance(60))
 		}
+		if g.chance(20) {
+			// Mostly valid block sizes, sometimes out of range.
+			p.Cache = propPtr([]int64{0, 1, 10, 1_000_000, -1, 1_000_001}[g.pick(6)])
+		}
 		switch g.pick(4) {
 		case 0:
 			p.IfValue = propPtr(cur)
@@ -1489,8 +1499,8 @@ func propDescribe(c Command) string {
 	case CounterAdd:
 		fmt.Fprintf(&b, " add(%q, delta=%d, default=%s)", p.ID, p.Delta, propOpt(p.Default))
 	case CounterSet:
-		fmt.Fprintf(&b, " set(%q, value=%s, increment=%s, offset=%s, monotonic=%s, if_value=%s)",
-			p.ID, propOpt(p.Value), propOpt(p.Increment), propOpt(p.Offset), propOpt(p.Monotonic), propOpt(p.IfValue))
+		fmt.Fprintf(&b, " set(%q, value=%s, increment=%s, offset=%s, monotonic=%s, if_value=%s, cache=%s)",
+			p.ID, propOpt(p.Value), propOpt(p.Increment), propOpt(p.Offset), propOpt(p.Monotonic), propOpt(p.IfValue), propOpt(p.Cache))
 	case CounterDelete:
 		fmt.Fprintf(&b, " delete(%q, force=%v)", p.ID, p.Force)
 	case QueueJoin:

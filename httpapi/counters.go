@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"context"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/countd/countd/api"
@@ -8,7 +10,7 @@ import (
 )
 
 func counterJSON(c *fsm.Counter) api.Counter {
-	return api.Counter{ID: c.ID, Value: c.Value, Increment: c.Increment, Offset: c.Offset, Monotonic: c.Monotonic, Index: c.Index}
+	return api.Counter{ID: c.ID, Value: c.Value, Increment: c.Increment, Offset: c.Offset, Monotonic: c.Monotonic, Cache: c.Cache, Index: c.Index}
 }
 
 func counterID(c echo.Context) (string, error) { return nameParam(c, "id", "counter name") }
@@ -19,7 +21,17 @@ func (s *Server) getCounter(c echo.Context) error {
 		return err
 	}
 	ctr, applied, err := s.node.State().Counter(id)
+	s.showCached(ctr)
 	return answer(c, ctr, applied, err, counterJSON)
+}
+
+// showCached makes a cached counter read on the leader show the last value
+// minted from memory rather than the end of the block reserved in the log
+// (SPEC §8); elsewhere the log's value stands, at least every value minted.
+func (s *Server) showCached(ctr *fsm.Counter) {
+	if v, ok := s.node.CachedValue(ctr); ok {
+		ctr.Value = v
+	}
 }
 
 // listCounters answers one page of counters, in ID order, leaving out
@@ -38,6 +50,7 @@ func (s *Server) listCounters(c echo.Context) error {
 	return answer(c, list, applied, nil, func(list []*fsm.Counter) api.CounterList {
 		out := api.CounterList{Counters: make([]api.Counter, len(list))}
 		for i, ctr := range list {
+			s.showCached(ctr)
 			out.Counters[i] = counterJSON(ctr)
 		}
 		if more {
@@ -58,7 +71,9 @@ func (s *Server) nextCounter(c echo.Context) error {
 	}
 	return reply(c, func(m *fsm.Mint) api.Mint {
 		return api.Mint{ID: m.ID, Value: m.Last, First: m.First, Count: m.Count, Step: m.Step, Index: m.Index}
-	})(s.apply(c, fsm.CounterNext{ID: id, Count: count}))
+	})(s.write(c, func(ctx context.Context, key string) (fsm.Result, error) {
+		return s.node.Next(ctx, id, count, key)
+	}))
 }
 
 func (s *Server) addCounter(c echo.Context) error {
@@ -81,7 +96,7 @@ func (s *Server) setCounter(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := fsm.CounterSet{ID: id, Value: req.Value, Increment: req.Increment, Offset: req.Offset, Monotonic: req.Monotonic, IfValue: req.IfValue}
+	p := fsm.CounterSet{ID: id, Value: req.Value, Increment: req.Increment, Offset: req.Offset, Monotonic: req.Monotonic, IfValue: req.IfValue, Cache: req.Cache}
 	return reply(c, counterJSON)(s.apply(c, p))
 }
 

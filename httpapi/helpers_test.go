@@ -136,7 +136,7 @@ func decodeStrict(tb testing.TB, body []byte, v any, keys ...string) {
 	}
 }
 
-var counterKeys = []string{"id", "value", "increment", "offset", "monotonic", "index"}
+var counterKeys = []string{"id", "value", "increment", "offset", "monotonic", "cache", "index"}
 
 // getCounter reads a counter linearizably from base (which must lead).
 func getCounter(tb testing.TB, base, id string) api.Counter {

@@ -44,6 +44,12 @@ type Node interface {
 	ClusterName() string
 	// MaxDocSize is the largest document the node writes, in bytes.
 	MaxDocSize() int64
+	// Next mints from a counter: from the leader's memory when it is
+	// cached, else through the log (see cluster.Node.Next).
+	Next(ctx context.Context, id string, count int64, key string) (fsm.Result, error)
+	// CachedValue is the last value the leader's cache handed out for a
+	// cached counter read from the state, if it holds a live block.
+	CachedValue(cur *fsm.Counter) (int64, bool)
 	// MaxLogEntry is the largest log entry the node's log store takes; 0
 	// for no limit of its own.
 	MaxLogEntry() int64
@@ -314,12 +320,19 @@ func (s *Server) read(c echo.Context) error {
 // it. The state machine checks them again when it applies an entry on
 // each replica, and alone decides the rules that depend on state.
 func (s *Server) apply(c echo.Context, p fsm.Payload) (fsm.Result, error) {
+	return s.write(c, func(ctx context.Context, key string) (fsm.Result, error) {
+		return s.node.Apply(ctx, fsm.Command{Payload: p, IdempotencyKey: key})
+	})
+}
+
+// write runs a write with the request's Idempotency-Key and sets the
+// headers every write answers with.
+func (s *Server) write(c echo.Context, do func(ctx context.Context, key string) (fsm.Result, error)) (fsm.Result, error) {
 	key, err := idempotencyKey(c.Request())
 	if err != nil {
 		return fsm.Result{}, err
 	}
-	cmd := fsm.Command{Payload: p, IdempotencyKey: key}
-	res, err := s.node.Apply(c.Request().Context(), cmd)
+	res, err := do(c.Request().Context(), key)
 	if err != nil {
 		return res, err
 	}

@@ -20,6 +20,7 @@ type counterOutput struct {
 	Increment int64  `json:"increment"`
 	Offset    int64  `json:"offset"`
 	Monotonic bool   `json:"monotonic"`
+	Cache     int64  `json:"cache"`
 	Index     uint64 `json:"index"`
 }
 
@@ -39,7 +40,7 @@ func (a *app) counterCommand() *cobra.Command {
 }
 
 func counterJSON(cl *client.Client, c *api.Counter) counterOutput {
-	return counterOutput{ID: c.ID, Value: c.Value, Cluster: cl.ClusterName(), Increment: c.Increment, Offset: c.Offset, Monotonic: c.Monotonic, Index: c.Index}
+	return counterOutput{ID: c.ID, Value: c.Value, Cluster: cl.ClusterName(), Increment: c.Increment, Offset: c.Offset, Monotonic: c.Monotonic, Cache: c.Cache, Index: c.Index}
 }
 
 func (a *app) printCounter(cl *client.Client, c *api.Counter) error {
@@ -161,12 +162,12 @@ func (a *app) counterAdd() *cobra.Command {
 
 func (a *app) counterSet() *cobra.Command {
 	var (
-		increment, offset, ifValue int64
-		monotonic                  bool
+		increment, offset, ifValue, cache int64
+		monotonic                         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "set [N]",
-		Short: "Set a counter's value and/or its --increment, --offset, --monotonic (--if-value for compare-and-set)",
+		Short: "Set a counter's value and/or its --increment, --offset, --monotonic, --cache (--if-value for compare-and-set)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := a.requireID()
@@ -185,8 +186,9 @@ func (a *app) counterSet() *cobra.Command {
 			req.Offset = ifGiven(cmd, "offset", &offset)
 			req.Monotonic = ifGiven(cmd, "monotonic", &monotonic)
 			req.IfValue = ifGiven(cmd, "if-value", &ifValue)
-			if req.Value == nil && req.Increment == nil && req.Offset == nil && req.Monotonic == nil {
-				return usagef("set needs a value N or one of --increment, --offset, --monotonic")
+			req.Cache = ifGiven(cmd, "cache", &cache)
+			if req.Value == nil && req.Increment == nil && req.Offset == nil && req.Monotonic == nil && req.Cache == nil {
+				return usagef("set needs a value N or one of --increment, --offset, --monotonic, --cache")
 			}
 			return show(a, func(ctx context.Context, cl *client.Client) (*api.Counter, error) {
 				return cl.Set(ctx, id, req)
@@ -198,6 +200,7 @@ func (a *app) counterSet() *cobra.Command {
 	f.Int64Var(&offset, "offset", 0, "minted IDs are congruent to this modulo the increment")
 	f.BoolVar(&monotonic, "monotonic", false, "refuse any write that lowers the value (cannot be turned off)")
 	f.Int64Var(&ifValue, "if-value", 0, "only set if the current value is this (compare-and-set)")
+	f.Int64Var(&cache, "cache", 0, "mint from the leader's memory in blocks of this many values reserved through the log (1 to 1000000; 0 turns it off)")
 	return cmd
 }
 
