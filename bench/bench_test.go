@@ -30,6 +30,29 @@ func BenchmarkNext(b *testing.B) {
 	}
 }
 
+// BenchmarkNextCached is BenchmarkNext on a cached counter (cache
+// 1,000,000): values minted from the leader's memory, one reservation in
+// the log per million.
+func BenchmarkNextCached(b *testing.B) {
+	for _, clients := range []int{1, 16, 64, 256} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			runLoad(b, load{clients: clients, count: 1, cache: 1_000_000})
+		})
+	}
+}
+
+// BenchmarkCeiling is BenchmarkNext against an in-memory HTTP server that
+// answers next from an atomic counter (ceiling_test.go): what HTTP with
+// this client carries on this machine, the ceiling the others are
+// measured against.
+func BenchmarkCeiling(b *testing.B) {
+	for _, clients := range []int{1, 16, 64, 256} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			runLoad(b, load{clients: clients, count: 1, ceiling: true})
+		})
+	}
+}
+
 // BenchmarkNextRange mints 1000 IDs per request (?count=1000). A range
 // costs the cluster what a single ID costs, so IDs/s follows requests/s.
 func BenchmarkNextRange(b *testing.B) {
@@ -63,9 +86,11 @@ func BenchmarkNextSecure(b *testing.B) {
 // load describes one benchmark's traffic.
 type load struct {
 	clients        int
-	count          int  // IDs per request (?count=)
-	idempotencyKey bool // send a fresh random Idempotency-Key per request
-	secure         bool // against the secured cluster
+	count          int   // IDs per request (?count=)
+	idempotencyKey bool  // send a fresh random Idempotency-Key per request
+	secure         bool  // against the secured cluster
+	cache          int64 // make the counter cached with blocks of this size
+	ceiling        bool  // against the in-memory ceiling server, not countd
 }
 
 // newHTTPClient talks to the leader with keep-alive HTTP/1.1 (over TLS
@@ -140,17 +165,33 @@ func runLoad(b *testing.B, l load) {
 	}
 	// A fresh counter for every run (the framework calls this several
 	// times with growing b.N), so a run's IDs must be exactly 1…N×count.
-	leader, err := c.currentLeader(10 * time.Second)
-	if err != nil {
-		recordFailure(b.Name())
-		b.Fatal(err)
-	}
-	if leader != c.leader {
-		b.Logf("leader moved from %s to %s since the last run", c.leader, leader)
-		c.leader = leader
-	}
 	key := fmt.Sprintf("bench-%s-%d", strings.NewReplacer("/", "-", "=", "").Replace(b.Name()), keySeq.Add(1))
-	url := leader + "/v1/counters/" + key + "/next"
+	var base string
+	if l.ceiling {
+		s, err := theCeiling()
+		if err != nil {
+			b.Fatal(err)
+		}
+		base = s.url
+	} else {
+		leader, err := c.currentLeader(10 * time.Second)
+		if err != nil {
+			recordFailure(b.Name())
+			b.Fatal(err)
+		}
+		if leader != c.leader {
+			b.Logf("leader moved from %s to %s since the last run", c.leader, leader)
+			c.leader = leader
+		}
+		base = leader
+		if l.cache > 0 {
+			if err := c.setCache(leader, key, l.cache); err != nil {
+				recordFailure(b.Name())
+				b.Fatal(err)
+			}
+		}
+	}
+	url := base + "/v1/counters/" + key + "/next"
 	if l.count != 1 {
 		url += fmt.Sprintf("?count=%d", l.count)
 	}
@@ -223,6 +264,8 @@ func runLoad(b *testing.B, l load) {
 		count:   l.count,
 		idem:    l.idempotencyKey,
 		secure:  l.secure,
+		cached:  l.cache > 0,
+		ceiling: l.ceiling,
 		n:       b.N,
 		idsPS:   ids / elapsed.Seconds(),
 		reqPS:   float64(b.N) / elapsed.Seconds(),

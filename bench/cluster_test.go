@@ -182,3 +182,25 @@ func (c *testCluster) currentLeader(timeout time.Duration) (string, error) {
 	}
 	return l.URL(), nil
 }
+
+// setCache makes counter id cached with blocks of cache values.
+func (c *testCluster) setCache(leader, id string, cache int64) error {
+	req, err := http.NewRequest(http.MethodPut, leader+"/v1/counters/"+id, strings.NewReader(fmt.Sprintf(`{"cache":%d}`, cache)))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("set cache of %s: %w", id, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("set cache of %s: %s: %s", id, resp.Status, body)
+	}
+	return nil
+}

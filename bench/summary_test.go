@@ -16,6 +16,8 @@ type result struct {
 	count   int
 	idem    bool
 	secure  bool // against the cluster in the production configuration
+	cached  bool // a cached counter
+	ceiling bool // the in-memory ceiling server, not countd
 	n       int
 	idsPS   float64
 	reqPS   float64
@@ -75,20 +77,24 @@ func printSummary(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nSummary (3-node cluster on 127.0.0.1, fsync on; the client shares the machine's %d CPUs with the nodes%s):\n\n",
 		runtime.NumCPU(), load)
-	fmt.Fprintln(w, "| benchmark | clients | IDs/request | Idempotency-Key | requests | IDs/s | requests/s | p50 ms | p99 ms | max ms |")
-	fmt.Fprintln(w, "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| benchmark | clients | IDs/request | Idempotency-Key | requests | IDs/s | requests/s | × ceiling | p50 ms | p99 ms | max ms |")
+	fmt.Fprintln(w, "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, name := range order {
 		r := results[name]
 		if r.failed {
-			fmt.Fprintf(w, "| %s | FAILED (see above) |||||||||\n", name)
+			fmt.Fprintf(w, "| %s | FAILED (see above) ||||||||||\n", name)
 			continue
 		}
 		idem := "no"
 		if r.idem {
 			idem = "yes"
 		}
-		fmt.Fprintf(w, "| %s | %d | %d | %s | %d | %.0f | %.0f | %.2f | %.2f | %.2f |\n",
-			name, r.clients, r.count, idem, r.n, r.idsPS, r.reqPS, r.p50, r.p99, r.max)
+		ratio := "—"
+		if top, ok := results[fmt.Sprintf("BenchmarkCeiling/clients=%d", r.clients)]; ok && !top.failed && top.reqPS > 0 {
+			ratio = fmt.Sprintf("%.2f", r.reqPS/top.reqPS)
+		}
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %d | %.0f | %.0f | %s | %.2f | %.2f | %.2f |\n",
+			name, r.clients, r.count, idem, r.n, r.idsPS, r.reqPS, ratio, r.p50, r.p99, r.max)
 	}
 	fmt.Fprintln(w)
 	plain, ok1 := results["BenchmarkNext/clients=64"]

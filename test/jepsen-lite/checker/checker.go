@@ -46,7 +46,7 @@ func (v Violation) String() string { return fmt.Sprintf("%s [%s]: %s", v.Check, 
 
 // KeyResult is porcupine's verdict on one key.
 type KeyResult struct {
-	// Kind is "counter" or "doc".
+	// Kind is "counter", "cached-counter" or "doc".
 	Kind string `json:"kind"`
 	Key  string `json:"key"`
 	// Ops is the number of operations checked.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -54,7 +55,11 @@ func linearizableHistories(h *history.History) []*keyHistory {
 			}
 			po.Input = counterIn{f: op.F, count: op.In.Count, delta: op.In.Delta, ifValue: op.In.IfValue, value: op.In.Value}
 			po.Output = counterOut{outcome: op.Outcome, first: op.Out.First, last: op.Out.Last, value: op.Out.Value}
-			kh := get("counter", op.Key, counterModel)
+			kind, model := "counter", counterModel
+			if strings.HasPrefix(op.Key, CachedCounterPrefix) {
+				kind, model = "cached-counter", cachedCounterModel
+			}
+			kh := get(kind, op.Key, model)
 			kh.ops = append(kh.ops, po)
 		case history.FDocGet, history.FDocCAS:
 			if op.Outcome == history.Failed && !(op.F == history.FDocCAS && op.Code() == string(api.CodePreconditionFailed)) {

@@ -155,3 +155,56 @@ var docModel = porcupine.Model{
 		return fmt.Sprintf("v%d %s", s.version, s.doc)
 	},
 }
+
+// CachedCounterPrefix starts the keys of cached counters (SPEC §8) in a
+// history: they are checked with cachedCounterModel.
+const CachedCounterPrefix = "cc"
+
+// cachedCounterModel is counterModel for a cached counter, whose nexts may
+// skip values (the rest of a block at a leader change or after another
+// write) and whose reads on a new leader may jump to the end of the last
+// block reserved. The state is a floor: no value at or below it may be
+// minted again, and no read may show less. What must hold is what SPEC §8
+// promises: a next that begins after another finished returns a larger
+// value, a read shows at least every value minted before it began, and
+// every write's effect is the counter's value as the log holds it (the
+// workload's writes only ever raise it). An unknown write raises the floor
+// by what it certainly did if it happened; the direct duplicate check
+// (uniqueIDs) does not depend on the floor.
+var cachedCounterModel = porcupine.Model{
+	Init: func() any { return int64(0) },
+	Step: func(state, input, output any) (bool, any) {
+		f, in, out := state.(int64), input.(counterIn), output.(counterOut)
+		unknown := out.outcome == history.Unknown
+		switch in.f {
+		case history.FGet:
+			return out.value >= f, out.value
+		case history.FNext:
+			if unknown {
+				return true, f + in.count
+			}
+			return out.first > f && out.last == out.first+in.count-1, out.last
+		case history.FAdd:
+			if unknown {
+				return true, f + in.delta
+			}
+			// The log's value, at least the floor, plus delta.
+			return out.value >= f+in.delta, out.value
+		case history.FCAS:
+			switch {
+			case unknown:
+				return true, f
+			case out.outcome == history.Failed:
+				// The value it found is the log's, the end of the block:
+				// at least the floor, but reads on the leader may still
+				// show less, so the floor stays.
+				return out.value != in.ifValue && out.value >= f, f
+			default:
+				return in.ifValue >= f && out.value == in.value, in.value
+			}
+		}
+		return false, f
+	},
+	DescribeOperation: counterModel.DescribeOperation,
+	DescribeState:     func(state any) string { return fmt.Sprintf("floor %d", state.(int64)) },
+}

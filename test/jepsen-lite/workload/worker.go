@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/client"
+	"github.com/countd/countd/test/jepsen-lite/checker"
 	"github.com/countd/countd/test/jepsen-lite/history"
 )
 
@@ -33,6 +35,8 @@ type worker struct {
 	// items are item IDs acknowledged to this worker, resent now and then
 	// as duplicates.
 	items []string
+	// cached are the cached counters this worker has seen made cached.
+	cached map[string]bool
 }
 
 func (wl *Workload) newWorker(id int) (*worker, error) {
@@ -42,7 +46,7 @@ func (wl *Workload) newWorker(id int) (*worker, error) {
 	}
 	w := &worker{
 		wl: wl, id: id, rng: seeded(wl.cfg.Seed, id), cl: cl,
-		counters: map[string]int64{}, docs: map[string]uint64{}, joined: map[string][]string{},
+		counters: map[string]int64{}, docs: map[string]uint64{}, joined: map[string][]string{}, cached: map[string]bool{},
 	}
 	if wl.cfg.StaleReads {
 		for _, a := range wl.cfg.Addrs {
@@ -102,7 +106,14 @@ func (w *worker) run(ctx context.Context) error {
 
 func (w *worker) step(ctx context.Context) {
 	epoch := w.wl.epoch()
-	counter := fmt.Sprintf("c%d-%d", epoch, w.rng.IntN(3))
+	// Three dense counters and two cached ones (SPEC §8) per epoch.
+	counter := fmt.Sprintf("c%d-%d", epoch, w.rng.IntN(5))
+	if strings.HasSuffix(counter, "-3") || strings.HasSuffix(counter, "-4") {
+		counter = checker.CachedCounterPrefix + counter[1:]
+		if !w.makeCached(ctx, counter) {
+			return
+		}
+	}
 	queue := fmt.Sprintf("q%d", epoch)
 	doc := fmt.Sprintf("d%d", epoch)
 	tenant := fmt.Sprintf("t%d", w.rng.IntN(2))
@@ -139,6 +150,27 @@ func (w *worker) step(ctx context.Context) {
 	case history.FDocGet:
 		w.read(ctx, f, doc, history.Input{})
 	}
+}
+
+// cachedBlock is the block size of the workload's cached counters: small,
+// so that reservations, and the gaps a fault leaves, come often.
+const cachedBlock = 20
+
+// makeCached makes counter cached before this worker's first operation on
+// it. The set changes no value, so it is not part of the history; until it
+// is acknowledged the worker does nothing with the counter.
+func (w *worker) makeCached(ctx context.Context, counter string) bool {
+	if w.cached[counter] {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.wl.cfg.OpTimeout)
+	defer cancel()
+	cache := int64(cachedBlock)
+	if _, err := w.cl.Set(ctx, counter, api.SetRequest{Cache: &cache}); err != nil {
+		return false
+	}
+	w.cached[counter] = true
+	return true
 }
 
 // impatient is the deadline of the one operation in ten whose client
