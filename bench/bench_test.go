@@ -19,37 +19,27 @@ import (
 	"github.com/countd/countd/api"
 )
 
-// BenchmarkNext mints one ID per request: b.N requests spread over the
+// BenchmarkMint mints one ID per request: b.N requests spread over the
 // given number of client goroutines, each sending back to back so many
-// requests are in flight and Raft can batch them.
-func BenchmarkNext(b *testing.B) {
+// requests are in flight and Raft can batch them. At each client count it
+// measures, one right after the other so that they share the machine's
+// mood: the ceiling (an in-memory HTTP server answering next from an
+// atomic counter, ceiling_test.go: what HTTP with this client carries
+// here), a dense counter (one log entry per ID) and a cached one (cache
+// 1,000,000: minted from the leader's memory). The summary gives each as a
+// ratio to the ceiling.
+func BenchmarkMint(b *testing.B) {
 	for _, clients := range []int{1, 16, 64, 256} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			runLoad(b, load{clients: clients, count: 1})
-		})
-	}
-}
-
-// BenchmarkNextCached is BenchmarkNext on a cached counter (cache
-// 1,000,000): values minted from the leader's memory, one reservation in
-// the log per million.
-func BenchmarkNextCached(b *testing.B) {
-	for _, clients := range []int{1, 16, 64, 256} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			runLoad(b, load{clients: clients, count: 1, cache: 1_000_000})
-		})
-	}
-}
-
-// BenchmarkCeiling is BenchmarkNext against an in-memory HTTP server that
-// answers next from an atomic counter (ceiling_test.go): what HTTP with
-// this client carries on this machine, the ceiling the others are
-// measured against.
-func BenchmarkCeiling(b *testing.B) {
-	for _, clients := range []int{1, 16, 64, 256} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			runLoad(b, load{clients: clients, count: 1, ceiling: true})
-		})
+		for _, kind := range []struct {
+			name string
+			load load
+		}{
+			{"ceiling", load{clients: clients, count: 1, ceiling: true}},
+			{"dense", load{clients: clients, count: 1}},
+			{"cached", load{clients: clients, count: 1, cache: 1_000_000}},
+		} {
+			b.Run(fmt.Sprintf("clients=%d/%s", clients, kind.name), func(b *testing.B) { runLoad(b, kind.load) })
+		}
 	}
 }
 
@@ -63,7 +53,7 @@ func BenchmarkNextRange(b *testing.B) {
 	}
 }
 
-// BenchmarkNextWithIdempotencyKey is BenchmarkNext at 64 clients with a
+// BenchmarkNextWithIdempotencyKey is BenchmarkMint's dense case at 64 clients with a
 // fresh random Idempotency-Key on every request, to show what remembering
 // keys in the idempotency window costs.
 func BenchmarkNextWithIdempotencyKey(b *testing.B) {
@@ -72,10 +62,10 @@ func BenchmarkNextWithIdempotencyKey(b *testing.B) {
 	})
 }
 
-// BenchmarkNextSecure is BenchmarkNext at 64 clients against a second
+// BenchmarkNextSecure is BenchmarkMint's dense case at 64 clients against a second
 // cluster in the production configuration (mutual TLS between nodes, HTTPS
 // to the client, an encrypted gossip, ACLs with a token on every request):
-// the summary gives its throughput as a ratio to BenchmarkNext's, the cost
+// the summary gives its throughput as a ratio to the plain one's, the cost
 // of security measured in the same run.
 func BenchmarkNextSecure(b *testing.B) {
 	b.Run("clients=64", func(b *testing.B) {

@@ -116,6 +116,18 @@ func startCluster(n int, secure bool) (*testCluster, error) {
 		return nil, err
 	}
 	c.ProcessCluster = pc
+	// COUNTD_BENCH_PPROF=1 serves each node's pprof on 127.0.0.1:6060+i
+	// (plain cluster) or 6070+i (secure), to profile a run as it goes.
+	if os.Getenv("COUNTD_BENCH_PPROF") != "" {
+		base := 6060
+		if secure {
+			base = 6070
+		}
+		for i, nd := range pc.Nodes {
+			nd.Flags = append(nd.Flags, "-pprof-addr", fmt.Sprintf("127.0.0.1:%d", base+i))
+			fmt.Fprintf(os.Stderr, "bench: %s serves pprof on 127.0.0.1:%d\n", nd.ID, base+i)
+		}
+	}
 	if err := c.StartAll(); err != nil {
 		return c, err
 	}

@@ -90,14 +90,14 @@ func printSummary(w io.Writer) {
 			idem = "yes"
 		}
 		ratio := "—"
-		if top, ok := results[fmt.Sprintf("BenchmarkCeiling/clients=%d", r.clients)]; ok && !top.failed && top.reqPS > 0 {
+		if top, ok := results[fmt.Sprintf("BenchmarkMint/clients=%d/ceiling", r.clients)]; ok && !top.failed && top.reqPS > 0 {
 			ratio = fmt.Sprintf("%.2f", r.reqPS/top.reqPS)
 		}
 		fmt.Fprintf(w, "| %s | %d | %d | %s | %d | %.0f | %.0f | %s | %.2f | %.2f | %.2f |\n",
 			name, r.clients, r.count, idem, r.n, r.idsPS, r.reqPS, ratio, r.p50, r.p99, r.max)
 	}
 	fmt.Fprintln(w)
-	plain, ok1 := results["BenchmarkNext/clients=64"]
+	plain, ok1 := results["BenchmarkMint/clients=64/dense"]
 	secure, ok2 := results["BenchmarkNextSecure/clients=64"]
 	if ok1 && ok2 && !plain.failed && !secure.failed && plain.idsPS > 0 {
 		fmt.Fprintf(w, "The cost of security at 64 clients (TLS, gossip key, ACLs vs none, same run): %.2f× the throughput, p99 %.2f ms vs %.2f ms.\n\n",

@@ -140,9 +140,23 @@ func (c *mintCache) enqueue(r *mintRequest) {
 	}
 }
 
+// roundsInFlight is how many rounds may wait for their confirmation at
+// once. A request waits for a confirmation that began after it arrived;
+// with one round at a time, a request that arrives just after a round
+// began waits for that round and then for its own, two round trips. With
+// two, its round starts at once (raft answers concurrent confirmations
+// with one heartbeat), one round trip.
+const roundsInFlight = 2
+
 // run serves rounds until stop closes. A round takes every request that
 // arrived before it began; requests arriving meanwhile wait for the next.
+// Rounds confirm leadership concurrently but hand values out one round at
+// a time (mintMu), in the order they began.
 func (c *mintCache) run(stop <-chan struct{}) {
+	slots := make(chan struct{}, roundsInFlight)
+	var rounds sync.WaitGroup
+	defer rounds.Wait()
+	var prev chan struct{} // closed when the previous round has minted
 	for {
 		select {
 		case <-stop:
@@ -150,13 +164,28 @@ func (c *mintCache) run(stop <-chan struct{}) {
 			return
 		case <-c.wake:
 		}
+		select {
+		case slots <- struct{}{}:
+		case <-stop:
+			c.failPending(fmt.Errorf("node stopping: %w", ErrUnavailable))
+			return
+		}
 		c.mu.Lock()
 		batch := c.pending
 		c.pending = nil
 		c.mu.Unlock()
-		if len(batch) > 0 {
-			c.round(batch)
+		if len(batch) == 0 {
+			<-slots
+			continue
 		}
+		after, done := prev, make(chan struct{})
+		prev = done
+		rounds.Add(1)
+		go func() {
+			defer rounds.Done()
+			defer func() { <-slots }()
+			c.round(batch, after, done)
+		}()
 	}
 }
 
@@ -170,12 +199,17 @@ func (c *mintCache) failPending(err error) {
 	}
 }
 
-// round confirms leadership once for the batch, then mints each request in
-// arrival order.
-func (c *mintCache) round(batch []*mintRequest) {
+// round confirms leadership once for the batch, then, once the round
+// before it (after) has handed its values out, mints each request in
+// arrival order and closes done.
+func (c *mintCache) round(batch []*mintRequest, after <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
 	ctx, cancel := context.WithTimeout(context.Background(), c.n.cfg.ApplyTimeout)
 	defer cancel()
 	term, err := c.n.confirmLeadership(ctx)
+	if after != nil {
+		<-after
+	}
 	if err != nil {
 		// Nothing was handed out: the caller may retry anywhere.
 		for _, r := range batch {
