@@ -1,7 +1,10 @@
 // Package bench measures countd end to end: TestMain builds bin countd,
-// starts a real 3-node cluster on 127.0.0.1 (bolt storage, fsync on) and
-// the benchmarks mint IDs over raw HTTP against the leader, the way etcd's
-// benchmark tool drives etcd.
+// starts a real 3-node cluster on 127.0.0.1 (raft-wal storage, fsync on)
+// and the benchmarks mint IDs over raw HTTP against the leader, the way
+// etcd's benchmark tool drives etcd. BenchmarkMint also drives an
+// in-memory HTTP server with the same client (the ceiling) and a cached
+// counter, and the summary gives every figure as a ratio to the ceiling
+// at the same client count.
 //
 //	go test -run '^$' -bench . -benchtime 5s -timeout 30m ./bench/
 //
@@ -16,7 +19,8 @@
 // COUNTD_BENCH_NODE_FLAGS adds countd flags to every node (for example
 // relaxed Raft timeouts on a busy machine); unset, nodes run with defaults.
 // COUNTD_BENCH_KEEP=1 keeps the nodes' data dirs and logs (n1.log …) in the
-// temporary directory for a look afterwards.
+// temporary directory for a look afterwards. COUNTD_BENCH_PPROF=1 serves
+// each node's pprof on 127.0.0.1:6060+i (the secured cluster's on 6070+i).
 //
 // Without -bench (as `make test` runs it) no cluster is started and only
 // the helpers' unit tests run.
