@@ -245,9 +245,9 @@ func (a *app) printCounters(cl *client.Client, list []api.Counter) error {
 		out.Counters = append(out.Counters, counterJSON(cl, &list[i]))
 	}
 	return a.printAs(out, func(w io.Writer) error {
-		return table(w, "ID\tVALUE\tINCREMENT\tOFFSET\tMONOTONIC", func(w io.Writer) {
+		return table(w, "ID\tVALUE\tINCREMENT\tOFFSET\tMONOTONIC\tCACHE", func(w io.Writer) {
 			for _, c := range list {
-				fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%t\n", c.ID, c.Value, c.Increment, c.Offset, c.Monotonic)
+				fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%t\t%d\n", c.ID, c.Value, c.Increment, c.Offset, c.Monotonic, c.Cache)
 			}
 		})
 	})
