@@ -58,3 +58,14 @@ func TestCheckMints(t *testing.T) {
 		t.Error("duplicate with complete=false: no error")
 	}
 }
+
+func TestZKSequence(t *testing.T) {
+	if n, err := zkSequence("/bench-x/id-0000000042", "/bench-x/id-"); err != nil || n != 42 {
+		t.Errorf("zkSequence = %d, %v; want 42", n, err)
+	}
+	for _, bad := range []string{"/bench-y/id-0000000042", "/bench-x/id-42", "/bench-x/id-00000000x2", "/bench-x/id-"} {
+		if n, err := zkSequence(bad, "/bench-x/id-"); err == nil {
+			t.Errorf("zkSequence(%q) = %d, want an error", bad, n)
+		}
+	}
+}

@@ -15,9 +15,10 @@ type result struct {
 	clients int
 	count   int
 	idem    bool
-	secure  bool // against the cluster in the production configuration
-	cached  bool // a cached counter
-	ceiling bool // the in-memory ceiling server, not countd
+	secure  bool   // against the cluster in the production configuration
+	cached  bool   // a cached counter
+	ceiling bool   // the in-memory ceiling server, not countd
+	peer    string // "ZooKeeper" or "etcd" (BenchmarkPeers), "" for countd
 	n       int
 	idsPS   float64
 	reqPS   float64
