@@ -6,7 +6,7 @@ BIN         := $(CURDIR)/bin
 STATICCHECK := $(BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build run run-secure test lint unit bench clean deps jepsen soak
+.PHONY: all build run run-secure test lint unit bench bench-peers clean deps jepsen soak
 
 # Debian packages the tests run for real: ZooKeeper's servers (the
 # ZooKeeper end-to-end test), promtool from prometheus (a real node's
@@ -16,6 +16,9 @@ STATICCHECK_VERSION := v0.8.2
 ZK_SERVER := /usr/share/zookeeper/bin/zkServer.sh
 PROMTOOL  := /usr/bin/promtool
 IP        := /usr/sbin/ip
+# etcd (the Debian package etcd-server) only for `make bench-peers`, so it
+# is not in deps.
+ETCD      := /usr/bin/etcd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
 all: build
@@ -54,6 +57,10 @@ $(PROMTOOL):
 	$(call apt_install,prometheus)
 $(IP):
 	$(call apt_install,iproute2)
+# Where systemd runs, installing etcd-server also starts the packaged etcd
+# on 2379/2380; bench-peers' own members use free ports and never meet it.
+$(ETCD):
+	$(call apt_install,etcd-server)
 
 # apt_install installs a Debian package, refreshing the package lists once
 # if the first attempt fails (a fresh machine has none).
@@ -73,6 +80,12 @@ $(STATICCHECK):
 ## bench: start a real 3-node cluster (fsync on) and measure minting over HTTP
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 5s -timeout 30m ./bench/
+
+## bench-peers: BenchmarkMint and, in the same run, the same load against a
+## 3-server ZooKeeper ensemble and a 3-member etcd cluster on loopback, for
+## countd's throughput as ratios to theirs (installs etcd-server if missing)
+bench-peers: build $(ZK_SERVER) $(ETCD)
+	COUNTD_BENCH_PEERS=1 $(GO) test -run '^$$' -bench 'BenchmarkMint|BenchmarkPeers' -benchtime 5s -timeout 30m ./bench/
 
 ## soak: 10 minutes of mixed traffic (large documents, slow bodies, blocking
 ## queries, watches, connection floods) against 3 real nodes; fails if a

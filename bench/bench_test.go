@@ -29,7 +29,7 @@ import (
 // 1,000,000: minted from the leader's memory). The summary gives each as a
 // ratio to the ceiling.
 func BenchmarkMint(b *testing.B) {
-	for _, clients := range []int{1, 16, 64, 256} {
+	for _, clients := range clientCounts {
 		for _, kind := range []struct {
 			name string
 			load load
@@ -72,6 +72,11 @@ func BenchmarkNextSecure(b *testing.B) {
 		runLoad(b, load{clients: 64, count: 1, secure: true})
 	})
 }
+
+// clientCounts are the numbers of client goroutines BenchmarkMint and
+// BenchmarkPeers measure at, the same for both so the summary can compare
+// them.
+var clientCounts = []int{1, 16, 64, 256}
 
 // load describes one benchmark's traffic.
 type load struct {
@@ -145,6 +150,7 @@ func (f *failures) String() string {
 	return fmt.Sprintf("%d failed requests (%s); first: %s", f.n, strings.Join(kinds, ", "), strings.Join(f.examples, " | "))
 }
 
+// runLoad mints from countd (or the ceiling server) as l describes.
 func runLoad(b *testing.B, l load) {
 	c := theCluster
 	if l.secure {
@@ -153,9 +159,7 @@ func runLoad(b *testing.B, l load) {
 	if c == nil {
 		b.Skip("no cluster (TestMain starts one only when -bench is given)")
 	}
-	// A fresh counter for every run (the framework calls this several
-	// times with growing b.N), so a run's IDs must be exactly 1…N×count.
-	key := fmt.Sprintf("bench-%s-%d", strings.NewReplacer("/", "-", "=", "").Replace(b.Name()), keySeq.Add(1))
+	key := runKey(b)
 	var base string
 	if l.ceiling {
 		s, err := theCeiling()
@@ -185,9 +189,51 @@ func runLoad(b *testing.B, l load) {
 	if l.count != 1 {
 		url += fmt.Sprintf("?count=%d", l.count)
 	}
+	r := result{
+		name:    b.Name(),
+		clients: l.clients,
+		count:   l.count,
+		idem:    l.idempotencyKey,
+		secure:  l.secure,
+		cached:  l.cache > 0,
+		ceiling: l.ceiling,
+	}
+	// A fresh counter for every run, so a run's IDs must be exactly
+	// 1…N×count.
+	measure(b, r, func(int) (mint, string, error) { return doNext(c, url, l) },
+		verify{what: key, complete: true, dead: c.Exited})
+}
 
-	workers := make([]worker, l.clients)
-	per := b.N/l.clients + 1
+// runKey names what one run mints into (a counter, a znode parent, a key
+// prefix): fresh for every run, since the framework runs a benchmark
+// several times with growing b.N.
+func runKey(b *testing.B) string {
+	return fmt.Sprintf("bench-%s-%d", strings.NewReplacer("/", "-", "=", "").Replace(b.Name()), keySeq.Add(1))
+}
+
+// request sends one request for client goroutine client (0…clients-1, so
+// it can use that goroutine's own session) and returns the IDs it got;
+// kind classifies a failure for the summary.
+type request func(client int) (m mint, kind string, err error)
+
+// verify is how measure judges a run's IDs and explains its failures.
+type verify struct {
+	what string // what the run mints into, named in failures
+	// complete: when every request succeeds the IDs are exactly
+	// 1…N×count (a fresh counter, a fresh znode parent), not merely
+	// unique (etcd's revisions).
+	complete bool
+	dead     func() []string // the servers that have exited, named when requests fail
+}
+
+// measure sends b.N requests with do, spread over r.clients goroutines
+// each sending back to back, checks the IDs they got, and reports and
+// records r with its throughput and latencies. Everything that differs
+// between countd, the ceiling and the peers is in do and v, so all are
+// measured by the same loop.
+func measure(b *testing.B, r result, do request, v verify) {
+	workers := make([]worker, r.clients)
+	per := b.N/r.clients + 1
 	for i := range workers {
 		workers[i].lat = make([]time.Duration, 0, per)
 		workers[i].mints = make([]mint, 0, per)
@@ -201,11 +247,11 @@ func runLoad(b *testing.B, l load) {
 	start := time.Now()
 	for i := range workers {
 		wg.Add(1)
-		go func(w *worker) {
+		go func(client int, w *worker) {
 			defer wg.Done()
 			for next.Add(1) <= int64(b.N) {
 				t0 := time.Now()
-				m, kind, err := doNext(c, url, l)
+				m, kind, err := do(client)
 				d := time.Since(t0)
 				if err != nil {
 					fails.add(kind, err.Error())
@@ -214,7 +260,7 @@ func runLoad(b *testing.B, l load) {
 				w.lat = append(w.lat, d)
 				w.mints = append(w.mints, m)
 			}
-		}(&workers[i])
+		}(i, &workers[i])
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
@@ -230,41 +276,31 @@ func runLoad(b *testing.B, l load) {
 	}
 	if fails.n > 0 {
 		recordFailure(b.Name())
-		if dead := c.Exited(); len(dead) > 0 {
-			b.Errorf("nodes died: %s", strings.Join(dead, ", "))
+		if dead := v.dead(); len(dead) > 0 {
+			b.Errorf("servers died: %s", strings.Join(dead, ", "))
 		}
 		// A failed request may or may not have minted (gaps are expected),
 		// but the IDs that were returned must still be unique.
 		dupCheck := "no duplicates among them"
-		if err := checkMints(mints, int64(l.count), false); err != nil {
+		if err := checkMints(mints, int64(r.count), false); err != nil {
 			dupCheck = err.Error()
 		}
-		b.Fatalf("%s: %s; %d requests succeeded: %s", key, fails.String(), len(mints), dupCheck)
+		b.Fatalf("%s: %s; %d requests succeeded: %s", v.what, fails.String(), len(mints), dupCheck)
 	}
-	if err := checkMints(mints, int64(l.count), true); err != nil {
+	if err := checkMints(mints, int64(r.count), v.complete); err != nil {
 		recordFailure(b.Name())
-		b.Fatalf("%s: %v", key, err)
+		b.Fatalf("%s: %v", v.what, err)
 	}
 
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	ids := float64(b.N) * float64(l.count)
-	r := result{
-		name:    b.Name(),
-		clients: l.clients,
-		count:   l.count,
-		idem:    l.idempotencyKey,
-		secure:  l.secure,
-		cached:  l.cache > 0,
-		ceiling: l.ceiling,
-		n:       b.N,
-		idsPS:   ids / elapsed.Seconds(),
-		reqPS:   float64(b.N) / elapsed.Seconds(),
-		p50:     ms(percentile(lat, 0.50)),
-		p99:     ms(percentile(lat, 0.99)),
-		max:     ms(percentile(lat, 1)),
-	}
+	r.n = b.N
+	r.idsPS = float64(b.N) * float64(r.count) / elapsed.Seconds()
+	r.reqPS = float64(b.N) / elapsed.Seconds()
+	r.p50 = ms(percentile(lat, 0.50))
+	r.p99 = ms(percentile(lat, 0.99))
+	r.max = ms(percentile(lat, 1))
 	b.ReportMetric(r.idsPS, "ids/s")
-	if l.count != 1 {
+	if r.count != 1 {
 		b.ReportMetric(r.reqPS, "req/s")
 	}
 	b.ReportMetric(r.p50, "p50-ms")

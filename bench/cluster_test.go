@@ -54,6 +54,12 @@ func runWithCluster(m *testing.M) int {
 	theCluster, theSecureCluster = clusters[0], clusters[1]
 	code := m.Run()
 	printSummary(os.Stdout)
+	if err := stopPeers(os.Stderr, code != 0); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: stopping ZooKeeper and etcd:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
 	for _, c := range clusters {
 		if err := c.TerminateAll(20 * time.Second); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: stopping a cluster:", err)

@@ -15,9 +15,10 @@ type result struct {
 	clients int
 	count   int
 	idem    bool
-	secure  bool // against the cluster in the production configuration
-	cached  bool // a cached counter
-	ceiling bool // the in-memory ceiling server, not countd
+	secure  bool   // against the cluster in the production configuration
+	cached  bool   // a cached counter
+	ceiling bool   // the in-memory ceiling server, not countd
+	peer    string // "ZooKeeper" or "etcd" (BenchmarkPeers), "" for countd
 	n       int
 	idsPS   float64
 	reqPS   float64
@@ -97,10 +98,89 @@ func printSummary(w io.Writer) {
 			name, r.clients, r.count, idem, r.n, r.idsPS, r.reqPS, ratio, r.p50, r.p99, r.max)
 	}
 	fmt.Fprintln(w)
+	if lines := peerLines(results); len(lines) > 0 {
+		fmt.Fprintf(w, "countd's IDs/s as ratios to its peers' (%s, 3 servers each on 127.0.0.1, every write fsynced; same run, same client):\n\n", peerVersions())
+		for _, l := range lines {
+			fmt.Fprintln(w, "- "+l)
+		}
+		fmt.Fprintln(w)
+	}
 	plain, ok1 := results["BenchmarkMint/clients=64/dense"]
 	secure, ok2 := results["BenchmarkNextSecure/clients=64"]
 	if ok1 && ok2 && !plain.failed && !secure.failed && plain.idsPS > 0 {
 		fmt.Fprintf(w, "The cost of security at 64 clients (TLS, gossip key, ACLs vs none, same run): %.2f× the throughput, p99 %.2f ms vs %.2f ms.\n\n",
 			secure.idsPS/plain.idsPS, secure.p99, plain.p99)
+	}
+}
+
+// peerLines gives, per client count, countd's dense and cached throughput
+// as ratios to ZooKeeper's and etcd's and the p99 latencies side by side;
+// a client count without a peer result or without countd's has no line,
+// a figure that is missing or failed is left out.
+func peerLines(results map[string]result) []string {
+	measured := func(name string) (result, bool) {
+		r, ok := results[name]
+		return r, ok && !r.failed && r.idsPS > 0
+	}
+	var lines []string
+	for _, clients := range clientCounts {
+		var peers []result
+		for _, p := range []string{"zookeeper", "etcd"} {
+			if r, ok := measured(fmt.Sprintf("BenchmarkPeers/clients=%d/%s", clients, p)); ok {
+				peers = append(peers, r)
+			}
+		}
+		if len(peers) == 0 {
+			continue
+		}
+		var parts, p99s []string
+		for _, kind := range []string{"dense", "cached"} {
+			r, ok := measured(fmt.Sprintf("BenchmarkMint/clients=%d/%s", clients, kind))
+			if !ok {
+				continue
+			}
+			var ratios []string
+			for _, p := range peers {
+				ratios = append(ratios, fmt.Sprintf("%s× %s", fig(r.idsPS/p.idsPS), p.peer))
+			}
+			parts = append(parts, kind+" "+strings.Join(ratios, ", "))
+			p99s = append(p99s, kind+" "+fig(r.p99))
+		}
+		if len(parts) == 0 {
+			continue // nothing of countd's to compare
+		}
+		for _, p := range peers {
+			p99s = append(p99s, p.peer+" "+fig(p.p99))
+		}
+		parts = append(parts, "p99 ms: "+strings.Join(p99s, ", "))
+		client := "clients"
+		if clients == 1 {
+			client = "client"
+		}
+		lines = append(lines, fmt.Sprintf("%d %s: %s", clients, client, strings.Join(parts, "; ")))
+	}
+	return lines
+}
+
+// peerVersions names the peers that ran, with their versions.
+func peerVersions() string {
+	var names []string
+	for _, p := range []*peer{zkPeer, etcdPeer} {
+		if p != nil {
+			names = append(names, strings.TrimSpace(p.name+" "+p.version))
+		}
+	}
+	return strings.Join(names, " and ")
+}
+
+// fig formats a ratio or a latency with two or three significant digits.
+func fig(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
 	}
 }
