@@ -45,6 +45,11 @@ const (
 	OpACLBootstrap   Op = 14
 	OpACLTokenCreate Op = 15
 	OpACLTokenDelete Op = 16
+
+	OpSessionCreate Op = 17
+	OpSessionRenew  Op = 18
+	OpSessionDelete Op = 19
+	OpSessionExpire Op = 20
 )
 
 // opIgnorable marks an op that a node which does not know it may skip. Every

@@ -108,12 +108,13 @@ type State struct {
 // tables are what the log builds and a snapshot holds: Restore replaces
 // them whole. A kind with a table of its own adds it here and in empty.
 type tables struct {
-	applied uint64
-	objects map[string]object // counters and queues
-	tenants map[string]*tenant
-	docs    map[string]*document
-	idem    idemTable
-	acl     aclTable
+	applied  uint64
+	objects  map[string]object // counters and queues
+	tenants  map[string]*tenant
+	docs     map[string]*document
+	idem     idemTable
+	acl      aclTable
+	sessions map[string]*session
 }
 
 // New returns an empty state with default options.
@@ -136,11 +137,12 @@ func NewWithOptions(o Options) *State {
 func empty() *State {
 	return &State{
 		tables: tables{
-			objects: make(map[string]object),
-			tenants: make(map[string]*tenant),
-			docs:    make(map[string]*document),
-			idem:    newIdemTable(),
-			acl:     newACLTable(),
+			objects:  make(map[string]object),
+			tenants:  make(map[string]*tenant),
+			docs:     make(map[string]*document),
+			idem:     newIdemTable(),
+			acl:      newACLTable(),
+			sessions: make(map[string]*session),
 		},
 		history: DefaultWatchHistory,
 		hist:    historyLog{max: DefaultWatchHistoryBytes},
