@@ -386,3 +386,30 @@ type ACLTokenList struct {
 	// the last page.
 	Next *string `json:"next"`
 }
+
+// SessionRequest is the body of POST /v1/sessions.
+type SessionRequest struct {
+	// TTL is a Go duration from 1s to 24h: the session ends when the
+	// leader has not seen a renew for this long.
+	TTL  string `json:"ttl"`
+	Name string `json:"name,omitempty"`
+}
+
+// Session is a session as the API shows it.
+type Session struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	TTL  string `json:"ttl"`
+	// ExpiresInMs is how long the session has left unless renewed, as the
+	// answering node sees it (the leader, unless the read was stale).
+	ExpiresInMs int64  `json:"expires_in_ms"`
+	Index       uint64 `json:"index"`
+}
+
+// SessionList is the body of GET /v1/sessions.
+type SessionList struct {
+	Sessions []Session `json:"sessions"`
+	// Next is the ID to pass as ?after= for the next page; null on the
+	// last page.
+	Next *string `json:"next"`
+}

@@ -34,6 +34,8 @@ type nodeMetrics struct {
 	applyOK  prometheus.Observer // apply's children, resolved once
 	applyErr prometheus.Observer
 	minted   prometheus.Counter
+	// sessionsExpired counts sessions this node ended as leader.
+	sessionsExpired prometheus.Counter
 }
 
 func newNodeMetrics() *nodeMetrics {
@@ -55,6 +57,10 @@ func newNodeMetrics() *nodeMetrics {
 			Help: "IDs minted by counter next commands this node applied as leader (idempotent replays excluded).",
 		}),
 	}
+	m.sessionsExpired = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "countd_sessions_expired_total",
+		Help: "Sessions this node ended as leader because their holder stopped renewing them.",
+	})
 	m.applyOK = m.apply.WithLabelValues("ok")
 	m.applyErr = m.apply.WithLabelValues("error")
 	return m
@@ -156,7 +162,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 
 func (c nodeCollector) recorded(f func(prometheus.Collector)) {
 	m := c.n.metrics
-	for _, col := range []prometheus.Collector{m.fsmApply, m.apply, m.minted} {
+	for _, col := range []prometheus.Collector{m.fsmApply, m.apply, m.minted, m.sessionsExpired} {
 		f(col)
 	}
 }

@@ -55,9 +55,12 @@ type Node struct {
 
 	// readyTerm is the term whose Barrier this node completed as leader:
 	// linearizable reads are served only when it equals the current term.
-	readyMu   sync.Mutex
-	readyTerm uint64
-	readyWake chan struct{} // closed and replaced whenever readyTerm changes
+	// leaderSince is when this node last became a ready leader (Unix ns),
+	// the start every session's TTL counts from at the earliest.
+	leaderSince atomic.Int64
+	readyMu     sync.Mutex
+	readyTerm   uint64
+	readyWake   chan struct{} // closed and replaced whenever readyTerm changes
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -629,11 +632,14 @@ func (n *Node) lead(ctx context.Context) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	since := time.Now().UnixNano()
+	n.leaderSince.Store(since)
 	n.readyMu.Lock()
 	n.readyTerm = term
 	close(n.readyWake)
 	n.readyWake = make(chan struct{})
 	n.readyMu.Unlock()
+	n.goRun(func() { n.expireSessions(ctx, since) })
 	n.applyInitialManagementToken(ctx)
 	if n.gossip != nil {
 		n.reconcileLoop(ctx)

@@ -31,6 +31,7 @@ func TestMetricsOnOneNode(t *testing.T) {
 		"countd_is_leader":                     dto.MetricType_GAUGE,
 		"countd_fsm_apply_duration_seconds":    dto.MetricType_HISTOGRAM,
 		"countd_minted_ids_total":              dto.MetricType_COUNTER,
+		"countd_sessions_expired_total":        dto.MetricType_COUNTER,
 		"countd_apply_duration_seconds":        dto.MetricType_HISTOGRAM,
 		"countd_http_requests_total":           dto.MetricType_COUNTER,
 		"countd_http_request_duration_seconds": dto.MetricType_HISTOGRAM,

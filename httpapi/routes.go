@@ -22,6 +22,7 @@ type route struct {
 func (s *Server) routes(reg *prometheus.Registry) []route {
 	const (
 		counters, queues, items, docs = fsm.ResourceCounters, fsm.ResourceQueues, fsm.ResourceItems, fsm.ResourceDocs
+		sessions                      = fsm.ResourceSessions
 		read, write                   = fsm.AccessRead, fsm.AccessWrite
 	)
 	get, post, put, patch, del := http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
@@ -50,6 +51,12 @@ func (s *Server) routes(reg *prometheus.Registry) []route {
 		{post, "/v1/counters/:id/add", s.addCounter, onName(counters, write, "id")},
 		{put, "/v1/counters/:id", s.setCounter, onName(counters, write, "id")},
 		{del, "/v1/counters/:id", s.deleteCounter, onName(counters, write, "id")},
+
+		{post, "/v1/sessions", s.createSession, inHandler(sessions, write)},
+		{get, "/v1/sessions", s.listSessions, inHandler(sessions, read)},
+		{get, "/v1/sessions/:id", s.getSession, inHandler(sessions, read)},
+		{post, "/v1/sessions/:id/renew", s.renewSession, inHandler(sessions, write)},
+		{del, "/v1/sessions/:id", s.deleteSession, inHandler(sessions, write)},
 
 		{get, "/v1/queues/:id", s.getQueue, onName(queues, read, "id")},
 		{get, "/v1/queues/:id/members/:process", s.getQueueMember, onName(queues, read, "id")},

@@ -47,6 +47,8 @@ type Node interface {
 	// Next mints from a counter: from the leader's memory when it is
 	// cached, else through the log (see cluster.Node.Next).
 	Next(ctx context.Context, id string, count int64, key string) (fsm.Result, error)
+	// SessionExpiresIn is how long a session has left as this node sees it.
+	SessionExpiresIn(s *fsm.Session) time.Duration
 	// CachedValue is the last value the leader's cache handed out for a
 	// cached counter read from the state, if it holds a live block.
 	CachedValue(cur *fsm.Counter) (int64, bool)
