@@ -169,6 +169,9 @@ type Ticket struct {
 	FencingToken uint64 `json:"fencing_token"`
 	// Index is the log index of the join that made this membership.
 	Index uint64 `json:"index"`
+	// Session is the session of an ephemeral member, which leaves when the
+	// session ends; absent for a member that stays until it leaves.
+	Session string `json:"session,omitempty"`
 }
 
 // Queue is the body of GET /v1/queues/{id} and PUT's answer.
@@ -186,6 +189,8 @@ type Queue struct {
 type JoinRequest struct {
 	ProcessID string            `json:"process_id"`
 	Tags      map[string]string `json:"tags,omitempty"`
+	// Session makes the member ephemeral: it leaves when the session ends.
+	Session string `json:"session,omitempty"`
 }
 
 // LeaveRequest is the body of POST /v1/queues/{id}/leave.

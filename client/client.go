@@ -232,7 +232,13 @@ type callOpts struct {
 	// header form ("\"3\"" or "*").
 	ifMatch     string
 	ifNoneMatch string
+	// session makes a join ephemeral.
+	session string
 }
+
+// InSession makes a Join ephemeral: the member leaves the queue when the
+// session ends (SPEC §9).
+func InSession(id string) CallOption { return func(o *callOpts) { o.session = id } }
 
 // WithIdempotencyKey makes a write use key instead of a fresh random one.
 // Reuse the key when repeating a write whose outcome is unknown.

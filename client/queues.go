@@ -30,14 +30,16 @@ func queuePath(id string) string { return "/v1/queues/" + url.PathEscape(id) }
 
 // Join puts process into queue with tags and returns its ticket. Join is
 // idempotent: a process already queued gets its existing ticket (tags
-// unchanged) with the queue's current fencing token.
+// unchanged) with the queue's current fencing token. With InSession the
+// member is ephemeral: it leaves when the session ends.
 func (c *Client) Join(ctx context.Context, queue, process string, tags map[string]string, opts ...CallOption) (*api.Ticket, error) {
-	body, err := json.Marshal(api.JoinRequest{ProcessID: process, Tags: tags})
+	o := applyOpts(opts)
+	body, err := json.Marshal(api.JoinRequest{ProcessID: process, Tags: tags, Session: o.session})
 	if err != nil {
 		return nil, fmt.Errorf("encode join request: %w", err)
 	}
 	var out api.Ticket
-	err = c.call(ctx, request{method: http.MethodPost, path: queuePath(queue) + "/join", body: body, write: true, key: applyOpts(opts).key}, &out)
+	err = c.call(ctx, request{method: http.MethodPost, path: queuePath(queue) + "/join", body: body, write: true, key: o.key}, &out)
 	return &out, err
 }
 

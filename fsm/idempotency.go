@@ -87,8 +87,9 @@ func (t *idemTable) entries() []*idemEntry {
 }
 
 // remembered is what the idempotency table keeps of res: the result itself,
-// except that a large document value is kept by reference (writtenDoc) and
-// a counter with a cache under a tag whose encoding carries it.
+// except that a large document value is kept by reference (writtenDoc), and
+// a counter with a cache or a ticket or queue with a session under a tag
+// whose encoding carries it.
 func remembered(res Result) Result {
 	switch v := res.Value.(type) {
 	case *Document:
@@ -98,6 +99,14 @@ func remembered(res Result) Result {
 	case *Counter:
 		if v.Cache != 0 {
 			res.Value = (*cachedCounter)(v)
+		}
+	case *Ticket:
+		if v.Session != "" {
+			res.Value = (*sessionTicket)(v)
+		}
+	case *Queue:
+		if v.hasSessions() {
+			res.Value = (*sessionQueue)(v)
 		}
 	}
 	return res
@@ -113,6 +122,10 @@ func (s *State) replay(res Result) Result {
 		res.Value = &Document{Name: v.Name, Version: v.Version, Index: v.Index, Value: s.valueAt(v.Name, v.Version)}
 	case *cachedCounter:
 		res.Value = (*Counter)(v)
+	case *sessionTicket:
+		res.Value = (*Ticket)(v)
+	case *sessionQueue:
+		res.Value = (*Queue)(v)
 	}
 	return res
 }

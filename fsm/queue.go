@@ -47,6 +47,9 @@ type Ticket struct {
 	FencingToken uint64
 	// Index is the log index of the join that made this membership.
 	Index uint64
+	// Session is the session the member joined with, "" for a member that
+	// stays until it leaves: an ephemeral member leaves when it ends.
+	Session string
 }
 
 // Queue is a queue's state as reads return it.
@@ -74,6 +77,7 @@ type member struct {
 	tags    map[string]string
 	token   uint64
 	index   uint64
+	session string // "" unless ephemeral
 }
 
 // queue is the stored form. A queue never written is absent from the table
@@ -103,7 +107,7 @@ func (q *queue) position(counter int64) int {
 func (q *queue) ticket(id string, m *member, pos int) *Ticket {
 	// The tags are copied: a caller changing its ticket must not change the
 	// replicated state.
-	return &Ticket{Queue: id, ProcessID: m.process, Counter: m.counter, Position: pos, Tags: maps.Clone(m.tags), FencingToken: m.token, Index: m.index}
+	return &Ticket{Queue: id, ProcessID: m.process, Counter: m.counter, Position: pos, Tags: maps.Clone(m.tags), FencingToken: m.token, Index: m.index, Session: m.session}
 }
 
 func (q *queue) view(id string) *Queue {
@@ -196,6 +200,9 @@ type QueueJoin struct {
 	ID        string
 	ProcessID string
 	Tags      map[string]string
+	// Session, when set, makes the member ephemeral: it leaves in the same
+	// log entry that ends the session.
+	Session string
 }
 
 // Op implements Payload.
@@ -220,6 +227,9 @@ func (p QueueJoin) Validate() error {
 			return errorf(CodeBadRequest, "tag %s is %d bytes long; the limit is %d", k, len(v), MaxTagValueLen)
 		}
 	}
+	if p.Session != "" {
+		return checkSessionID(p.Session)
+	}
 	return nil
 }
 
@@ -227,6 +237,11 @@ func (p QueueJoin) encode(e *encoder) {
 	e.string(p.ID)
 	e.string(p.ProcessID)
 	encodeTags(e, p.Tags)
+	// Written only when set, so joins from before sessions encode, and
+	// fingerprint, as they did.
+	if p.Session != "" {
+		e.string(p.Session)
+	}
 }
 
 func (p QueueJoin) apply(s *State, index uint64) (any, error) {
@@ -241,6 +256,9 @@ func (p QueueJoin) apply(s *State, index uint64) (any, error) {
 		t.FencingToken = q.token
 		return t, nil
 	}
+	if p.Session != "" && s.sessions[p.Session] == nil {
+		return nil, errSessionGone(p.Session)
+	}
 	c, ok := q.nextCounter()
 	if !ok {
 		return nil, errorf(CodeQueueFull, "queue %s has no free counter left in %d…%d (reuse %t)", p.ID, q.cfg.Min, q.cfg.Max, q.cfg.Reuse)
@@ -250,7 +268,7 @@ func (p QueueJoin) apply(s *State, index uint64) (any, error) {
 		tags = maps.Clone(p.Tags)
 	}
 	q.token++
-	m := &member{process: p.ProcessID, counter: c, tags: tags, token: q.token, index: index}
+	m := &member{process: p.ProcessID, counter: c, tags: tags, token: q.token, index: index, session: p.Session}
 	pos := q.position(c)
 	q.members = slices.Insert(q.members, pos, m)
 	q.byProc[p.ProcessID] = m
@@ -408,7 +426,11 @@ func decodeTags(d *decoder) map[string]string {
 
 func init() {
 	register(OpQueueJoin, "queue.join", func(d *decoder) Payload {
-		return QueueJoin{ID: d.string(), ProcessID: d.string(), Tags: decodeTags(d)}
+		p := QueueJoin{ID: d.string(), ProcessID: d.string(), Tags: decodeTags(d)}
+		if d.more() {
+			p.Session = d.string()
+		}
+		return p
 	})
 	register(OpQueueLeave, "queue.leave", func(d *decoder) Payload {
 		return QueueLeave{ID: d.string(), ProcessID: d.string()}
@@ -423,14 +445,53 @@ func init() {
 	registerResult(valTicket, encodeTicket, decodeTicket)
 	registerResult(valLeave, encodeLeave, decodeLeave)
 	registerResult(valQueue, encodeQueueView, decodeQueueView)
+	registerResult(valSessionTicket, func(e *encoder, t *sessionTicket) {
+		encodeTicket(e, (*Ticket)(t))
+		e.string(t.Session)
+	}, func(d *decoder) *sessionTicket {
+		t := decodeTicket(d)
+		t.Session = d.string()
+		return (*sessionTicket)(t)
+	})
+	registerResult(valSessionQueue, func(e *encoder, q *sessionQueue) {
+		encodeQueueView(e, (*Queue)(q))
+		for _, t := range q.Members {
+			e.string(t.Session)
+		}
+	}, func(d *decoder) *sessionQueue {
+		q := decodeQueueView(d)
+		for _, t := range q.Members {
+			t.Session = d.string()
+		}
+		return (*sessionQueue)(q)
+	})
+}
+
+// sessionTicket and sessionQueue are how the idempotency table keeps a
+// ticket, or a queue view, that has an ephemeral member (remembered): the
+// older encodings predate sessions and are kept as they were.
+type (
+	sessionTicket Ticket
+	sessionQueue  Queue
+)
+
+func (q *Queue) hasSessions() bool {
+	for _, t := range q.Members {
+		if t.Session != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Snapshot record and result tags of queues. Persisted; do not renumber.
 const (
-	recQueue  byte = 4
-	valTicket byte = 3
-	valLeave  byte = 4
-	valQueue  byte = 5
+	recQueue         byte = 4
+	valTicket        byte = 3
+	valLeave         byte = 4
+	valQueue         byte = 5
+	valSessionTicket byte = 14
+	valSessionQueue  byte = 15
 )
 
 // queueCopy is a queue as a snapshot holds it until written.
@@ -463,6 +524,21 @@ func encodeQueue(e *encoder, c *queueCopy) {
 		e.uvarint(m.token)
 		e.uvarint(m.index)
 	}
+	// Ephemeral members' sessions follow, only when there are any, so a
+	// queue without them reads the same in a build that predates sessions.
+	var ephemeral []*member
+	for _, m := range c.q.members {
+		if m.session != "" {
+			ephemeral = append(ephemeral, m)
+		}
+	}
+	if len(ephemeral) > 0 {
+		e.uvarint(uint64(len(ephemeral)))
+		for _, m := range ephemeral {
+			e.string(m.process)
+			e.string(m.session)
+		}
+	}
 }
 
 func decodeQueue(d *decoder) (string, *queue) {
@@ -476,6 +552,16 @@ func decodeQueue(d *decoder) (string, *queue) {
 		m := &member{process: d.string(), counter: d.varint(), tags: decodeTags(d), token: d.uvarint(), index: d.uvarint()}
 		q.members = append(q.members, m)
 		q.byProc[m.process] = m
+	}
+	if d.more() {
+		for range d.count(2) {
+			process, session := d.string(), d.string()
+			if m := q.byProc[process]; m != nil {
+				m.session = session
+			} else {
+				d.fail(fmt.Errorf("queue %s: session of %s, who is not a member", name, process))
+			}
+		}
 	}
 	return name, q
 }
@@ -593,7 +679,7 @@ func sameMembers(a, b []*member) bool {
 	}
 	for i, x := range a {
 		y := b[i]
-		if x.process != y.process || x.counter != y.counter || x.token != y.token || x.index != y.index || !maps.Equal(x.tags, y.tags) {
+		if x.process != y.process || x.counter != y.counter || x.token != y.token || x.index != y.index || x.session != y.session || !maps.Equal(x.tags, y.tags) {
 			return false
 		}
 	}

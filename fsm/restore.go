@@ -146,6 +146,7 @@ func (p RestoreBackup) apply(s *State, index uint64) (any, error) {
 	// Restored documents replaced some of those the history log points
 	// into.
 	s.hist.rebuild(s.docs)
+	s.removeOrphanMembers(index)
 	s.advance(advance, index)
 	return out, nil
 }

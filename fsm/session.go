@@ -169,8 +169,11 @@ func (p SessionDelete) Validate() error { return checkSessionID(p.ID) }
 
 func (p SessionDelete) encode(e *encoder) { e.string(p.ID) }
 
-func (p SessionDelete) apply(s *State, _ uint64) (any, error) {
-	delete(s.sessions, p.ID)
+func (p SessionDelete) apply(s *State, index uint64) (any, error) {
+	if s.sessions[p.ID] != nil {
+		delete(s.sessions, p.ID)
+		s.removeEphemeral(func(id string) bool { return id == p.ID }, index)
+	}
 	return nil, nil
 }
 
@@ -204,17 +207,54 @@ func (p SessionExpire) encode(e *encoder) {
 // SessionsEnded is an expire's result: the sessions it ended.
 type SessionsEnded struct{ IDs []string }
 
-func (p SessionExpire) apply(s *State, _ uint64) (any, error) {
+func (p SessionExpire) apply(s *State, index uint64) (any, error) {
 	out := &SessionsEnded{}
+	ended := make(map[string]bool)
 	for _, id := range p.IDs {
 		// Without a leader start here: the leader waited for its own
 		// grace before proposing, and a renew since then moved renewed.
 		if ss := s.sessions[id]; ss != nil && ss.deadline(0) <= s.now {
 			delete(s.sessions, id)
+			ended[id] = true
 			out.IDs = append(out.IDs, id)
 		}
 	}
+	if len(ended) > 0 {
+		s.removeEphemeral(func(id string) bool { return ended[id] }, index)
+	}
 	return out, nil
+}
+
+// removeEphemeral takes every member whose session gone reports out of its
+// queue, in queue name order, as the same log entry that ended the
+// session: later members move up and each removal moves the queue's
+// fencing token on by one, as a leave does. It scans every queue, which
+// is fine while sessions end a few at a time.
+func (s *State) removeEphemeral(gone func(session string) bool, index uint64) {
+	for _, name := range s.sortedNames(KindQueue, "") {
+		q := s.objects[name].(*queue)
+		kept := make([]*member, 0, len(q.members))
+		for _, m := range q.members {
+			if m.session != "" && gone(m.session) {
+				delete(q.byProc, m.process)
+				q.token++
+				continue
+			}
+			kept = append(kept, m)
+		}
+		if len(kept) != len(q.members) {
+			// A new array: a snapshot or a reader may hold the old one.
+			q.members = kept
+			s.storeQueue(name, q, index)
+		}
+	}
+}
+
+// removeOrphanMembers takes out the ephemeral members whose session this
+// state does not hold: a restored backup's members of sessions that have
+// ended since, which must not come back (SPEC §9).
+func (s *State) removeOrphanMembers(index uint64) {
+	s.removeEphemeral(func(id string) bool { return s.sessions[id] == nil }, index)
 }
 
 // Snapshot record and result tags of sessions. Persisted; do not renumber.

@@ -106,3 +106,69 @@ func TestSessionsInSnapshotsAndRestores(t *testing.T) {
 		}
 	}
 }
+
+func TestEphemeralMembersLeaveWithTheirSession(t *testing.T) {
+	a := newApplier(t)
+	a.do(SessionCreate{ID: "s1", TTL: 10 * time.Second})
+	a.do(SessionCreate{ID: "s2", TTL: time.Minute})
+	if r := a.do(QueueJoin{ID: "q", ProcessID: "ghost", Session: "nope"}); !errors.Is(r.Err, ErrNotFound) {
+		t.Fatalf("join with an unknown session: %v", r.Err)
+	}
+	a.do(QueueJoin{ID: "q", ProcessID: "keeper"})
+	t1 := resultOf[Ticket](t, "join e1", a.doKey(QueueJoin{ID: "q", ProcessID: "e1", Session: "s1"}, "join-e1"))
+	a.do(QueueJoin{ID: "q", ProcessID: "e2", Session: "s2"})
+	a.do(QueueJoin{ID: "q", ProcessID: "last"})
+	if t1.Session != "s1" || t1.Position != 1 {
+		t.Fatalf("ephemeral ticket: %+v", t1)
+	}
+	before, _, _ := a.s.Queue("q")
+
+	// The session's end takes its member out in the same entry: later
+	// members move up, the token rises by one.
+	a.now += int64(10 * time.Second)
+	a.do(SessionExpire{IDs: []string{"s1"}})
+	after, _, _ := a.s.Queue("q")
+	if len(after.Members) != 3 || after.Members[1].ProcessID != "e2" || after.Members[1].Position != 1 || after.FencingToken != before.FencingToken+1 {
+		t.Fatalf("after s1 expired: token %d (was %d), members %+v", after.FencingToken, before.FencingToken, after.Members)
+	}
+	// A retry of the join replays its ticket, session included, even
+	// after a snapshot round trip.
+	var snap bytes.Buffer
+	if _, err := a.s.Snapshot().WriteTo(&snap); err != nil {
+		t.Fatal(err)
+	}
+	restored := New()
+	if err := restored.Restore(bytes.NewReader(snap.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if !restored.Snapshot().Equal(a.s.Snapshot()) {
+		t.Fatal("ephemeral members differ after a snapshot round trip")
+	}
+	a.s = restored
+	r := a.doKey(QueueJoin{ID: "q", ProcessID: "e1", Session: "s1"}, "join-e1")
+	if tk := resultOf[Ticket](t, "replayed join", r); !r.Replayed || tk.Session != "s1" {
+		t.Fatalf("replayed join: %+v", tk)
+	}
+
+	// A backup taken while s2 lived, restored after s2 ended, does not
+	// bring its member back.
+	var backup bytes.Buffer
+	if _, err := a.s.Snapshot().WriteTo(&backup); err != nil {
+		t.Fatal(err)
+	}
+	a.do(SessionDelete{ID: "s2"})
+	if q, _, _ := a.s.Queue("q"); len(q.Members) != 2 {
+		t.Fatalf("after s2 was deleted: %+v", q.Members)
+	}
+	for _, force := range []bool{false, true} {
+		if r := a.do(RestoreBackup{Snapshot: backup.Bytes(), Force: force}); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		q, _, _ := a.s.Queue("q")
+		for _, m := range q.Members {
+			if m.ProcessID == "e2" {
+				t.Fatalf("force=%t: the restore brought back the member of an ended session", force)
+			}
+		}
+	}
+}

@@ -25,7 +25,7 @@ func ticketJSON(t *fsm.Ticket) api.Ticket {
 	if tags == nil {
 		tags = map[string]string{}
 	}
-	return api.Ticket{ID: t.Queue, ProcessID: t.ProcessID, Counter: t.Counter, Position: t.Position, Tags: tags, FencingToken: t.FencingToken, Index: t.Index}
+	return api.Ticket{ID: t.Queue, ProcessID: t.ProcessID, Counter: t.Counter, Position: t.Position, Tags: tags, FencingToken: t.FencingToken, Index: t.Index, Session: t.Session}
 }
 
 func queueJSON(q *fsm.Queue) api.Queue {
@@ -119,7 +119,7 @@ func (s *Server) joinQueue(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return reply(c, ticketJSON)(s.apply(c, fsm.QueueJoin{ID: id, ProcessID: req.ProcessID, Tags: req.Tags}))
+	return reply(c, ticketJSON)(s.apply(c, fsm.QueueJoin{ID: id, ProcessID: req.ProcessID, Tags: req.Tags, Session: req.Session}))
 }
 
 func (s *Server) leaveQueue(c echo.Context) error {

@@ -74,3 +74,26 @@ func TestSessionExpiresWithoutRenew(t *testing.T) {
 		t.Fatalf("a 1s session ended after %v", took)
 	}
 }
+
+func TestEphemeralMemberOverHTTP(t *testing.T) {
+	n := harness.StartInMem(t, httpapi.Config{})
+	r := sendJSON(t, http.MethodPost, n.URL+"/v1/sessions", `{"ttl":"1m"}`)
+	wantOK(t, r, http.StatusOK)
+	var s api.Session
+	if err := json.Unmarshal(r.body, &s); err != nil {
+		t.Fatal(err)
+	}
+	checkError(t, sendJSON(t, http.MethodPost, n.URL+"/v1/queues/q/join", `{"process_id":"p","session":"no-such-session"}`), http.StatusNotFound, api.CodeNotFound)
+	r = sendJSON(t, http.MethodPost, n.URL+"/v1/queues/q/join", `{"process_id":"p","session":"`+s.ID+`"}`)
+	wantOK(t, r, http.StatusOK)
+	var tk api.Ticket
+	if err := json.Unmarshal(r.body, &tk); err != nil || tk.Session != s.ID {
+		t.Fatalf("ephemeral ticket: %s", r.body)
+	}
+	wantOK(t, sendJSON(t, http.MethodDelete, n.URL+"/v1/sessions/"+s.ID, ""), http.StatusNoContent)
+	r = sendJSON(t, http.MethodGet, n.URL+"/v1/queues/q", "")
+	var q api.Queue
+	if err := json.Unmarshal(r.body, &q); err != nil || len(q.Members) != 0 || q.FencingToken != 2 {
+		t.Fatalf("queue after its member's session ended: %s", r.body)
+	}
+}
