@@ -77,6 +77,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
+	var ec exitCode
+	if errors.As(err, &ec) {
+		return ec.code
+	}
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
 	fmt.Fprintln(stderr, "countctl:", msg)
 	var ue usageError
@@ -145,7 +149,7 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 	pf.StringVar(&a.caCert, "ca-cert", getenv("COUNTD_CACERT"), "PEM file of the cluster's CA, for https:// nodes (env COUNTD_CACERT)")
 	pf.StringVar(&a.clientCert, "client-cert", getenv("COUNTD_CLIENT_CERT"), "PEM client certificate, for a cluster that verifies clients (env COUNTD_CLIENT_CERT)")
 	pf.StringVar(&a.clientKey, "client-key", getenv("COUNTD_CLIENT_KEY"), "PEM key of --client-cert (env COUNTD_CLIENT_KEY)")
-	root.AddCommand(a.counterCommand(), a.queueCommand(getenv), a.itemsCommand(), a.docCommand(), a.sessionCommand(), a.clusterCommand(), a.snapshotCommand(),
+	root.AddCommand(a.counterCommand(), a.queueCommand(getenv), a.itemsCommand(), a.docCommand(), a.sessionCommand(), a.lockCommand(), a.clusterCommand(), a.snapshotCommand(),
 		a.aclCommand(), tlsCommand(a), gossipCommand(a))
 	argErrorsAreUsage(root)
 	return root
