@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -132,8 +133,9 @@ func parseTags(flags []string) (map[string]string, error) {
 
 func (a *app) queueJoin() *cobra.Command {
 	var (
-		tagFlags []string
-		myidFile string
+		tagFlags   []string
+		myidFile   string
+		sessionTTL time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "join",
@@ -144,7 +146,12 @@ Joining again returns the ticket the process already holds (tags unchanged).
 --myid-file writes the counter and a newline to PATH (mode 0644), through a
 temporary file renamed into place so a reader never sees a partial file, and
 creates missing parent directories: it can go straight to
-/etc/zookeeper/conf/myid.`,
+/etc/zookeeper/conf/myid.
+
+With --session-ttl D the member is ephemeral: countctl joins with a new
+session, prints the ticket, and stays in the foreground renewing the session
+every D/3. SIGINT or SIGTERM leaves the queue and ends the session; if
+countctl dies (kill -9, a lost host) the place is freed within D.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			id, process, err := a.member()
@@ -154,6 +161,12 @@ creates missing parent directories: it can go straight to
 			tags, err := parseTags(tagFlags)
 			if err != nil {
 				return err
+			}
+			if sessionTTL != 0 {
+				if sessionTTL < time.Second || sessionTTL > 24*time.Hour {
+					return usagef("--session-ttl must be from 1s to 24h, got %s", sessionTTL)
+				}
+				return a.joinEphemeral(id, process, tags, myidFile, sessionTTL)
 			}
 			return show(a, func(ctx context.Context, cl *client.Client) (*api.Ticket, error) {
 				return cl.Join(ctx, id, process, tags)
@@ -171,7 +184,53 @@ creates missing parent directories: it can go straight to
 	}
 	cmd.Flags().StringArrayVar(&tagFlags, "tag", nil, "tag the membership with key=value (repeatable)")
 	cmd.Flags().StringVar(&myidFile, "myid-file", "", "also write the counter to this file, atomically (e.g. a ZooKeeper myid)")
+	cmd.Flags().DurationVar(&sessionTTL, "session-ttl", 0, "join as an ephemeral member held by a session with this TTL, and stay in the foreground renewing it")
 	return cmd
+}
+
+// joinEphemeral joins with a kept-alive session and holds the place until
+// a signal (leave, end the session: exit 0) or the session's loss (exit 1).
+func (a *app) joinEphemeral(id, process string, tags map[string]string, myidFile string, ttl time.Duration) error {
+	cl, err := a.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.requestCtx()
+	ks, err := cl.KeepSession(ctx, ttl, "queue:"+id)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("create the member's session: %w", err)
+	}
+	t, err := cl.Join(ctx, id, process, tags, client.InSession(ks.ID))
+	cancel()
+	end := func() {
+		ctx, cancel := a.requestCtx()
+		defer cancel()
+		ctx = context.WithoutCancel(ctx)
+		_, _ = cl.Leave(ctx, id, process)
+		_ = ks.Close(ctx)
+	}
+	if err != nil {
+		end()
+		return err
+	}
+	if myidFile != "" {
+		if err := writeMyID(myidFile, t.Counter); err != nil {
+			end()
+			return err
+		}
+	}
+	if err := a.printTicket(cl, t); err != nil {
+		end()
+		return err
+	}
+	select {
+	case <-a.ctx.Done():
+		end()
+		return nil
+	case <-ks.Done():
+		return fmt.Errorf("lost the place in %s: %w", id, ks.Err())
+	}
 }
 
 // writeMyID writes counter and a newline to path with mode 0644 (ZooKeeper

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/countd/countd/httpapi"
 	"github.com/countd/countd/internal/harness"
@@ -32,4 +34,28 @@ func TestSessionCommands(t *testing.T) {
 	for _, bad := range [][]string{{"session", "create"}, {"session", "create", "--ttl", "500ms"}, {"session", "renew"}} {
 		wantFailure(t, ctl(t, n.URL, bad...), 2, bad)
 	}
+}
+
+func TestQueueJoinWithSessionTTLHoldsThePlaceUntilSignalled(t *testing.T) {
+	n := harness.StartInMem(t, httpapi.Config{})
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	b := startCtl(ctx, "-a", n.URL, "-i", "q", "queue", "-p", "p1", "join", "--session-ttl", "3s", "-o", "text")
+	harness.WaitFor(t, 10*time.Second, "the ephemeral member to join", func() bool {
+		r := ctl(t, n.URL, "-i", "q", "queue", "list")
+		return r.code == 0 && strings.Contains(r.stdout, `"session"`)
+	})
+	if r, done := b.exited(); done {
+		t.Fatalf("countctl did not stay in the foreground: %s", r)
+	}
+	interrupt() // what SIGINT does to countctl's context
+	r := b.exit(t, "join --session-ttl after SIGINT")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "1" {
+		t.Fatalf("join --session-ttl: %s", r)
+	}
+	if q := ctl(t, n.URL, "-i", "q", "queue", "list"); q.code != 0 || strings.Contains(q.stdout, "p1") {
+		t.Fatalf("the member is still queued after countctl left: %s", q.stdout)
+	}
+	bad := []string{"-i", "q", "queue", "-p", "p2", "join", "--session-ttl", "10ms"}
+	wantFailure(t, ctl(t, n.URL, bad...), 2, bad)
 }
