@@ -112,8 +112,8 @@ func BenchmarkDocumentMemory(b *testing.B) {
 // BenchmarkObjectMemory reports the heap one stored object of each small
 // kind costs, with names of the length shown: the README's per-object
 // figures. A counter is the 14-character "counter-000001" after one next; a
-// queue member is "host-000001.example" with two short tags; a token has
-// one rule.
+// queue member is "host-000001.example" with two short tags; a session has
+// a 36-character ID and a short name; a token has one rule.
 func BenchmarkObjectMemory(b *testing.B) {
 	const n = 50_000
 	kinds := []struct {
@@ -123,6 +123,9 @@ func BenchmarkObjectMemory(b *testing.B) {
 		{"counter", func(i int) Payload { return CounterNext{ID: fmt.Sprintf("counter-%06d", i), Count: 1} }},
 		{"queue-member", func(i int) Payload {
 			return QueueJoin{ID: "members", ProcessID: fmt.Sprintf("host-%06d.example", i), Tags: map[string]string{"zone": "a", "role": "db"}}
+		}},
+		{"session", func(i int) Payload {
+			return SessionCreate{ID: fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i), Name: "worker", TTL: 10 * time.Second}
 		}},
 		{"acl-token", func(i int) Payload {
 			return ACLTokenCreate{Accessor: fmt.Sprintf("%036d", i), SecretHash: SecretHash{1, byte(i), byte(i >> 8), byte(i >> 16)},
