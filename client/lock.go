@@ -37,43 +37,50 @@ type KeptSession struct {
 // KeepSession creates a session with ttl (1s to 24h) and renews it in the
 // background.
 func (c *Client) KeepSession(ctx context.Context, ttl time.Duration, name string) (*KeptSession, error) {
+	sent := time.Now()
 	s, err := c.CreateSession(ctx, ttl, name)
 	if err != nil {
 		return nil, err
 	}
 	kctx, stop := context.WithCancel(context.Background())
 	ks := &KeptSession{ID: s.ID, TTL: ttl, c: c, stop: stop, done: make(chan struct{})}
-	go ks.keepAlive(kctx)
+	go ks.keepAlive(kctx, sent)
 	return ks, nil
 }
 
-// keepAlive renews every TTL/3. A renew that fails is retried until a
-// full TTL has passed since the last one that succeeded: by then the
-// leader may have ended the session, so it counts as lost.
-func (ks *KeptSession) keepAlive(ctx context.Context) {
-	every := ks.TTL / 3
-	last := time.Now()
-	tick := time.NewTicker(every)
+// keepAlive renews every TTL/3. The leader ends a session no sooner than
+// a TTL after it applied the last renew, which it did after that renew
+// was sent; so a TTL after sending the last renew that succeeded, the
+// session may be gone, and from then on it counts as lost, whatever the
+// renews in flight do. Counting from the send, not the answer, keeps the
+// holder from believing it holds a lock after another may have it.
+func (ks *KeptSession) keepAlive(ctx context.Context, created time.Time) {
+	lastSent := created
+	lost := time.NewTimer(time.Until(lastSent.Add(ks.TTL)))
+	defer lost.Stop()
+	tick := time.NewTicker(ks.TTL / 3)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-lost.C:
+			ks.lose(fmt.Errorf("%w: %s not renewed within its TTL of %s", ErrSessionLost, ks.ID, ks.TTL))
+			return
 		case <-tick.C:
 		}
-		rctx, cancel := context.WithDeadline(ctx, last.Add(ks.TTL))
+		sent := time.Now()
+		rctx, cancel := context.WithDeadline(ctx, lastSent.Add(ks.TTL))
 		_, err := ks.c.RenewSession(rctx, ks.ID)
 		cancel()
 		switch {
 		case err == nil:
-			last = time.Now()
+			lastSent = sent
+			lost.Reset(time.Until(lastSent.Add(ks.TTL)))
 		case ctx.Err() != nil:
 			return
 		case IsCode(err, api.CodeNotFound):
 			ks.lose(fmt.Errorf("%w: %s ended: %v", ErrSessionLost, ks.ID, err))
-			return
-		case time.Since(last) >= ks.TTL:
-			ks.lose(fmt.Errorf("%w: %s not renewed for its TTL of %s: %v", ErrSessionLost, ks.ID, ks.TTL, err))
 			return
 		}
 	}
