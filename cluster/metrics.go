@@ -117,6 +117,8 @@ var (
 		"Voters in the latest Raft configuration this node knows.", nil, nil)
 	descIsLeader = prometheus.NewDesc("countd_is_leader",
 		"1 if this node is the Raft leader, else 0.", nil, nil)
+	descSessions = prometheus.NewDesc("countd_sessions",
+		"Live sessions in this node's state.", nil, nil)
 )
 
 // nodeCollector reads a node's Raft gauges at scrape time and reports its
@@ -131,7 +133,7 @@ func (n *Node) Collector() prometheus.Collector { return nodeCollector{n} }
 // Describe implements prometheus.Collector.
 func (c nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descCommitIndex, descRaftApplied,
-		descFSMApplied, descLastLog, descLastContact, descVoters, descIsLeader} {
+		descFSMApplied, descLastLog, descLastContact, descVoters, descIsLeader, descSessions} {
 		ch <- d
 	}
 	c.recorded(func(col prometheus.Collector) { col.Describe(ch) })
@@ -157,6 +159,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descLastContact, lastContact)
 	gauge(descVoters, float64(c.n.voters()))
 	gauge(descIsLeader, boolFloat(state == raft.Leader))
+	gauge(descSessions, float64(c.n.state.SessionCount()))
 	c.recorded(func(col prometheus.Collector) { col.Collect(ch) })
 }
 

@@ -62,6 +62,13 @@ func errSessionGone(id string) error {
 	return errorf(CodeNotFound, "session %s does not exist or has ended", id)
 }
 
+// SessionCount is how many sessions are live.
+func (s *State) SessionCount() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.sessions)
+}
+
 // SessionPage is one page of sessions in ID order: up to limit after after,
 // leaving out those keep (when not nil) rejects; more reports whether a
 // later page has any.

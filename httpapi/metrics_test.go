@@ -32,6 +32,7 @@ func TestMetricsOnOneNode(t *testing.T) {
 		"countd_fsm_apply_duration_seconds":    dto.MetricType_HISTOGRAM,
 		"countd_minted_ids_total":              dto.MetricType_COUNTER,
 		"countd_sessions_expired_total":        dto.MetricType_COUNTER,
+		"countd_sessions":                      dto.MetricType_GAUGE,
 		"countd_apply_duration_seconds":        dto.MetricType_HISTOGRAM,
 		"countd_http_requests_total":           dto.MetricType_COUNTER,
 		"countd_http_request_duration_seconds": dto.MetricType_HISTOGRAM,
