@@ -1,7 +1,7 @@
 // Package checker decides whether a jepsen-lite history shows countd
 // keeping its promises: counters and documents linearizable (porcupine),
 // no ID minted twice, every acknowledged write visible in the final reads,
-// queue invariants, and exact item counts. Each check is a function of the
+// queue invariants, exact item counts, and one lock holder at a time. Each check is a function of the
 // history alone, so hand-made histories can show that it fails when it
 // should.
 package checker
@@ -107,6 +107,7 @@ func Check(h *history.History, opts Options) *Result {
 	ackedVisible(h, res)
 	queues(h, res)
 	items(h, res)
+	locks(h, res)
 	res.Valid = len(res.Violations) == 0
 	return res
 }

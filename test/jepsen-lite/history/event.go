@@ -48,6 +48,10 @@ const (
 	// FDocCAS writes document Key if it is at version In.IfVersion (0:
 	// absent).
 	FDocCAS F = "doc-cas"
+	// FHold takes lock Key with a session, holds it a moment and gives it
+	// up; ok says when the client believed it held it (Out.HeldFrom to
+	// Out.HeldUntil) and with which fencing token (Out.Token).
+	FHold F = "hold"
 )
 
 // IsWrite reports whether f changes state.
@@ -128,6 +132,11 @@ type Output struct {
 	// Version and Doc are a document's version (0: absent) and token.
 	Version uint64 `json:"version,omitempty"`
 	Doc     string `json:"doc,omitempty"`
+	// HeldFrom and HeldUntil are the history times between which a hold's
+	// client believed it held the lock: from when the lock was granted to
+	// when it began to give it up, or learnt its session was lost.
+	HeldFrom  int64 `json:"held_from,omitempty"`
+	HeldUntil int64 `json:"held_until,omitempty"`
 }
 
 // Member is one queue member as a read returned it.

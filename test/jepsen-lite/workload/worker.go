@@ -69,6 +69,7 @@ var mix = []struct {
 	{history.FJoin, 6}, {history.FLeave, 5}, {history.FQueueGet, 5},
 	{history.FItemsAdd, 8}, {history.FItemsCount, 5},
 	{history.FDocGet, 6}, {history.FDocCAS, 8},
+	{history.FHold, 3},
 }
 
 func (w *worker) pick() history.F {
@@ -136,6 +137,8 @@ func (w *worker) step(ctx context.Context) {
 		w.addItems(ctx, tenant)
 	case history.FDocCAS:
 		w.docCAS(ctx, doc)
+	case history.FHold:
+		w.hold(ctx, fmt.Sprintf("lock%d", epoch))
 	case history.FGet:
 		in := history.Input{}
 		if len(w.stale) > 0 {
@@ -171,6 +174,48 @@ func (w *worker) makeCached(ctx context.Context, counter string) bool {
 	}
 	w.cached[counter] = true
 	return true
+}
+
+// Locks: a session of lockTTL, and a hold of holdFor once the lock is
+// granted; short, so that holders follow each other often.
+const (
+	lockTTL = 2 * time.Second
+	holdFor = 30 * time.Millisecond
+)
+
+// hold takes the lock with a new session, holds it briefly and gives it
+// up, recording when it believed it held it. A client that learns its
+// session is lost stops holding at once; the checker then requires that
+// nobody else held the lock meanwhile, and that tokens rose.
+func (w *worker) hold(ctx context.Context, key string) {
+	p := w.wl.hist.Invoke(w.id, history.FHold, key, history.Input{})
+	ctx, cancel := context.WithTimeout(ctx, 2*w.wl.cfg.OpTimeout)
+	defer cancel()
+	ks, err := w.cl.KeepSession(ctx, lockTTL, "jepsen")
+	if err != nil {
+		record(p, err, nil)
+		return
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.wl.cfg.OpTimeout)
+		defer cancel()
+		_ = ks.Close(cctx)
+	}()
+	l, err := ks.Lock(ctx, key, 1)
+	if err != nil {
+		record(p, err, nil)
+		return
+	}
+	from := w.wl.hist.Now()
+	select {
+	case <-time.After(holdFor):
+	case <-l.Lost:
+	}
+	until := w.wl.hist.Now()
+	p.OK(history.Output{Token: l.FencingToken, HeldFrom: from, HeldUntil: until})
+	uctx, ucancel := context.WithTimeout(context.WithoutCancel(ctx), w.wl.cfg.OpTimeout)
+	defer ucancel()
+	_ = l.Unlock(uctx)
 }
 
 // impatient is the deadline of the one operation in ten whose client
