@@ -103,3 +103,43 @@ func TestKilledLockHolderIsFollowedWithALargerToken(t *testing.T) {
 	}
 	t.Logf("kill -9 of the lock holder (token %d): the next holder ran %v later with token %d", ta, time.Since(killed).Round(time.Millisecond), tb)
 }
+
+// TestFourLockProcessesNeverOverlap runs four `countctl lock` processes on
+// one lock at once against the cluster: their commands must run one at a
+// time, each with a larger fencing token than the one before.
+func TestFourLockProcessesNeverOverlap(t *testing.T) {
+	c := formCluster(t)
+	dir := t.TempDir()
+	held, logPath := filepath.Join(dir, "held"), filepath.Join(dir, "log")
+	script := `if [ -e ` + held + ` ]; then echo OVERLAP; exit 9; fi
+touch ` + held + `; echo "$COUNTD_FENCING_TOKEN" >> ` + logPath + `; sleep 0.3; rm ` + held
+	cmds := make([]*exec.Cmd, 4)
+	for i := range cmds {
+		cmds[i] = exec.Command(countctlBin, "-a", urls(c), "lock", "mutex", "--ttl", "5s", "--", "sh", "-c", script)
+		cmds[i].Stderr = os.Stderr
+		if err := cmds[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("holder %d: %v", i, err)
+		}
+	}
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := strings.Fields(string(data))
+	if len(tokens) != 4 {
+		t.Fatalf("%d holders ran, want 4: %q", len(tokens), tokens)
+	}
+	for i := 1; i < len(tokens); i++ {
+		a, _ := strconv.ParseUint(tokens[i-1], 10, 64)
+		b, _ := strconv.ParseUint(tokens[i], 10, 64)
+		if b <= a {
+			t.Fatalf("fencing tokens did not rise from one holder to the next: %v", tokens)
+		}
+	}
+	t.Logf("four countctl lock processes ran one at a time with tokens %v", tokens)
+}
