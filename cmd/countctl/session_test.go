@@ -41,10 +41,14 @@ func TestQueueJoinWithSessionTTLHoldsThePlaceUntilSignalled(t *testing.T) {
 	ctx, interrupt := context.WithCancel(context.Background())
 	defer interrupt()
 	b := startCtl(ctx, "-a", n.URL, "-i", "q", "queue", "-p", "p1", "join", "--session-ttl", "3s", "-o", "text")
-	harness.WaitFor(t, 10*time.Second, "the ephemeral member to join", func() bool {
-		r := ctl(t, n.URL, "-i", "q", "queue", "list")
-		return r.code == 0 && strings.Contains(r.stdout, `"session"`)
+	// Joined, and countctl has printed the ticket: from here it only holds
+	// the place (a signal during the join itself is a failed join).
+	harness.WaitFor(t, 10*time.Second, "the ephemeral member's ticket", func() bool {
+		return strings.TrimSpace(b.stdout.String()) == "1"
 	})
+	if r := ctl(t, n.URL, "-i", "q", "queue", "list"); r.code != 0 || !strings.Contains(r.stdout, `"session"`) {
+		t.Fatalf("the member is not ephemeral: %s", r)
+	}
 	if r, done := b.exited(); done {
 		t.Fatalf("countctl did not stay in the foreground: %s", r)
 	}
