@@ -59,12 +59,8 @@ func (c *Client) CreateToken(ctx context.Context, req api.ACLTokenRequest, opts 
 func (c *Client) Tokens(ctx context.Context, opts ...CallOption) ([]api.ACLToken, error) {
 	var all []api.ACLToken
 	for after := ""; ; {
-		q := url.Values{}
-		if after != "" {
-			q.Set("after", after)
-		}
 		var page api.ACLTokenList
-		if err := c.call(ctx, request{method: http.MethodGet, path: readPath("/v1/acl/tokens", applyOpts(opts), q)}, &page); err != nil {
+		if err := c.call(ctx, request{method: http.MethodGet, path: readPath("/v1/acl/tokens", applyOpts(opts), pageQuery(after, 0))}, &page); err != nil {
 			return nil, err
 		}
 		all = append(all, page.Tokens...)

@@ -38,19 +38,26 @@ func (c *Client) Counters(ctx context.Context, prefix string, opts ...CallOption
 // CounterPage reads one page of counters whose IDs start with prefix and
 // sort after after: at most limit (0: the server's default, 1000).
 func (c *Client) CounterPage(ctx context.Context, prefix, after string, limit int, opts ...CallOption) (*api.CounterList, error) {
-	q := url.Values{}
+	q := pageQuery(after, limit)
 	if prefix != "" {
 		q.Set("prefix", prefix)
 	}
+	var out api.CounterList
+	err := c.call(ctx, request{method: http.MethodGet, path: readPath("/v1/counters", applyOpts(opts), q)}, &out)
+	return &out, err
+}
+
+// pageQuery is the query of one page of a list: after the name after (""
+// for the first page), at most limit items (0: the server's default).
+func pageQuery(after string, limit int) url.Values {
+	q := url.Values{}
 	if after != "" {
 		q.Set("after", after)
 	}
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	var out api.CounterList
-	err := c.call(ctx, request{method: http.MethodGet, path: readPath("/v1/counters", applyOpts(opts), q)}, &out)
-	return &out, err
+	return q
 }
 
 // Next mints count IDs (First … Value, Step apart) from counter id.

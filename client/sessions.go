@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/countd/countd/api"
@@ -54,14 +53,7 @@ func (c *Client) Session(ctx context.Context, id string, opts ...CallOption) (*a
 // SessionPage reads one page of sessions in ID order, after after (""
 // for the first page), at most limit of them (0: the server's default).
 func (c *Client) SessionPage(ctx context.Context, after string, limit int, opts ...CallOption) (*api.SessionList, error) {
-	q := url.Values{}
-	if after != "" {
-		q.Set("after", after)
-	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
-	}
 	var out api.SessionList
-	err := c.call(ctx, request{method: http.MethodGet, path: readPath("/v1/sessions", applyOpts(opts), q)}, &out)
+	err := c.call(ctx, request{method: http.MethodGet, path: readPath("/v1/sessions", applyOpts(opts), pageQuery(after, limit))}, &out)
 	return &out, err
 }

@@ -29,15 +29,14 @@ const (
 
 // Where each store keeps its files inside the data dir.
 const (
-	walDirName  = "wal"
-	boltDBName  = "raft.db"
-	walEntryCap = segment.MaxEntrySize
+	walDirName = "wal"
+	boltDBName = "raft.db"
 )
 
 // MaxWALEntry is the largest log entry raft-wal stores (its records are at
 // most 64 MiB). A backup restore is one entry, so on a wal node a backup
 // may be at most this large, less the command header (MaxRestoreFor).
-const MaxWALEntry = int64(walEntryCap)
+const MaxWALEntry = int64(segment.MaxEntrySize)
 
 // logStore is an open Raft log and stable store.
 type logStore struct {

@@ -108,14 +108,13 @@ func newMintCache(n *Node) *mintCache {
 // while this leader remembers the key).
 func (n *Node) Next(ctx context.Context, id string, count int64, key string) (fsm.Result, error) {
 	cmd := fsm.Command{Payload: fsm.CounterNext{ID: id, Count: count}, IdempotencyKey: key}
+	if cache := n.state.CounterCache(id); n.raft.State() != raft.Leader || cache == 0 || count > cache {
+		// Apply validates the input, sends a follower's request on to the
+		// leader, and gives a wrong type the log's refusal.
+		return n.Apply(ctx, cmd)
+	}
 	if err := cmd.Validate(); err != nil {
 		return fsm.Result{}, err
-	}
-	cur, _, err := n.state.Counter(id)
-	if n.raft.State() != raft.Leader || err != nil || cur.Cache == 0 || count > cur.Cache {
-		// Apply sends a follower's request on to the leader, and gives a
-		// wrong type the log's refusal.
-		return n.Apply(ctx, cmd)
 	}
 	req := &mintRequest{id: id, count: count, key: key, done: make(chan mintOutcome, 1)}
 	n.mints.enqueue(req)

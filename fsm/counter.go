@@ -99,6 +99,18 @@ func (s *State) Counter(id string) (*Counter, uint64, error) {
 	return c.view(id), s.applied, nil
 }
 
+// CounterCache is the block size of counter id when it is cached, else 0
+// (a dense counter, one never written, or another kind): what routes a
+// next, without building the counter's view.
+func (s *State) CounterCache(id string) int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if c, ok := s.objects[id].(*counter); ok {
+		return c.cache
+	}
+	return 0
+}
+
 // Counters lists the counters whose names start with prefix, sorted by name.
 func (s *State) Counters(prefix string) ([]*Counter, uint64) {
 	page, _, applied := s.CounterPage(prefix, "", math.MaxInt, nil)

@@ -8,6 +8,7 @@ package fsm
 // that needs a version no longer kept gets a reset (DocumentSince).
 
 import (
+	"cmp"
 	"slices"
 	"unsafe"
 )
@@ -117,24 +118,11 @@ func (h *historyLog) rebuild(docs map[string]*document) {
 		}
 	}
 	slices.SortFunc(h.fifo, func(a, b histEntry) int {
-		if a.ch.Index != b.ch.Index {
-			return compareUint(a.ch.Index, b.ch.Index)
-		}
-		return compareUint(a.ch.Version, b.ch.Version)
+		return cmp.Or(cmp.Compare(a.ch.Index, b.ch.Index), cmp.Compare(a.ch.Version, b.ch.Version))
 	})
 	for h.bytes > h.max && h.live > 0 {
 		h.dropOldest()
 	}
-}
-
-func compareUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // keeps reports whether ch is still in d's history: versions kept are a

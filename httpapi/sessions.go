@@ -8,7 +8,6 @@ package httpapi
 import (
 	"context"
 	"crypto/sha256"
-	"fmt"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -40,7 +39,7 @@ func newSessionID(key string) string {
 		return api.NewAccessor()
 	}
 	h := sha256.Sum256([]byte("countd session " + key))
-	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+	return api.UUIDFrom([16]byte(h[:16]))
 }
 
 func (s *Server) createSession(c echo.Context) error {
