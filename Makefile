@@ -10,12 +10,14 @@ STATICCHECK_VERSION := v0.8.2
 
 # Debian packages the tests run for real: ZooKeeper's servers (the
 # ZooKeeper end-to-end test), promtool from prometheus (a real node's
-# /metrics through `promtool check metrics`) and ip from iproute2
-# (jepsen-lite's network namespaces). Each is required: a missing one fails
+# /metrics through `promtool check metrics`), ip from iproute2
+# (jepsen-lite's network namespaces) and redis-cli from redis-tools (the
+# Redis-protocol end-to-end test). Each is required: a missing one fails
 # `make deps`, and `make unit` tells its test not to skip.
 ZK_SERVER := /usr/share/zookeeper/bin/zkServer.sh
 PROMTOOL  := /usr/bin/promtool
 IP        := /usr/sbin/ip
+REDIS_CLI := /usr/bin/redis-cli
 # etcd (the Debian package etcd-server) only for `make bench-peers`, so it
 # is not in deps.
 ETCD      := /usr/bin/etcd
@@ -45,8 +47,8 @@ unit: deps
 	env COUNTD_REQUIRE_ZK=1 COUNTD_REQUIRE_JEPSEN=1 COUNTD_REQUIRE_PROMTOOL=1 \
 	  $(GO) test -race -count=1 -timeout 15m ./...
 
-## deps: the Debian packages the tests need (zookeeper, prometheus for promtool, iproute2)
-deps: $(ZK_SERVER) $(PROMTOOL) $(IP)
+## deps: the Debian packages the tests need (zookeeper, prometheus for promtool, iproute2, redis-tools)
+deps: $(ZK_SERVER) $(PROMTOOL) $(IP) $(REDIS_CLI)
 
 # Installing prometheus starts no daemon here: without systemd, the package's
 # init script goes through invoke-rc.d, which policy-rc.d (exit 101 in
@@ -57,6 +59,8 @@ $(PROMTOOL):
 	$(call apt_install,prometheus)
 $(IP):
 	$(call apt_install,iproute2)
+$(REDIS_CLI):
+	$(call apt_install,redis-tools)
 # Where systemd runs, installing etcd-server also starts the packaged etcd
 # on 2379/2380; bench-peers' own members use free ports and never meet it.
 $(ETCD):

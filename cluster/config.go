@@ -51,6 +51,10 @@ type Config struct {
 	// HTTPAddr is the host:port clients reach this node's HTTP API at; it is
 	// advertised to other nodes so they can redirect to the leader.
 	HTTPAddr string
+	// RESPAddr is the host:port of this node's Redis-protocol front end,
+	// empty when it serves none; it is advertised like HTTPAddr, so
+	// followers can send Redis clients on to the leader.
+	RESPAddr string
 	// RaftAddr is the host:port of the Raft TCP transport.
 	RaftAddr string
 	// GossipAddr is the host:port memberlist binds. Empty disables gossip:
@@ -178,9 +182,9 @@ func (c *Config) validate() error {
 	if c.DataDir == "" && !c.InMemory {
 		errs = append(errs, errors.New("a data dir is required"))
 	}
-	for _, a := range []struct{ name, addr string }{{"http", c.HTTPAddr}, {"raft", c.RaftAddr}, {"gossip", c.GossipAddr}} {
+	for _, a := range []struct{ name, addr string }{{"http", c.HTTPAddr}, {"raft", c.RaftAddr}, {"gossip", c.GossipAddr}, {"resp", c.RESPAddr}} {
 		name, addr := a.name, a.addr
-		if (name == "gossip" && addr == "") || (name == "raft" && c.InMemory) {
+		if ((name == "gossip" || name == "resp") && addr == "") || (name == "raft" && c.InMemory) {
 			continue // gossip is optional; an in-memory node's Raft transport has no port
 		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {

@@ -11,6 +11,9 @@ import (
 type NotLeaderError struct {
 	LeaderID   string
 	LeaderHTTP string
+	// LeaderRESP is the leader's Redis-protocol address, empty when it
+	// serves none or is not known.
+	LeaderRESP string
 }
 
 func (e *NotLeaderError) Error() string {

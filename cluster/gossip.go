@@ -25,8 +25,10 @@ const metaVersion = 1
 // memberMeta is what a node tells the others about itself. It must fit in
 // memberlist's 512-byte metadata limit; short JSON keys keep it well under.
 type memberMeta struct {
-	Cluster  string `json:"c"`
-	HTTP     string `json:"h"`
+	Cluster string `json:"c"`
+	HTTP    string `json:"h"`
+	// RESP is the node's Redis-protocol address; empty when it has none.
+	RESP     string `json:"p,omitempty"`
 	Raft     string `json:"r"`
 	Expect   int    `json:"e"`
 	HasState bool   `json:"s"`

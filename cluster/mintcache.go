@@ -107,25 +107,34 @@ func newMintCache(n *Node) *mintCache {
 // been handed out (ErrUnknownResult: a retry with the same key replays it
 // while this leader remembers the key).
 func (n *Node) Next(ctx context.Context, id string, count int64, key string) (fsm.Result, error) {
+	return n.SubmitNext(ctx, id, count, key)()
+}
+
+// SubmitNext is Next in two steps, as Submit is Apply: nexts one goroutine
+// submits one after another mint in that order, whether through the log
+// or from the cache (a round hands out values in arrival order).
+func (n *Node) SubmitNext(ctx context.Context, id string, count int64, key string) func() (fsm.Result, error) {
 	cmd := fsm.Command{Payload: fsm.CounterNext{ID: id, Count: count}, IdempotencyKey: key}
 	if cache := n.state.CounterCache(id); n.raft.State() != raft.Leader || cache == 0 || count > cache {
 		// Apply validates the input, sends a follower's request on to the
 		// leader, and gives a wrong type the log's refusal.
-		return n.Apply(ctx, cmd)
+		return n.Submit(ctx, cmd)
 	}
 	if err := cmd.Validate(); err != nil {
-		return fsm.Result{}, err
+		return done(fsm.Result{}, err)
 	}
 	req := &mintRequest{id: id, count: count, key: key, done: make(chan mintOutcome, 1)}
 	n.mints.enqueue(req)
-	select {
-	case out := <-req.done:
-		n.metrics.observeCachedMint(out.res, out.err)
-		return out.res, out.err
-	case <-ctx.Done():
-		return fsm.Result{}, fmt.Errorf("cached next of %s: %w: %v", id, ErrUnknownResult, ctx.Err())
-	case <-n.stopping:
-		return fsm.Result{}, fmt.Errorf("cached next of %s: %w", id, ErrUnknownResult)
+	return func() (fsm.Result, error) {
+		select {
+		case out := <-req.done:
+			n.metrics.observeCachedMint(out.res, out.err)
+			return out.res, out.err
+		case <-ctx.Done():
+			return fsm.Result{}, fmt.Errorf("cached next of %s: %w: %v", id, ErrUnknownResult, ctx.Err())
+		case <-n.stopping:
+			return fsm.Result{}, fmt.Errorf("cached next of %s: %w", id, ErrUnknownResult)
+		}
 	}
 }
 
@@ -251,7 +260,7 @@ func (c *mintCache) mint(ctx context.Context, term uint64, r *mintRequest) (fsm.
 	for range reserveAttempts {
 		cur, _, err := c.n.state.Counter(r.id)
 		if err != nil || cur.Cache == 0 || r.count > cur.Cache {
-			return c.n.apply(ctx, dense, false) // no longer cached (or not a counter); Next counts it
+			return c.n.apply(ctx, dense, false)() // no longer cached (or not a counter); Next counts it
 		}
 		if res, ok := c.fromBlock(term, cur, r); ok {
 			return res, nil
@@ -260,7 +269,7 @@ func (c *mintCache) mint(ctx context.Context, term uint64, r *mintRequest) (fsm.
 			return res, err
 		}
 	}
-	return c.n.apply(ctx, dense, false)
+	return c.n.apply(ctx, dense, false)()
 }
 
 // fromBlock hands out r's values from the counter's block if the block is
@@ -289,7 +298,7 @@ func (c *mintCache) fromBlock(term uint64, cur *fsm.Counter, r *mintRequest) (fs
 // error, or a refusal such as overflow); otherwise a block is in place, or
 // another write followed the reservation and the caller tries again.
 func (c *mintCache) reserve(ctx context.Context, term uint64, cur *fsm.Counter) (done bool, res fsm.Result, err error) {
-	res, err = c.n.apply(ctx, fsm.Command{Payload: fsm.CounterNext{ID: cur.ID, Count: cur.Cache}}, false)
+	res, err = c.n.apply(ctx, fsm.Command{Payload: fsm.CounterNext{ID: cur.ID, Count: cur.Cache}}, false)()
 	if err != nil {
 		return true, res, err
 	}

@@ -231,7 +231,7 @@ func (n *Node) startDiscovery() error {
 	hasState := n.hasRaftState()
 	if cfg.GossipAddr != "" {
 		g, err := newGossip(cfg, memberMeta{
-			Cluster: cfg.ClusterName, HTTP: cfg.HTTPAddr, Raft: n.raftAddr,
+			Cluster: cfg.ClusterName, HTTP: cfg.HTTPAddr, RESP: cfg.RESPAddr, Raft: n.raftAddr,
 			Expect: cfg.BootstrapExpect, HasState: hasState, Version: metaVersion,
 		}, n.localRaftStats, n.raft.LastIndex)
 		if err != nil {
@@ -379,13 +379,22 @@ func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 // Result.Err, because they are decided by the log and remembered for
 // idempotent replays.
 func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
+	return n.apply(ctx, cmd, true)()
+}
+
+// Submit is Apply in two steps: it appends cmd and returns a func that
+// waits for the outcome (call it once). Commands one goroutine submits
+// one after another are appended, and applied, in that order, so a
+// pipeline of writes (a Redis client's) replicates together and still in
+// order.
+func (n *Node) Submit(ctx context.Context, cmd fsm.Command) func() (fsm.Result, error) {
 	return n.apply(ctx, cmd, true)
 }
 
-// apply is Apply; without countMints the IDs a next mints are left for the
-// caller to count (the mint cache counts what it hands out, not the
+// apply submits cmd; without countMints the IDs a next mints are left for
+// the caller to count (the mint cache counts what it hands out, not the
 // blocks it reserves).
-func (n *Node) apply(ctx context.Context, cmd fsm.Command, countMints bool) (fsm.Result, error) {
+func (n *Node) apply(ctx context.Context, cmd fsm.Command, countMints bool) func() (fsm.Result, error) {
 	start := time.Now()
 	cmd.Time = start.UnixNano()
 	cmd.KeyWindow = n.cfg.IdempotencyWindow
@@ -394,17 +403,26 @@ func (n *Node) apply(ctx context.Context, cmd fsm.Command, countMints bool) (fsm
 	// so that a follower refuses bad input rather than redirecting it.
 	data, err := fsm.Encode(cmd)
 	if err != nil {
-		return fsm.Result{}, err // bad input is not an apply outcome: no metric
+		return done(fsm.Result{}, err) // bad input is not an apply outcome: no metric
 	}
-	res, err := n.replicate(ctx, cmd.Payload.Op(), data)
-	n.metrics.observeApply(start, res, err, countMints)
-	return res, err
+	wait := n.replicate(ctx, cmd.Payload.Op(), data)
+	return func() (fsm.Result, error) {
+		res, err := wait()
+		n.metrics.observeApply(start, res, err, countMints)
+		return res, err
+	}
 }
 
-// replicate appends an encoded command as leader and waits for its result.
-func (n *Node) replicate(ctx context.Context, op fsm.Op, data []byte) (fsm.Result, error) {
+// done is an outcome known at once, as a wait func.
+func done(res fsm.Result, err error) func() (fsm.Result, error) {
+	return func() (fsm.Result, error) { return res, err }
+}
+
+// replicate appends an encoded command as leader and returns the wait for
+// its result.
+func (n *Node) replicate(ctx context.Context, op fsm.Op, data []byte) func() (fsm.Result, error) {
 	if n.raft.State() != raft.Leader {
-		return fsm.Result{}, n.notLeader()
+		return done(fsm.Result{}, n.notLeader())
 	}
 	timeout := n.cfg.ApplyTimeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -413,16 +431,18 @@ func (n *Node) replicate(ctx context.Context, op fsm.Op, data []byte) (fsm.Resul
 	if err := ctx.Err(); err != nil || timeout <= 0 {
 		// raft reads a timeout ≤ 0 as none at all; a caller that has
 		// given up must not have its command appended.
-		return fsm.Result{}, fmt.Errorf("apply %s: %w: %v", op, ErrUnavailable, context.DeadlineExceeded)
+		return done(fsm.Result{}, fmt.Errorf("apply %s: %w: %v", op, ErrUnavailable, context.DeadlineExceeded))
 	}
 	f := n.raft.Apply(data, timeout)
-	// The future resolves on commit or on loss of leadership (a leader cut
-	// off from its quorum steps down after LeaderLeaseTimeout); await also
-	// gives up when this node stops.
-	if err := n.await(f); err != nil {
-		return fsm.Result{}, n.applyError(op, err)
+	return func() (fsm.Result, error) {
+		// The future resolves on commit or on loss of leadership (a leader
+		// cut off from its quorum steps down after LeaderLeaseTimeout);
+		// await also gives up when this node stops.
+		if err := n.await(f); err != nil {
+			return fsm.Result{}, n.applyError(op, err)
+		}
+		return *f.Response().(*fsm.Result), nil
 	}
-	return *f.Response().(*fsm.Result), nil
 }
 
 // await waits for a raft future, but gives up with raft.ErrRaftShutdown once
@@ -463,8 +483,7 @@ func (n *Node) NotLeader() error {
 	if n.IsLeader() {
 		return nil
 	}
-	id, addr := n.leader()
-	return &NotLeaderError{LeaderID: id, LeaderHTTP: addr}
+	return n.notLeader()
 }
 
 func (n *Node) leader() (id, httpAddr string) {
@@ -478,19 +497,23 @@ func (n *Node) leader() (id, httpAddr string) {
 // notLeader describes the current leader, if any, for a redirect.
 func (n *Node) notLeader() error {
 	id, addr := n.leader()
-	return &NotLeaderError{LeaderID: id, LeaderHTTP: addr}
+	return &NotLeaderError{LeaderID: id, LeaderHTTP: addr, LeaderRESP: n.metaOf(id).RESP}
 }
 
-func (n *Node) httpAddrOf(id string) string {
+func (n *Node) httpAddrOf(id string) string { return n.metaOf(id).HTTP }
+
+// metaOf is what member id advertises about itself: this node's own
+// addresses for itself, gossip's record for others, nothing when unknown.
+func (n *Node) metaOf(id string) memberMeta {
 	if id == n.cfg.NodeID {
-		return n.cfg.HTTPAddr
+		return memberMeta{HTTP: n.cfg.HTTPAddr, RESP: n.cfg.RESPAddr}
 	}
-	if n.gossip != nil {
+	if n.gossip != nil && id != "" {
 		if m, ok := n.gossip.lookup(id); ok {
-			return m.meta.HTTP
+			return m.meta
 		}
 	}
-	return ""
+	return memberMeta{}
 }
 
 // Consistency selects how fresh a read must be.

@@ -28,6 +28,7 @@ type Status struct {
 type MemberStatus struct {
 	ID         string
 	HTTPAddr   string
+	RESPAddr   string // empty when the member serves no Redis protocol
 	RaftAddr   string
 	GossipAddr string
 	// GossipStatus is alive, dead or left; "unknown" for a Raft server
@@ -97,7 +98,7 @@ func (n *Node) Status() Status {
 		suspects := n.gossip.suspects(time.Now())
 		for _, gm := range n.gossip.snapshot() {
 			m := get(gm.id)
-			m.GossipStatus, m.GossipAddr, m.HTTPAddr = gm.status, gm.gossipAddr, gm.meta.HTTP
+			m.GossipStatus, m.GossipAddr, m.HTTPAddr, m.RESPAddr = gm.status, gm.gossipAddr, gm.meta.HTTP, gm.meta.RESP
 			if gm.status == statusAlive && suspects[gm.id] {
 				m.GossipStatus = "suspect"
 			}
@@ -107,7 +108,7 @@ func (n *Node) Status() Status {
 		}
 	} else {
 		m := get(n.cfg.NodeID)
-		m.HTTPAddr, m.GossipStatus = n.cfg.HTTPAddr, "alive"
+		m.HTTPAddr, m.RESPAddr, m.GossipStatus = n.cfg.HTTPAddr, n.cfg.RESPAddr, "alive"
 	}
 	for _, m := range byID {
 		st.Members = append(st.Members, *m)

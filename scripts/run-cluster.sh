@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts a 3-node countd cluster on loopback for trying things out: data in
-# ./data/nN, logs in ./data/nN.log. Ctrl-C stops all three gracefully.
+# ./data/nN, logs in ./data/nN.log; HTTP on 8080-8082, the Redis protocol on
+# 6379-6381. Ctrl-C stops all three gracefully.
 #
 # SECURE=1 (make run-secure) starts the production configuration instead:
 # mutual TLS, an encrypted gossip and ACLs, with data in ./data-secure. The
@@ -55,6 +56,7 @@ for i in 0 1 2; do
   n=$((i + 1))
   "$BIN/countd" -node-id "n$n" -data-dir "$DATA/n$n" \
     -http-addr "127.0.0.1:808$i" -raft-addr "127.0.0.1:830$i" -gossip-addr "127.0.0.1:840$i" \
+    -resp-addr "127.0.0.1:$((6379 + i))" \
     -join "$JOIN" -bootstrap-expect 3 -leave-on-terminate=false "${extra[@]}" \
     ${SECURE:+-tls-cert "$PKI/n$n.pem" -tls-key "$PKI/n$n-key.pem"} >>"$DATA/n$n.log" 2>&1 &
   pids+=($!)
@@ -86,6 +88,8 @@ The cluster is up. In another terminal, try:
   countctl -i mycounter counter get
   countctl -i mycounter counter next --continuous     # then kill -9 the leader's countd
   countctl cluster status -o text
+  redis-cli -p 6379 INCR hits                          # any node; a follower answers TRY <leader>
+  redis-cli -p \$(redis-cli -p 6379 RAFTLEADER | cut -d: -f2) INCR hits
 
 Press Ctrl-C here to stop all three nodes.
 MSG

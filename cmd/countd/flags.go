@@ -13,6 +13,7 @@ import (
 	"github.com/countd/countd/cluster"
 	"github.com/countd/countd/fsm"
 	"github.com/countd/countd/httpapi"
+	"github.com/countd/countd/respapi"
 )
 
 // options is everything countd can be told on the command line or through
@@ -22,6 +23,7 @@ type options struct {
 	dataDir         string
 	httpAddr        string
 	raftAddr        string
+	respAddr        string
 	gossipAddr      string
 	join            string
 	bootstrapExpect int
@@ -50,6 +52,10 @@ type options struct {
 	pprofAddr string
 
 	forwardWrites bool
+
+	respRedirect    string
+	respIdleTimeout time.Duration
+	respMaxPipeline int
 
 	tlsCA             string
 	tlsCert           string
@@ -80,6 +86,10 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.dataDir, "data-dir", "data", "directory for the Raft log, stable store and snapshots")
 	fs.StringVar(&o.logStore, "log-store", cluster.LogStoreWAL, "Raft log store of a new data dir: wal (raft-wal, one fsync per append) or bolt (raft-boltdb); a data dir keeps the store it has")
 	fs.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "host:port to serve the HTTP API on (also advertised to other nodes)")
+	fs.StringVar(&o.respAddr, "resp-addr", "", "host:port to serve the Redis protocol (RESP2) on, with the same TLS and ACLs as HTTP (off when empty; also advertised to other nodes)")
+	fs.StringVar(&o.respRedirect, "resp-redirect", respapi.RedirectTry, "how a follower sends Redis clients to the leader: try (-TRY host:port, as SummitDB) or moved (-MOVED slot host:port, for Redis Cluster clients)")
+	fs.DurationVar(&o.respIdleTimeout, "resp-idle-timeout", respapi.DefaultIdleTimeout, "close a Redis-protocol connection that sends nothing for this long")
+	fs.IntVar(&o.respMaxPipeline, "resp-max-pipeline", respapi.DefaultMaxPipeline, "most commands of one Redis-protocol connection in flight at once; reading more waits for their answers")
 	fs.StringVar(&o.raftAddr, "raft-addr", "127.0.0.1:8300", "host:port for Raft traffic (bound and advertised)")
 	fs.StringVar(&o.gossipAddr, "gossip-addr", "127.0.0.1:8301", "host:port for gossip (memberlist, TCP and UDP)")
 	fs.StringVar(&o.join, "join", "", "comma-separated gossip addresses of other nodes; retried until one answers")
@@ -87,9 +97,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.clusterName, "cluster", "countd", "cluster name; nodes of other clusters are ignored")
 	fs.BoolVar(&o.dev, "dev", false, "run one in-memory node on 127.0.0.1:8080 for trying things out (nothing is kept)")
 	fs.DurationVar(&o.idempotencyWindow, "idempotency-window", cluster.DefaultIdempotencyWindow, "how long an Idempotency-Key is remembered")
-	fs.Var(&o.maxBody, "max-body", "largest request body accepted (bytes, or with KiB/MiB/GiB)")
+	fs.Var(&o.maxBody, "max-body", "largest request body, or Redis command, accepted (bytes, or with KiB/MiB/GiB)")
 	fs.Var(&o.maxRestore, "max-restore-size", "largest backup POST /v1/snapshot accepts; the restore is one Raft log entry this large (bytes, or with KiB/MiB/GiB)")
-	fs.IntVar(&o.maxBatch, "max-batch", httpapi.DefaultMaxBatch, "most items one POST /v1/items may carry")
+	fs.IntVar(&o.maxBatch, "max-batch", httpapi.DefaultMaxBatch, "most items one POST /v1/items may carry, and most arguments of one Redis command")
 	fs.IntVar(&o.watchHistory, "watch-history", fsm.DefaultWatchHistory, "versions of changes kept per document for watchers that resume; older resume points get a reset")
 	fs.Var(&o.watchHistoryBytes, "watch-history-bytes", "bytes of document change history this node keeps for all documents together; the oldest versions go first (bytes, or with KiB/MiB/GiB)")
 	fs.Var(&o.memoryLimit, "memory-limit", "soft limit on the Go heap: below it garbage is collected lazily (GOGC=400), at it as often as needed; it never stays below twice the live heap (bytes, or with KiB/MiB/GiB; GOGC or GOMEMLIMIT in the environment turn this off)")
@@ -113,8 +123,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.gossipKeyFile, "gossip-key-file", "", "file holding -gossip-key's value (keeps the key out of the process list)")
 	fs.BoolVar(&o.acl, "acl", false, "enforce ACL tokens (give every node the same value): requests need \"Authorization: Bearer <secret>\"")
 	fs.StringVar(&o.aclInitialToken, "acl-initial-management-token-file", "", "file holding a management token's secret the leader bootstraps ACLs with, once per cluster")
-	fs.DurationVar(&o.bodyTimeout, "body-timeout", httpapi.DefaultBodyTimeout, "a request body must arrive within this long (408 and the connection closed otherwise)")
-	fs.IntVar(&o.maxConnsPerClient, "max-conns-per-client", httpapi.DefaultMaxConnsPerClient, "most HTTP connections one client IP may hold open; further ones are closed at once")
+	fs.DurationVar(&o.bodyTimeout, "body-timeout", httpapi.DefaultBodyTimeout, "a request body, or the rest of a Redis command, must arrive within this long (408, or an error, and the connection closed otherwise)")
+	fs.IntVar(&o.maxConnsPerClient, "max-conns-per-client", httpapi.DefaultMaxConnsPerClient, "most HTTP connections one client IP may hold open, and as many Redis-protocol ones; further ones are closed at once")
 	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated web origins (https://console.example) whose pages may send state-changing requests; others get 403")
 	fs.BoolVar(&o.insecure, "insecure", false, "allow addresses off loopback without TLS, a gossip key and -acl (logs a warning)")
 
@@ -139,7 +149,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"max-batch", o.maxBatch}, {"watch-history", o.watchHistory}, {"max-watchers", o.maxWatchers}, {"max-conns-per-client", o.maxConnsPerClient}} {
+	}{{"max-batch", o.maxBatch}, {"watch-history", o.watchHistory}, {"max-watchers", o.maxWatchers}, {"max-conns-per-client", o.maxConnsPerClient}, {"resp-max-pipeline", o.respMaxPipeline}} {
 		if f.v < 1 {
 			return nil, fmt.Errorf("-%s must be at least 1, got %d", f.name, f.v)
 		}
@@ -151,6 +161,12 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		if f.v < 1 {
 			return nil, fmt.Errorf("-%s must be at least 1 byte, got %d", f.name, f.v)
 		}
+	}
+	if o.respRedirect != respapi.RedirectTry && o.respRedirect != respapi.RedirectMoved {
+		return nil, fmt.Errorf("-resp-redirect must be %s or %s, got %q", respapi.RedirectTry, respapi.RedirectMoved, o.respRedirect)
+	}
+	if o.respIdleTimeout <= 0 {
+		return nil, fmt.Errorf("-resp-idle-timeout must be positive, got %s", o.respIdleTimeout)
 	}
 	if o.bodyTimeout <= 0 {
 		return nil, fmt.Errorf("-body-timeout must be positive, got %s", o.bodyTimeout)

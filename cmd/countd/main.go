@@ -24,6 +24,7 @@ import (
 
 	"github.com/countd/countd/cluster"
 	"github.com/countd/countd/httpapi"
+	"github.com/countd/countd/respapi"
 	"github.com/countd/countd/tlsutil"
 )
 
@@ -82,9 +83,24 @@ func run(o *options, logger *slog.Logger) error {
 	if sec.tls() {
 		ln = tls.NewListener(ln, tlsutil.ServerConfig(sec.keyPair, sec.ca, sec.verifyIncoming))
 	}
+	var respLn net.Listener
+	if o.respAddr != "" {
+		if respLn, err = net.Listen("tcp", o.respAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen for RESP: %w", err)
+		}
+		cfg.RESPAddr = respLn.Addr().String()
+		respLn = httpapi.LimitConnsPerClient(respLn, o.maxConnsPerClient)
+		if sec.tls() {
+			respLn = tls.NewListener(respLn, tlsutil.ServerConfig(sec.keyPair, sec.ca, sec.verifyIncoming))
+		}
+	}
 	node, err := cluster.Start(cfg)
 	if err != nil {
 		ln.Close()
+		if respLn != nil {
+			respLn.Close()
+		}
 		return err
 	}
 	left := make(chan struct{})
@@ -106,10 +122,27 @@ func run(o *options, logger *slog.Logger) error {
 	if o.pprofAddr != "" {
 		go servePprof(o.pprofAddr, logger)
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	var resp *respapi.Server
+	if respLn != nil {
+		resp, err = respapi.New(node, respapi.Config{
+			ACL: o.acl, Redirect: o.respRedirect, ForwardWrites: o.forwardWrites, PeerTLS: sec.peerClientTLS(),
+			MaxBulk: int64(o.maxBody), MaxArgs: o.maxBatch, MaxPipeline: o.respMaxPipeline,
+			IdleTimeout: o.respIdleTimeout, ReadTimeout: o.bodyTimeout, Logger: logger,
+		})
+		if err != nil {
+			_ = node.Shutdown()
+			return err
+		}
+		go func() {
+			if err := resp.Serve(respLn); err != nil {
+				serveErr <- fmt.Errorf("resp: %w", err)
+			}
+		}()
+	}
 	logger.Info("countd started", "node", cfg.NodeID, "cluster", cfg.ClusterName, "http", cfg.HTTPAddr,
-		"raft", node.RaftAddr(), "gossip", node.GossipAddr(), "log_store", node.LogStore(), "dev", o.dev,
+		"resp", cfg.RESPAddr, "raft", node.RaftAddr(), "gossip", node.GossipAddr(), "log_store", node.LogStore(), "dev", o.dev,
 		"tls", sec.tls(), "gossip_encrypted", len(sec.gossipKeys) > 0, "acl", o.acl)
 	go reloadOnHangup(sec.keyPair, logger)
 	if o.insecure {
@@ -133,8 +166,11 @@ func run(o *options, logger *slog.Logger) error {
 	case <-left:
 		logger.Info("left the cluster; shutting down")
 	case err := <-serveErr:
+		if resp != nil {
+			_ = resp.Close()
+		}
 		_ = node.Shutdown()
-		return fmt.Errorf("http server: %w", err)
+		return fmt.Errorf("serving clients: %w", err)
 	}
 	stopWatchdog := shutdownWatchdog(logger, shutdownLimit)
 	defer stopWatchdog()
@@ -143,6 +179,9 @@ func run(o *options, logger *slog.Logger) error {
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		logger.Warn("http shutdown", "error", err)
+	}
+	if resp != nil {
+		_ = resp.Close()
 	}
 	return node.Shutdown()
 }

@@ -78,8 +78,8 @@ func (o *options) checkSecureByDefault() error {
 		return nil
 	}
 	var exposed []string
-	for _, a := range []struct{ flag, addr string }{{"-http-addr", o.httpAddr}, {"-raft-addr", o.raftAddr}, {"-gossip-addr", o.gossipAddr}} {
-		if !isLoopback(a.addr) {
+	for _, a := range []struct{ flag, addr string }{{"-http-addr", o.httpAddr}, {"-raft-addr", o.raftAddr}, {"-gossip-addr", o.gossipAddr}, {"-resp-addr", o.respAddr}} {
+		if a.addr != "" && !isLoopback(a.addr) { // -resp-addr is off when empty
 			exposed = append(exposed, a.flag+" "+a.addr)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/cluster"
 	"github.com/countd/countd/httpapi"
+	"github.com/countd/countd/respapi"
 )
 
 // Node is one running in-process node with its HTTP API.
@@ -29,9 +30,14 @@ type Node struct {
 	API *httpapi.Server
 	// URL is the API's base URL, http://127.0.0.1:port.
 	URL string
+	// RESP serves the Redis protocol at RESPAddr when the node was started
+	// with StartRESP; nil otherwise.
+	RESP     *respapi.Server
+	RESPAddr string
 
-	cfg  cluster.Config
-	once sync.Once
+	cfg     cluster.Config
+	respCfg *respapi.Config
+	once    sync.Once
 }
 
 // NodeConfig is the configuration every in-process cluster node starts
@@ -57,6 +63,25 @@ func NodeConfig(id, dir string) cluster.Config {
 // advertises it. The node stops in tb.Cleanup.
 func Start(tb testing.TB, cfg cluster.Config, hc httpapi.Config) *Node {
 	tb.Helper()
+	return StartRESP(tb, cfg, hc, nil)
+}
+
+// StartRESP is Start that also serves the Redis protocol, configured by
+// rc, on cfg.RESPAddr or a free loopback port, when rc is not nil.
+func StartRESP(tb testing.TB, cfg cluster.Config, hc httpapi.Config, rc *respapi.Config) *Node {
+	tb.Helper()
+	var respLn net.Listener
+	if rc != nil {
+		addr := cfg.RESPAddr
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		var err error
+		if respLn, err = net.Listen("tcp", addr); err != nil {
+			tb.Fatalf("listen for RESP: %v", err)
+		}
+		cfg.RESPAddr = respLn.Addr().String()
+	}
 	if cfg.HTTPAddr == "" {
 		cfg.HTTPAddr = "127.0.0.1:0"
 	}
@@ -87,13 +112,34 @@ func Start(tb testing.TB, cfg cluster.Config, hc httpapi.Config) *Node {
 		cfg.GossipAddr = g
 	}
 	n := &Node{Node: node, HTTP: srv, API: api, URL: "http://" + cfg.HTTPAddr, cfg: cfg}
+	if rc != nil {
+		rcfg := *rc
+		if rcfg.Logger == nil {
+			rcfg.Logger = cfg.Logger
+		}
+		rs, err := respapi.New(node, rcfg)
+		if err != nil {
+			_ = respLn.Close()
+			n.Stop()
+			tb.Fatalf("start RESP: %v", err)
+		}
+		go func() { _ = rs.Serve(respLn) }()
+		n.RESP, n.RESPAddr, n.respCfg = rs, cfg.RESPAddr, &rcfg
+	}
 	tb.Cleanup(n.Stop)
 	return n
 }
 
+// RESPConfig is the RESP configuration the node was started with, for a
+// restart with StartRESP; nil when it serves none.
+func (n *Node) RESPConfig() *respapi.Config { return n.respCfg }
+
 // Stop closes the HTTP server and shuts the node down; safe to call twice.
 func (n *Node) Stop() {
 	n.once.Do(func() {
+		if n.RESP != nil {
+			_ = n.RESP.Close()
+		}
 		_ = n.HTTP.Close()
 		_ = n.Node.Shutdown()
 	})
@@ -140,6 +186,13 @@ func StartCluster(tb testing.TB, size int, tweaks ...func(*cluster.Config)) []*N
 // StartClusterWith is StartCluster with every node's API configured by hc.
 func StartClusterWith(tb testing.TB, size int, hc httpapi.Config, tweaks ...func(*cluster.Config)) []*Node {
 	tb.Helper()
+	return StartClusterRESP(tb, size, hc, nil, tweaks...)
+}
+
+// StartClusterRESP is StartClusterWith with every node also serving the
+// Redis protocol, configured by rc, when rc is not nil.
+func StartClusterRESP(tb testing.TB, size int, hc httpapi.Config, rc *respapi.Config, tweaks ...func(*cluster.Config)) []*Node {
+	tb.Helper()
 	dir := tb.TempDir()
 	var nodes []*Node
 	for i := 1; i <= size; i++ {
@@ -151,7 +204,7 @@ func StartClusterWith(tb testing.TB, size int, hc httpapi.Config, tweaks ...func
 		for _, f := range tweaks {
 			f(&cfg)
 		}
-		nodes = append(nodes, Start(tb, cfg, hc))
+		nodes = append(nodes, StartRESP(tb, cfg, hc, rc))
 	}
 	// Stop all nodes at once at the end (registered last, so it runs first):
 	// one by one, each would try to hand leadership to already-stopped peers.

@@ -38,8 +38,10 @@ func Direct(_ *Process, bin string, args []string) *exec.Cmd {
 // change while it runs; a restart (Start after Kill, Terminate or Wait)
 // uses them again.
 type Process struct {
-	ID         string
-	HTTPAddr   string
+	ID       string
+	HTTPAddr string
+	// RESPAddr is where the node serves the Redis protocol; empty for none.
+	RESPAddr   string
 	RaftAddr   string
 	GossipAddr string
 	DataDir    string
@@ -78,6 +80,9 @@ func (p *Process) Args() []string {
 		"-http-addr", p.HTTPAddr,
 		"-raft-addr", p.RaftAddr,
 		"-gossip-addr", p.GossipAddr,
+	}
+	if p.RESPAddr != "" {
+		a = append(a, "-resp-addr", p.RESPAddr)
 	}
 	if len(p.Join) > 0 {
 		a = append(a, "-join", strings.Join(p.Join, ","))

@@ -44,12 +44,15 @@ type ProcessSpec struct {
 // Addrs are a node's listen (and advertised) addresses, host:port.
 type Addrs struct {
 	HTTP, Raft, Gossip string
+	// RESP is the Redis-protocol address; empty serves none.
+	RESP string
 }
 
-// LoopbackAddrs are three LoopbackAddr addresses.
+// LoopbackAddrs are four LoopbackAddr addresses: every node of a loopback
+// cluster serves RESP too.
 func LoopbackAddrs(int) (Addrs, error) {
 	var a Addrs
-	for _, s := range []*string{&a.HTTP, &a.Raft, &a.Gossip} {
+	for _, s := range []*string{&a.HTTP, &a.Raft, &a.Gossip, &a.RESP} {
 		addr, err := LoopbackAddr()
 		if err != nil {
 			return a, err
@@ -100,7 +103,7 @@ func (c *ProcessCluster) newNode() (*Process, error) {
 		return nil, fmt.Errorf("addresses of %s: %w", id, err)
 	}
 	p := &Process{
-		ID: id, HTTPAddr: a.HTTP, RaftAddr: a.Raft, GossipAddr: a.Gossip,
+		ID: id, HTTPAddr: a.HTTP, RESPAddr: a.RESP, RaftAddr: a.Raft, GossipAddr: a.Gossip,
 		DataDir: filepath.Join(c.spec.Dir, id), LogPath: filepath.Join(c.spec.Dir, id+".log"),
 		Flags: slices.Clone(c.spec.Flags), Env: c.spec.Env, Bin: c.spec.Bin, Launch: c.spec.Launch,
 	}
