@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,18 +21,30 @@ import (
 var ErrSessionLost = errors.New("session lost")
 
 // KeptSession is a session this client renews every TTL/3 until Close, or
-// until it is lost: then Done is closed and Err says why.
+// until it is lost: then Done is closed and Err says why. Deadline and
+// AtRisk tell a holder how close the session is to a moment the cluster
+// could end it, so that it can stop acting before then rather than after.
 type KeptSession struct {
 	// ID is the session's ID, for InSession and the lock's environment.
 	ID  string
 	TTL time.Duration
 
-	c      *Client
-	stop   context.CancelFunc
-	done   chan struct{}
-	mu     sync.Mutex
-	err    error
-	closed bool
+	c        *Client
+	stop     context.CancelFunc
+	done     chan struct{}
+	mu       sync.Mutex
+	err      error
+	closed   bool
+	deadline time.Time    // see Deadline
+	watches  []*riskWatch // AtRisk channels not closed yet
+}
+
+// riskWatch is one AtRisk channel: its timer is armed for the deadline
+// minus lead, and re-armed whenever a renew moves the deadline.
+type riskWatch struct {
+	lead  time.Duration
+	ch    chan struct{}
+	timer *time.Timer
 }
 
 // KeepSession creates a session with ttl (1s to 24h) and renews it in the
@@ -43,20 +56,20 @@ func (c *Client) KeepSession(ctx context.Context, ttl time.Duration, name string
 		return nil, err
 	}
 	kctx, stop := context.WithCancel(context.Background())
-	ks := &KeptSession{ID: s.ID, TTL: ttl, c: c, stop: stop, done: make(chan struct{})}
-	go ks.keepAlive(kctx, sent)
+	ks := &KeptSession{ID: s.ID, TTL: ttl, c: c, stop: stop, done: make(chan struct{}), deadline: sent.Add(ttl)}
+	go ks.keepAlive(kctx)
 	return ks, nil
 }
 
 // keepAlive renews every TTL/3. The leader ends a session no sooner than
 // a TTL after it applied the last renew, which it did after that renew
-// was sent; so a TTL after sending the last renew that succeeded, the
-// session may be gone, and from then on it counts as lost, whatever the
-// renews in flight do. Counting from the send, not the answer, keeps the
-// holder from believing it holds a lock after another may have it.
-func (ks *KeptSession) keepAlive(ctx context.Context, created time.Time) {
-	lastSent := created
-	lost := time.NewTimer(time.Until(lastSent.Add(ks.TTL)))
+// was sent; so a TTL after sending the last renew that succeeded (the
+// Deadline), the session may be gone, and from then on it counts as lost,
+// whatever the renews in flight do. Counting from the send, not the
+// answer, keeps the holder from believing it holds a lock after another
+// may have it.
+func (ks *KeptSession) keepAlive(ctx context.Context) {
+	lost := time.NewTimer(time.Until(ks.Deadline()))
 	defer lost.Stop()
 	tick := time.NewTicker(ks.TTL / 3)
 	defer tick.Stop()
@@ -69,21 +82,101 @@ func (ks *KeptSession) keepAlive(ctx context.Context, created time.Time) {
 			return
 		case <-tick.C:
 		}
+		deadline := ks.Deadline()
 		sent := time.Now()
-		rctx, cancel := context.WithDeadline(ctx, lastSent.Add(ks.TTL))
+		// The client retries a failed renew until this ends, so one call
+		// covers every chance left to renew before the deadline.
+		rctx, cancel := context.WithDeadline(ctx, deadline)
 		_, err := ks.c.RenewSession(rctx, ks.ID)
 		cancel()
 		switch {
 		case err == nil:
-			lastSent = sent
-			lost.Reset(time.Until(lastSent.Add(ks.TTL)))
+			ks.renewed(sent.Add(ks.TTL))
+			lost.Reset(time.Until(ks.Deadline()))
 		case ctx.Err() != nil:
 			return
 		case IsCode(err, api.CodeNotFound):
 			ks.lose(fmt.Errorf("%w: %s ended: %v", ErrSessionLost, ks.ID, err))
 			return
+		case !time.Now().Before(deadline):
+			// Do not leave it to the lost timer racing the next tick.
+			ks.lose(fmt.Errorf("%w: %s not renewed within its TTL of %s: %v", ErrSessionLost, ks.ID, ks.TTL, err))
+			return
 		}
 	}
+}
+
+// renewed moves the deadline to d after a renew succeeded, and re-arms
+// the AtRisk timers for it.
+func (ks *KeptSession) renewed(d time.Time) {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if !d.After(ks.deadline) {
+		return
+	}
+	ks.deadline = d
+	for _, w := range ks.watches {
+		w.timer.Reset(time.Until(d.Add(-w.lead)))
+	}
+}
+
+// Deadline is the earliest moment the cluster could end the session, as
+// far as this client can tell: a TTL after the last renew that succeeded
+// (or the create) was sent. The leader counts the TTL from when it
+// applied that renew, which is later, so the session cannot end before
+// Deadline unless it is deleted. Each successful renew moves it forward;
+// once the session is lost or closed it stays where it is.
+func (ks *KeptSession) Deadline() time.Time {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return ks.deadline
+}
+
+// AtRisk returns a channel that is closed once the session comes within
+// lead of its Deadline, i.e. once no renew has succeeded for TTL - lead.
+// A holder that must have stopped acting before the session can end
+// waits on it with a lead at least as long as it takes to stop.
+//
+// Renews go every TTL/3, so a healthy session stays at least 2·TTL/3
+// from its deadline: with a lead below that, the channel closes only when
+// renewing has been failing for a while. Once closed it stays closed,
+// even if a later renew succeeds: the holder was at risk of losing the
+// session, and whatever it stopped stays stopped; call AtRisk again for a
+// channel that follows the new deadline. AtRisk does not close the channel
+// when the cluster says the session has ended (watch Done, or Lock.Lost,
+// for that); a session that is lost or closed is renewed no more, so the
+// channel closes at its last Deadline minus lead at the latest (at once
+// if that is past). Each call arms a timer that lasts until its channel
+// closes: call it once per purpose, not once per loop.
+func (ks *KeptSession) AtRisk(lead time.Duration) <-chan struct{} {
+	w := &riskWatch{lead: lead, ch: make(chan struct{})}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	d := time.Until(ks.deadline.Add(-lead))
+	if d <= 0 {
+		close(w.ch)
+		return w.ch
+	}
+	w.timer = time.AfterFunc(d, func() { ks.checkRisk(w) })
+	ks.watches = append(ks.watches, w)
+	return w.ch
+}
+
+// checkRisk runs when w's timer fires: it closes w's channel unless a
+// renew has moved the deadline since the timer was armed.
+func (ks *KeptSession) checkRisk(w *riskWatch) {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	i := slices.Index(ks.watches, w)
+	if i < 0 {
+		return // closed already
+	}
+	if d := time.Until(ks.deadline.Add(-w.lead)); d > 0 {
+		w.timer.Reset(d) // a renew raced the timer
+		return
+	}
+	ks.watches = slices.Delete(ks.watches, i, i+1)
+	close(w.ch)
 }
 
 func (ks *KeptSession) lose(err error) {
@@ -127,8 +220,9 @@ type Lock struct {
 	// every later holder sees a larger one, so a resource it guards can
 	// refuse a stale holder.
 	FencingToken uint64
-	// Lost is closed when the session is lost: the lock may be someone
-	// else's from then on.
+	// Lost is closed when the session is lost (or closed): the lock may
+	// be someone else's from then on. A holder that must stop before the
+	// lock can pass on, not after, also waits on its session's AtRisk.
 	Lost <-chan struct{}
 
 	ks *KeptSession

@@ -204,9 +204,10 @@ func (a *app) joinEphemeral(id, process string, tags map[string]string, myidFile
 	t, err := cl.Join(ctx, id, process, tags, client.InSession(ks.ID))
 	cancel()
 	end := func() {
-		ctx, cancel := a.requestCtx()
+		// Bounded by --timeout, but not cut short by the SIGINT that
+		// asked to leave.
+		ctx, cancel := a.cleanupCtx()
 		defer cancel()
-		ctx = context.WithoutCancel(ctx)
 		_, _ = cl.Leave(ctx, id, process)
 		_ = ks.Close(ctx)
 	}
