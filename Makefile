@@ -11,13 +11,15 @@ STATICCHECK_VERSION := v0.8.2
 # Debian packages the tests run for real: ZooKeeper's servers (the
 # ZooKeeper end-to-end test), promtool from prometheus (a real node's
 # /metrics through `promtool check metrics`), ip from iproute2
-# (jepsen-lite's network namespaces) and redis-cli from redis-tools (the
-# Redis-protocol end-to-end test). Each is required: a missing one fails
+# (jepsen-lite's network namespaces), redis-cli from redis-tools (the
+# Redis-protocol end-to-end test) and chromium (the web console's browser
+# test, driven with chromedp). Each is required: a missing one fails
 # `make deps`, and `make unit` tells its test not to skip.
 ZK_SERVER := /usr/share/zookeeper/bin/zkServer.sh
 PROMTOOL  := /usr/bin/promtool
 IP        := /usr/sbin/ip
 REDIS_CLI := /usr/bin/redis-cli
+CHROMIUM  := /usr/bin/chromium
 # etcd (the Debian package etcd-server) only for `make bench-peers`, so it
 # is not in deps.
 ETCD      := /usr/bin/etcd
@@ -44,11 +46,11 @@ test: lint unit
 # and "not root" (jepsen-lite's network namespaces; CI runs as root) from a
 # skip into a failure, so `make test` can never pass without those tests.
 unit: deps
-	env COUNTD_REQUIRE_ZK=1 COUNTD_REQUIRE_JEPSEN=1 COUNTD_REQUIRE_PROMTOOL=1 \
+	env COUNTD_REQUIRE_ZK=1 COUNTD_REQUIRE_JEPSEN=1 COUNTD_REQUIRE_PROMTOOL=1 COUNTD_REQUIRE_REDIS=1 COUNTD_REQUIRE_BROWSER=1 \
 	  $(GO) test -race -count=1 -timeout 15m ./...
 
-## deps: the Debian packages the tests need (zookeeper, prometheus for promtool, iproute2, redis-tools)
-deps: $(ZK_SERVER) $(PROMTOOL) $(IP) $(REDIS_CLI)
+## deps: the Debian packages the tests need (zookeeper, prometheus for promtool, iproute2, redis-tools, chromium)
+deps: $(ZK_SERVER) $(PROMTOOL) $(IP) $(REDIS_CLI) $(CHROMIUM)
 
 # Installing prometheus starts no daemon here: without systemd, the package's
 # init script goes through invoke-rc.d, which policy-rc.d (exit 101 in
@@ -61,6 +63,8 @@ $(IP):
 	$(call apt_install,iproute2)
 $(REDIS_CLI):
 	$(call apt_install,redis-tools)
+$(CHROMIUM):
+	$(call apt_install,chromium)
 # Where systemd runs, installing etcd-server also starts the packaged etcd
 # on 2379/2380; bench-peers' own members use free ports and never meet it.
 $(ETCD):
@@ -82,8 +86,9 @@ $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 ## bench: start a real 3-node cluster (fsync on) and measure minting over HTTP
-bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 5s -timeout 30m ./bench/
+## and the Redis protocol (go-redis, and redis-benchmark from redis-tools)
+bench: build $(REDIS_CLI)
+	COUNTD_REQUIRE_REDIS=1 $(GO) test -run '^$$' -bench . -benchtime 5s -timeout 30m ./bench/
 
 ## bench-peers: BenchmarkMint and, in the same run, the same load against a
 ## 3-server ZooKeeper ensemble and a 3-member etcd cluster on loopback, for

@@ -18,6 +18,8 @@ type raftFSM struct {
 	// applySeconds times each batch inside the state machine; one
 	// observation per batch keeps it off the per-entry path.
 	applySeconds prometheus.Observer
+	// appliedMints counts the IDs the batch's nexts minted through the log.
+	appliedMints prometheus.Counter
 }
 
 var _ raft.BatchingFSM = (*raftFSM)(nil)
@@ -36,8 +38,15 @@ func (f *raftFSM) ApplyBatch(logs []*raft.Log) []any {
 	results := f.state.ApplyBatch(entries)
 	f.applySeconds.Observe(time.Since(start).Seconds())
 	out := make([]any, len(results))
+	var minted int64
 	for i := range results {
 		out[i] = &results[i]
+		if m, ok := results[i].Value.(*fsm.Mint); ok && !results[i].Replayed {
+			minted += m.Count
+		}
+	}
+	if minted > 0 {
+		f.appliedMints.Add(float64(minted))
 	}
 	return out
 }

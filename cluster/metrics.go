@@ -34,6 +34,9 @@ type nodeMetrics struct {
 	applyOK  prometheus.Observer // apply's children, resolved once
 	applyErr prometheus.Observer
 	minted   prometheus.Counter
+	// appliedMints counts, on every node alike, the IDs minted through
+	// the log as this node applied them.
+	appliedMints prometheus.Counter
 	// sessionsExpired counts sessions this node ended as leader.
 	sessionsExpired prometheus.Counter
 }
@@ -57,6 +60,10 @@ func newNodeMetrics() *nodeMetrics {
 			Help: "IDs minted by counter next commands this node applied as leader (idempotent replays excluded).",
 		}),
 	}
+	m.appliedMints = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "countd_applied_minted_ids_total",
+		Help: "IDs minted by the counter next entries this node applied, leader or follower alike, so any node shows the cluster's mint rate (a cached counter's block counts whole when it is reserved; countd_minted_ids_total on the leader counts what it hands out).",
+	})
 	m.sessionsExpired = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "countd_sessions_expired_total",
 		Help: "Sessions this node ended as leader because their holder stopped renewing them.",
@@ -165,7 +172,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 
 func (c nodeCollector) recorded(f func(prometheus.Collector)) {
 	m := c.n.metrics
-	for _, col := range []prometheus.Collector{m.fsmApply, m.apply, m.minted, m.sessionsExpired} {
+	for _, col := range []prometheus.Collector{m.fsmApply, m.apply, m.minted, m.appliedMints, m.sessionsExpired} {
 		f(col)
 	}
 }

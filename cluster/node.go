@@ -213,7 +213,7 @@ func (n *Node) startRaft() error {
 		_ = n.closer()
 		return fmt.Errorf("check raft state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, &raftFSM{state: n.state, applySeconds: n.metrics.fsmApply}, logs, stable, snaps, trans)
+	r, err := raft.NewRaft(rc, &raftFSM{state: n.state, applySeconds: n.metrics.fsmApply, appliedMints: n.metrics.appliedMints}, logs, stable, snaps, trans)
 	if err != nil {
 		_ = n.closer()
 		return fmt.Errorf("start raft: %w", err)

@@ -4,11 +4,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/countd/countd/api"
+	"github.com/countd/countd/cluster"
+	"github.com/countd/countd/fsm"
+	"github.com/countd/countd/httpapi"
 	"github.com/countd/countd/internal/harness"
 )
 
@@ -206,4 +210,34 @@ func TestNoLeader(t *testing.T) {
 	if _, err := strconv.ParseInt(r.header.Get(api.HeaderLastContact), 10, 64); err != nil {
 		t.Errorf("stale read without a leader: %s = %q", api.HeaderLastContact, r.header.Get(api.HeaderLastContact))
 	}
+}
+
+// TestConsoleServed: /ui/ serves the console with a strict CSP and
+// nosniff, open to anyone (it holds no data) even with ACLs on, and an
+// unknown file is a JSON 404.
+func TestConsoleServed(t *testing.T) {
+	n := harness.StartInMemWith(t, cluster.Config{InitialManagementToken: fsm.HashSecret("console-test-token-0123")}, httpapi.Config{ACL: true})
+	r := sendJSON(t, http.MethodGet, n.URL+"/ui/", "")
+	if r.status != http.StatusOK {
+		t.Fatalf("/ui/: %s", r)
+	}
+	if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") || !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("CSP %q: want self-only scripts, no inline, nothing by default", csp)
+	}
+	if r.header.Get("X-Content-Type-Options") != "nosniff" || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+		t.Errorf("headers %v", r.header)
+	}
+	if !strings.Contains(string(r.body), `<script src="app.js" defer></script>`) {
+		t.Errorf("index.html: %s", r.body)
+	}
+	js := sendJSON(t, http.MethodGet, n.URL+"/ui/app.js", "")
+	if ct := js.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/javascript") {
+		t.Errorf("app.js served as %q", ct)
+	}
+	checkError(t, sendJSON(t, http.MethodGet, n.URL+"/ui/nope.js", ""), http.StatusNotFound, api.CodeNotFound)
+	if r := sendJSON(t, http.MethodGet, n.URL+"/ui", ""); r.status != http.StatusMovedPermanently || r.header.Get("Location") != "/ui/" {
+		t.Errorf("/ui: %s", r)
+	}
+	// The API behind it still wants a token.
+	checkError(t, sendJSON(t, http.MethodGet, n.URL+"/v1/counters", ""), http.StatusUnauthorized, api.CodeUnauthorized)
 }

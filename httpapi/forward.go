@@ -83,6 +83,9 @@ func newForwardClient(peerTLS *tls.Config) *http.Client {
 func (s *Server) bufferBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
+		if !s.mayForward(r) {
+			return next(c)
+		}
 		body, err := readBody(r.Body, s.bodyLimit(c))
 		if err != nil {
 			return err
@@ -93,10 +96,23 @@ func (s *Server) bufferBody(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// HeaderForward, sent as "1", asks a follower to proxy the request to the
+// leader rather than redirect it, on a node without -forward-writes too:
+// a client that cannot follow a redirect to another origin (a browser
+// page, such as the web console, on one node) needs that.
+const HeaderForward = "X-Countd-Forward"
+
+// mayForward reports whether the request is proxied, not redirected, if a
+// follower cannot serve it.
+func (s *Server) mayForward(r *http.Request) bool {
+	return s.cfg.ForwardWrites || r.Header.Get(HeaderForward) == "1"
+}
+
 // shouldForward reports whether a request a follower would redirect is
-// proxied instead: forwarding is on and no other node forwarded it here.
+// proxied instead: forwarding is on, or asked for, and no other node
+// forwarded it here.
 func (s *Server) shouldForward(c echo.Context) bool {
-	return s.cfg.ForwardWrites && c.Request().Header.Get(HeaderForwardedBy) == ""
+	return s.mayForward(c.Request()) && c.Request().Header.Get(HeaderForwardedBy) == ""
 }
 
 // forwardError is a forwarded request that got no answer from the leader.
@@ -171,6 +187,10 @@ func (s *Server) forwardOnce(ctx context.Context, r *http.Request, base string, 
 	}
 	req.Header = r.Header.Clone()
 	removeHopHeaders(req.Header)
+	// This node judged the page's origin against itself (guardBrowsers)
+	// before forwarding; the leader, another origin, would refuse a page
+	// this node serves. The token still goes along and is checked there.
+	req.Header.Del("Origin")
 	req.Header.Set(HeaderForwardedBy, s.nodeID)
 	resp, err := s.forwarder.Do(req)
 	if err != nil {

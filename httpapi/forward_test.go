@@ -161,3 +161,23 @@ func TestForwardWrites(t *testing.T) {
 		}
 	})
 }
+
+// TestForwardOnRequest: without -forward-writes, a follower proxies a
+// request that asks for it (HeaderForward: a browser page cannot follow a
+// redirect to another origin) and redirects the others.
+func TestForwardOnRequest(t *testing.T) {
+	nodes := harness.StartCluster(t, 3)
+	leader := harness.WaitStable(t, nodes)
+	f := harness.FollowersOf(nodes, leader)[0]
+
+	checkRedirect(t, sendJSON(t, http.MethodPost, f.URL+"/v1/counters/asked/next", ""), leader, "/v1/counters/asked/next")
+	m, _ := mint(t, f.URL, "asked", "", httpapi.HeaderForward, "1")
+	if m.Value != 1 {
+		t.Errorf("a mint through a follower asked to forward: %+v", m)
+	}
+	r := sendJSON(t, http.MethodPut, f.URL+"/v1/counters/asked", `{"value":10}`, httpapi.HeaderForward, "1")
+	wantOK(t, r, http.StatusOK)
+	if c := getCounter(t, leader.URL, "asked"); c.Value != 10 {
+		t.Errorf("a forwarded set with a body: %+v", c)
+	}
+}

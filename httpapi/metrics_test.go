@@ -31,6 +31,7 @@ func TestMetricsOnOneNode(t *testing.T) {
 		"countd_is_leader":                     dto.MetricType_GAUGE,
 		"countd_fsm_apply_duration_seconds":    dto.MetricType_HISTOGRAM,
 		"countd_minted_ids_total":              dto.MetricType_COUNTER,
+		"countd_applied_minted_ids_total":      dto.MetricType_COUNTER,
 		"countd_sessions_expired_total":        dto.MetricType_COUNTER,
 		"countd_sessions":                      dto.MetricType_GAUGE,
 		"countd_apply_duration_seconds":        dto.MetricType_HISTOGRAM,
@@ -47,6 +48,7 @@ func TestMetricsOnOneNode(t *testing.T) {
 		}
 	}
 	minted0 := before.MustValue(t, "countd_minted_ids_total")
+	applied0 := before.MustValue(t, "countd_applied_minted_ids_total")
 
 	wantOK(t, sendJSON(t, http.MethodPost, n.URL+"/v1/counters/m/next?count=5", ""), 200)
 	r := sendJSON(t, http.MethodPost, n.URL+"/v1/counters/m/next", "")
@@ -65,6 +67,9 @@ func TestMetricsOnOneNode(t *testing.T) {
 	m := harness.Scrape(t, n.URL)
 	if got := m.MustValue(t, "countd_minted_ids_total") - minted0; got != 5+1+3 {
 		t.Errorf("countd_minted_ids_total moved by %v, want 9 (5 + 1 + 3, the replay minting nothing)", got)
+	}
+	if got := m.MustValue(t, "countd_applied_minted_ids_total") - applied0; got != 5+1+3 {
+		t.Errorf("countd_applied_minted_ids_total moved by %v, want 9", got)
 	}
 	for _, tc := range []struct {
 		method, route, code string

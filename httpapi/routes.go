@@ -30,6 +30,10 @@ func (s *Server) routes(reg *prometheus.Registry) []route {
 		{get, "/healthz", s.healthz, openRoute},
 		{get, "/readyz", s.readyz, openRoute},
 		{get, "/metrics", metricsHandler(reg), clusterRead},
+		// The console's files hold no data: the page asks for a token
+		// itself, and every call it makes is checked like any other.
+		{get, "/ui", s.consoleRedirect, openRoute},
+		{get, "/ui/*", s.consoleFile, openRoute},
 
 		{get, "/v1/cluster", s.clusterStatus, clusterRead},
 		{post, "/v1/cluster/leave", s.leave, clusterWrite},

@@ -144,7 +144,7 @@ type Server struct {
 	closing   chan struct{} // closed by CloseStreams
 	closeOnce sync.Once
 
-	forwarder *http.Client // nil unless cfg.ForwardWrites
+	forwarder *http.Client // proxies to the leader (ForwardWrites, HeaderForward)
 	// perms is every route's permission, by "METHOD path" (routes.go).
 	perms  map[string]perm
 	nodeID string // sent in HeaderForwardedBy
@@ -188,10 +188,11 @@ func New(node Node, cfg Config) *Server {
 	// Tokens are checked before any body is read, and before a follower
 	// redirects or forwards.
 	e.Use(hm.middleware, s.commonHeaders, s.guardBrowsers, s.authorize, s.limitBody)
-	if cfg.ForwardWrites {
-		s.forwarder, s.nodeID = newForwardClient(cfg.PeerTLS), node.Status().NodeID
-		e.Use(s.bufferBody)
-	}
+	// Any request may ask to be forwarded (HeaderForward), so the
+	// forwarder is always there; bodies are buffered only for requests
+	// that may be.
+	s.forwarder, s.nodeID = newForwardClient(cfg.PeerTLS), node.Status().NodeID
+	e.Use(s.bufferBody)
 
 	s.perms = map[string]perm{}
 	for _, rt := range s.routes(reg) {

@@ -88,6 +88,7 @@ The cluster is up. In another terminal, try:
   countctl -i mycounter counter get
   countctl -i mycounter counter next --continuous     # then kill -9 the leader's countd
   countctl cluster status -o text
+  open http://127.0.0.1:8080/ui/ in a browser: the web console
   redis-cli -p 6379 INCR hits                          # any node; a follower answers TRY <leader>
   redis-cli -p \$(redis-cli -p 6379 RAFTLEADER | cut -d: -f2) INCR hits
 
