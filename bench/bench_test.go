@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/countd/countd/api"
+	"github.com/countd/countd/internal/harness"
 )
 
 // BenchmarkMint mints one ID per request: b.N requests spread over the
@@ -36,7 +37,7 @@ func BenchmarkMint(b *testing.B) {
 		}{
 			{"ceiling", load{clients: clients, count: 1, ceiling: true}},
 			{"dense", load{clients: clients, count: 1}},
-			{"cached", load{clients: clients, count: 1, cache: 1_000_000}},
+			{"cached", load{clients: clients, count: 1, cache: cacheBlock}},
 		} {
 			b.Run(fmt.Sprintf("clients=%d/%s", clients, kind.name), func(b *testing.B) { runLoad(b, kind.load) })
 		}
@@ -73,9 +74,13 @@ func BenchmarkNextSecure(b *testing.B) {
 	})
 }
 
-// clientCounts are the numbers of client goroutines BenchmarkMint and
-// BenchmarkPeers measure at, the same for both so the summary can compare
-// them.
+// cacheBlock is the cache of the cached counters: one log entry reserves
+// a million values, which the leader then mints from memory.
+const cacheBlock = 1_000_000
+
+// clientCounts are the numbers of client goroutines BenchmarkMint,
+// BenchmarkRESP and BenchmarkPeers measure at, the same for all so the
+// summary can compare them.
 var clientCounts = []int{1, 16, 64, 256}
 
 // load describes one benchmark's traffic.
@@ -86,6 +91,23 @@ type load struct {
 	secure         bool  // against the secured cluster
 	cache          int64 // make the counter cached with blocks of this size
 	ceiling        bool  // against the in-memory ceiling server, not countd
+	// pipeline is the INCRs a RESP client sends per round trip (0 or 1:
+	// one command, then its answer).
+	pipeline int
+}
+
+// result is what the summary keeps of a run of l.
+func (l load) result(name string) result {
+	return result{
+		name:     name,
+		clients:  l.clients,
+		count:    l.count,
+		idem:     l.idempotencyKey,
+		secure:   l.secure,
+		cached:   l.cache > 0,
+		ceiling:  l.ceiling,
+		pipeline: l.pipeline,
+	}
 }
 
 // newHTTPClient talks to the leader with keep-alive HTTP/1.1 (over TLS
@@ -150,16 +172,10 @@ func (f *failures) String() string {
 	return fmt.Sprintf("%d failed requests (%s); first: %s", f.n, strings.Join(kinds, ", "), strings.Join(f.examples, " | "))
 }
 
-// runLoad mints from countd (or the ceiling server) as l describes.
+// runLoad mints from countd (or the ceiling server) over HTTP as l
+// describes.
 func runLoad(b *testing.B, l load) {
-	c := theCluster
-	if l.secure {
-		c = theSecureCluster
-	}
-	if c == nil {
-		b.Skip("no cluster (TestMain starts one only when -bench is given)")
-	}
-	key := runKey(b)
+	c, leader, key := target(b, l)
 	var base string
 	if l.ceiling {
 		s, err := theCeiling()
@@ -168,40 +184,49 @@ func runLoad(b *testing.B, l load) {
 		}
 		base = s.url
 	} else {
-		leader, err := c.currentLeader(10 * time.Second)
-		if err != nil {
-			recordFailure(b.Name())
-			b.Fatal(err)
-		}
-		if leader != c.leader {
-			b.Logf("leader moved from %s to %s since the last run", c.leader, leader)
-			c.leader = leader
-		}
-		base = leader
-		if l.cache > 0 {
-			if err := c.setCache(leader, key, l.cache); err != nil {
-				recordFailure(b.Name())
-				b.Fatal(err)
-			}
-		}
+		base = leader.URL()
 	}
 	url := base + "/v1/counters/" + key + "/next"
 	if l.count != 1 {
 		url += fmt.Sprintf("?count=%d", l.count)
 	}
-	r := result{
-		name:    b.Name(),
-		clients: l.clients,
-		count:   l.count,
-		idem:    l.idempotencyKey,
-		secure:  l.secure,
-		cached:  l.cache > 0,
-		ceiling: l.ceiling,
-	}
 	// A fresh counter for every run, so a run's IDs must be exactly
 	// 1…N×count.
-	measure(b, r, func(int) (mint, string, error) { return doNext(c, url, l) },
+	measure(b, l.result(b.Name()), one(func(int) (mint, string, error) { return doNext(c, url, l) }),
 		verify{what: key, complete: true, dead: c.Exited})
+}
+
+// target is what a run of l mints from: the cluster, its current leader
+// (nil for the ceiling) and a fresh counter, made cached first when l asks
+// for it.
+func target(b *testing.B, l load) (c *testCluster, leader *harness.Process, key string) {
+	c = theCluster
+	if l.secure {
+		c = theSecureCluster
+	}
+	if c == nil {
+		b.Skip("no cluster (TestMain starts one only when -bench is given)")
+	}
+	key = runKey(b)
+	if l.ceiling {
+		return c, nil, key
+	}
+	leader, err := c.currentLeader(10 * time.Second)
+	if err != nil {
+		recordFailure(b.Name())
+		b.Fatal(err)
+	}
+	if leader.URL() != c.leader {
+		b.Logf("leader moved from %s to %s since the last run", c.leader, leader.URL())
+		c.leader = leader.URL()
+	}
+	if l.cache > 0 {
+		if err := c.setCache(c.leader, key, l.cache); err != nil {
+			recordFailure(b.Name())
+			b.Fatal(err)
+		}
+	}
+	return c, leader, key
 }
 
 // runKey names what one run mints into (a counter, a znode parent, a key
@@ -212,9 +237,22 @@ func runKey(b *testing.B) string {
 }
 
 // request sends one request for client goroutine client (0…clients-1, so
-// it can use that goroutine's own session) and returns the IDs it got;
-// kind classifies a failure for the summary.
-type request func(client int) (m mint, kind string, err error)
+// it can use that goroutine's own session or pipeline) and returns got
+// with the IDs it got appended, also those of the commands of a pipeline
+// that succeeded when others failed; kind classifies a failure for the
+// summary.
+type request func(client int, got []mint) (_ []mint, kind string, err error)
+
+// one is a request that gets one range of IDs per round trip.
+func one(do func(client int) (mint, string, error)) request {
+	return func(client int, got []mint) ([]mint, string, error) {
+		m, kind, err := do(client)
+		if err != nil {
+			return got, kind, err
+		}
+		return append(got, m), "", nil
+	}
+}
 
 // verify is how measure judges a run's IDs and explains its failures.
 type verify struct {
@@ -228,15 +266,16 @@ type verify struct {
 
 // measure sends b.N requests with do, spread over r.clients goroutines
 // each sending back to back, checks the IDs they got, and reports and
-// records r with its throughput and latencies. Everything that differs
-// between countd, the ceiling and the peers is in do and v, so all are
+// records r with its throughput and latencies (per request: per round
+// trip, a whole pipeline's). Everything that differs between countd over
+// HTTP or RESP, the ceiling and the peers is in do and v, so all are
 // measured by the same loop.
 func measure(b *testing.B, r result, do request, v verify) {
 	workers := make([]worker, r.clients)
 	per := b.N/r.clients + 1
 	for i := range workers {
 		workers[i].lat = make([]time.Duration, 0, per)
-		workers[i].mints = make([]mint, 0, per)
+		workers[i].mints = make([]mint, 0, per*max(r.pipeline, 1))
 	}
 	var (
 		next  atomic.Int64
@@ -251,14 +290,14 @@ func measure(b *testing.B, r result, do request, v verify) {
 			defer wg.Done()
 			for next.Add(1) <= int64(b.N) {
 				t0 := time.Now()
-				m, kind, err := do(client)
+				got, kind, err := do(client, w.mints)
 				d := time.Since(t0)
+				w.mints = got
 				if err != nil {
 					fails.add(kind, err.Error())
 					continue
 				}
 				w.lat = append(w.lat, d)
-				w.mints = append(w.mints, m)
 			}
 		}(i, &workers[i])
 	}
@@ -294,13 +333,19 @@ func measure(b *testing.B, r result, do request, v verify) {
 
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	r.n = b.N
-	r.idsPS = float64(b.N) * float64(r.count) / elapsed.Seconds()
+	r.idsPS = float64(b.N) * float64(r.idsPerRequest()) / elapsed.Seconds()
 	r.reqPS = float64(b.N) / elapsed.Seconds()
 	r.p50 = ms(percentile(lat, 0.50))
 	r.p99 = ms(percentile(lat, 0.99))
 	r.max = ms(percentile(lat, 1))
+	report(b, r)
+}
+
+// report reports r's figures as the benchmark's metrics and records r for
+// the summary.
+func report(b *testing.B, r result) {
 	b.ReportMetric(r.idsPS, "ids/s")
-	if r.count != 1 {
+	if r.idsPerRequest() != 1 {
 		b.ReportMetric(r.reqPS, "req/s")
 	}
 	b.ReportMetric(r.p50, "p50-ms")

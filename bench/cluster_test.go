@@ -12,8 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/countd/countd/internal/harness"
 )
@@ -61,6 +64,7 @@ func runWithCluster(m *testing.M) int {
 		}
 	}
 	for _, c := range clusters {
+		c.closeRedis()
 		if err := c.TerminateAll(20 * time.Second); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: stopping a cluster:", err)
 			c.printLogTails(os.Stderr, 40)
@@ -86,6 +90,10 @@ type testCluster struct {
 	// of a secured cluster.
 	http  *http.Client
 	token string
+	// redis holds a go-redis client per RESP address benchmarked (a new
+	// leader gets its own), kept across runs as http keeps connections.
+	redisMu sync.Mutex
+	redis   map[string]*redis.Client
 }
 
 // startCluster builds countd and starts n nodes that bootstrap together. On
@@ -191,14 +199,10 @@ func (c *testCluster) printLogTails(w io.Writer, lines int) {
 }
 
 // currentLeader waits (up to timeout) until every node agrees on a leader
-// again and returns its HTTP URL; benchmarks call it before each run so one
-// run's leadership change does not break every later one.
-func (c *testCluster) currentLeader(timeout time.Duration) (string, error) {
-	l, err := c.WaitConverged(context.Background(), c.Nodes, len(c.Nodes), timeout)
-	if err != nil {
-		return "", err
-	}
-	return l.URL(), nil
+// again and returns it; benchmarks call it before each run so one run's
+// leadership change does not break every later one.
+func (c *testCluster) currentLeader(timeout time.Duration) (*harness.Process, error) {
+	return c.WaitConverged(context.Background(), c.Nodes, len(c.Nodes), timeout)
 }
 
 // setCache makes counter id cached with blocks of cache values.

@@ -8,6 +8,20 @@
 //
 //	go test -run '^$' -bench . -benchtime 5s -timeout 30m ./bench/
 //
+// BenchmarkRESP mints the same way with INCR over the Redis protocol
+// (RESP2) to the leader's RESP address, from go-redis with one connection
+// per client goroutine: dense and cached at the same client counts, one
+// command per round trip, and at 64 clients also pipelined, 16 INCRs per
+// round trip (its latencies are per round trip). BenchmarkRedisBenchmark
+// runs redis-benchmark (Debian's redis-tools), `-t incr -c 64` and `-c 64
+// -P 16 INCR <cached counter>`, and reports the throughput and latencies it
+// prints; it skips without redis-benchmark unless COUNTD_REQUIRE_REDIS=1
+// (make bench sets it and installs redis-tools). The summary gives each
+// RESP figure as a ratio to the ceiling and to HTTP next of the same kind
+// and client count, and says whether the Redis protocol's aims are met:
+// dense INCR at least as fast as HTTP next, cached pipelined INCR at
+// least 1.5× cached HTTP next.
+//
 // Every benchmark reports ids/s, p50-ms and p99-ms; ns/op is the wall time
 // divided by requests across all client goroutines and means little. After
 // the benchmarks a markdown summary table is printed to stdout.

@@ -77,7 +77,7 @@ func runZooKeeper(b *testing.B, clients int) {
 		b.Fatalf("zookeeper: create %s: %v", parent, err)
 	}
 	prefix := parent + "/id-"
-	do := func(client int) (mint, string, error) {
+	do := one(func(client int) (mint, string, error) {
 		path, err := conns[client].Create(prefix, nil, zk.FlagSequence, acl)
 		if err != nil {
 			return mint{}, err.Error(), fmt.Errorf("zookeeper: create %s: %w", prefix, err)
@@ -88,7 +88,7 @@ func runZooKeeper(b *testing.B, clients int) {
 		}
 		// Numbered from 0 by the fresh parent; countd's IDs start at 1.
 		return mint{first: seq + 1, count: 1}, "", nil
-	}
+	})
 	// Only creates happen under the parent, so its children are numbered
 	// 0…N-1 without gaps when all succeed.
 	measure(b, result{name: b.Name(), clients: clients, count: 1, peer: zkp.name}, do,
@@ -187,9 +187,9 @@ func runEtcd(b *testing.B, clients int) {
 	url := leader + "/v3/kv/put"
 	prefix := runKey(b) + "/"
 	var n atomic.Int64
-	do := func(int) (mint, string, error) {
+	do := one(func(int) (mint, string, error) {
 		return etcdPut(ep.http, url, prefix+strconv.FormatInt(n.Add(1), 10))
-	}
+	})
 	// Revisions count every write of the cluster, so only uniqueness is
 	// checked, not where they start.
 	measure(b, result{name: b.Name(), clients: clients, count: 1, peer: ep.name}, do,

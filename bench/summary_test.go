@@ -26,7 +26,16 @@ type result struct {
 	p99     float64 // ms
 	max     float64 // ms
 	failed  bool    // a run of this benchmark failed; its numbers are not shown
+
+	// resp is the Redis-protocol client, "go-redis" (BenchmarkRESP) or
+	// "redis-benchmark", "" for HTTP; pipeline is the INCRs it sent per
+	// round trip when it pipelined (a request is then a round trip).
+	resp     string
+	pipeline int
 }
+
+// idsPerRequest is the IDs one request (one round trip) got.
+func (r result) idsPerRequest() int { return r.count * max(r.pipeline, 1) }
 
 var (
 	resultsMu sync.Mutex
@@ -95,9 +104,20 @@ func printSummary(w io.Writer) {
 			ratio = fmt.Sprintf("%.2f", r.reqPS/top.reqPS)
 		}
 		fmt.Fprintf(w, "| %s | %d | %d | %s | %d | %.0f | %.0f | %s | %.2f | %.2f | %.2f |\n",
-			name, r.clients, r.count, idem, r.n, r.idsPS, r.reqPS, ratio, r.p50, r.p99, r.max)
+			name, r.clients, r.idsPerRequest(), idem, r.n, r.idsPS, r.reqPS, ratio, r.p50, r.p99, r.max)
 	}
 	fmt.Fprintln(w)
+	if lines := respLines(results, order); len(lines) > 0 {
+		tools := "go-redis " + goRedisVersion()
+		if redisBenchmarkVersion != "" {
+			tools += " and " + redisBenchmarkVersion
+		}
+		fmt.Fprintf(w, "The Redis protocol (INCR over RESP2 to the leader, %s; a pipelined request above is one round trip of several INCRs): IDs/s as ratios to the ceiling's and to HTTP next's of the same kind and client count, same run; p50/p99 per round trip:\n\n", tools)
+		for _, l := range lines {
+			fmt.Fprintln(w, "- "+l)
+		}
+		fmt.Fprintln(w)
+	}
 	if lines := peerLines(results); len(lines) > 0 {
 		fmt.Fprintf(w, "countd's IDs/s as ratios to its peers' (%s, 3 servers each on 127.0.0.1, every write fsynced; same run, same client):\n\n", peerVersions())
 		for _, l := range lines {
@@ -113,20 +133,94 @@ func printSummary(w io.Writer) {
 	}
 }
 
+// measured is the result of the run name when it succeeded with a
+// throughput.
+func measured(results map[string]result, name string) (result, bool) {
+	r, ok := results[name]
+	return r, ok && !r.failed && r.idsPS > 0
+}
+
+// respAims are the aims for the Redis protocol: which RESP runs
+// they are about and the least ratio to HTTP next of the same kind and
+// client count each such run must reach.
+var respAims = []struct {
+	text    string
+	min     float64
+	applies func(result) bool
+}{
+	{"dense INCR at least as fast as HTTP next", 1, func(r result) bool { return !r.cached && r.pipeline <= 1 }},
+	{"cached INCR with pipelining at least 1.5× cached HTTP next", 1.5, func(r result) bool { return r.cached && r.pipeline > 1 }},
+}
+
+// respLines gives, for every RESP run in order, its IDs/s as ratios to
+// the ceiling and to HTTP next of the same kind (dense or cached) and
+// client count, with both p50/p99; then whether each of respAims is met.
+// A run that failed is left out, and so is a ratio to a figure missing or
+// failed.
+func respLines(results map[string]result, order []string) []string {
+	var lines []string
+	aimRatios := make([][]string, len(respAims))
+	aimMissed := make([]bool, len(respAims))
+	for _, name := range order {
+		r, ok := measured(results, name)
+		if !ok || r.resp == "" {
+			continue
+		}
+		kind := "dense"
+		if r.cached {
+			kind = "cached"
+		}
+		how := r.resp
+		if r.pipeline > 1 {
+			how += fmt.Sprintf(", %d INCRs per round trip", r.pipeline)
+		}
+		parts := []string{fmt.Sprintf("%.0f IDs/s", r.idsPS)}
+		if top, ok := measured(results, fmt.Sprintf("BenchmarkMint/clients=%d/ceiling", r.clients)); ok {
+			parts = append(parts, fig(r.idsPS/top.idsPS)+"× the ceiling")
+		}
+		latency := fmt.Sprintf("p50/p99 ms %s/%s", fig(r.p50), fig(r.p99))
+		if h, ok := measured(results, fmt.Sprintf("BenchmarkMint/clients=%d/%s", r.clients, kind)); ok {
+			ratio := r.idsPS / h.idsPS
+			parts = append(parts, fmt.Sprintf("%s× HTTP %s next (%.0f IDs/s)", fig(ratio), kind, h.idsPS))
+			latency += fmt.Sprintf(" vs HTTP's %s/%s", fig(h.p50), fig(h.p99))
+			for i, a := range respAims {
+				if a.applies(r) {
+					aimRatios[i] = append(aimRatios[i], fmt.Sprintf("%s at %s %s×", r.resp, clientsText(r.clients), fig(ratio)))
+					aimMissed[i] = aimMissed[i] || ratio < a.min
+				}
+			}
+		}
+		lines = append(lines, fmt.Sprintf("%s (%s): %s; %s", name, how, strings.Join(parts, ", "), latency))
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	for i, a := range respAims {
+		verdict := "met"
+		switch {
+		case len(aimRatios[i]) == 0:
+			verdict = "not measured (no such RESP run with an HTTP figure in this run)"
+		case aimMissed[i]:
+			verdict = "NOT met"
+		}
+		if len(aimRatios[i]) > 0 {
+			verdict += ": " + strings.Join(aimRatios[i], ", ")
+		}
+		lines = append(lines, fmt.Sprintf("Aim, %s: %s", a.text, verdict))
+	}
+	return lines
+}
+
 // peerLines gives, per client count, countd's dense and cached throughput
 // as ratios to ZooKeeper's and etcd's and the p99 latencies side by side;
 // a client count without a peer result or without countd's has no line,
 // a figure that is missing or failed is left out.
 func peerLines(results map[string]result) []string {
-	measured := func(name string) (result, bool) {
-		r, ok := results[name]
-		return r, ok && !r.failed && r.idsPS > 0
-	}
 	var lines []string
 	for _, clients := range clientCounts {
 		var peers []result
 		for _, p := range []string{"zookeeper", "etcd"} {
-			if r, ok := measured(fmt.Sprintf("BenchmarkPeers/clients=%d/%s", clients, p)); ok {
+			if r, ok := measured(results, fmt.Sprintf("BenchmarkPeers/clients=%d/%s", clients, p)); ok {
 				peers = append(peers, r)
 			}
 		}
@@ -135,7 +229,7 @@ func peerLines(results map[string]result) []string {
 		}
 		var parts, p99s []string
 		for _, kind := range []string{"dense", "cached"} {
-			r, ok := measured(fmt.Sprintf("BenchmarkMint/clients=%d/%s", clients, kind))
+			r, ok := measured(results, fmt.Sprintf("BenchmarkMint/clients=%d/%s", clients, kind))
 			if !ok {
 				continue
 			}
@@ -153,13 +247,17 @@ func peerLines(results map[string]result) []string {
 			p99s = append(p99s, p.peer+" "+fig(p.p99))
 		}
 		parts = append(parts, "p99 ms: "+strings.Join(p99s, ", "))
-		client := "clients"
-		if clients == 1 {
-			client = "client"
-		}
-		lines = append(lines, fmt.Sprintf("%d %s: %s", clients, client, strings.Join(parts, "; ")))
+		lines = append(lines, fmt.Sprintf("%s: %s", clientsText(clients), strings.Join(parts, "; ")))
 	}
 	return lines
+}
+
+// clientsText is "1 client", "16 clients".
+func clientsText(n int) string {
+	if n == 1 {
+		return "1 client"
+	}
+	return fmt.Sprintf("%d clients", n)
 }
 
 // peerVersions names the peers that ran, with their versions.

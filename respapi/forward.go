@@ -18,6 +18,7 @@ type forwarder struct {
 	addr string
 	nc   net.Conn
 	buf  []byte
+	used time.Time // the last round trip
 }
 
 func (f *forwarder) close() {
@@ -33,6 +34,12 @@ const dialTimeout = 5 * time.Second
 // command was sent is safe to retry (TRYAGAIN); after, its outcome is
 // unknown.
 func (c *conn) forward(leader string, args [][]byte) {
+	// The leader closes a connection idle for its -resp-idle-timeout; a
+	// command sent on one it may have closed would look lost in flight.
+	if c.fwd != nil && time.Since(c.fwd.used) > c.s.cfg.IdleTimeout/2 {
+		c.fwd.close()
+		c.fwd = nil
+	}
 	if c.fwd == nil || c.fwd.addr != leader {
 		c.fwd.close()
 		f, err := c.dialLeader(leader)
@@ -89,7 +96,8 @@ func (c *conn) dialLeader(addr string) (*forwarder, error) {
 
 // roundTrip sends one command and reads one complete answer.
 func (f *forwarder) roundTrip(cmd []byte, timeout time.Duration) ([]byte, error) {
-	_ = f.nc.SetDeadline(time.Now().Add(timeout))
+	f.used = time.Now()
+	_ = f.nc.SetDeadline(f.used.Add(timeout))
 	if _, err := f.nc.Write(cmd); err != nil {
 		return nil, err
 	}
