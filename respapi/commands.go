@@ -8,6 +8,7 @@ import (
 
 	"github.com/tidwall/redcon"
 
+	"github.com/countd/countd/api"
 	"github.com/countd/countd/cluster"
 	"github.com/countd/countd/fsm"
 )
@@ -367,21 +368,32 @@ func cmdExists(c *conn, args [][]byte) {
 }
 
 // cmdDel deletes counters one log entry each, in order, and answers how
-// many existed. A monotonic counter is refused (delete it over HTTP with
-// force), and so is another kind under the name; keys before the refused
-// one stay deleted.
+// many existed. A monotonic counter, or another kind under a name, refuses
+// the whole command before anything is deleted.
 func cmdDel(c *conn, args [][]byte) {
 	if !c.onLeader(args) {
 		return
 	}
 	c.drain()
+	// Refuse before deleting anything: a key of another kind, or a
+	// monotonic counter (delete it over HTTP with force), refuses the
+	// whole command, as a refused command changes nothing.
 	st := c.s.node.State()
 	deleted := 0
 	for _, k := range args[1:] {
 		ctr, _, err := st.Counter(string(k))
-		if err == nil && ctr.Index != 0 {
+		switch {
+		case err != nil:
+			c.wr.WriteError(c.redirectLine(err, args))
+			return
+		case ctr.Monotonic:
+			c.wr.WriteError(fmt.Sprintf("ERR %s: counter %s is monotonic; deleting it would let old values be minted again (DEL cannot force it; use HTTP with ?force=true)", api.CodeNotMonotonic, clip(string(k))))
+			return
+		case ctr.Index != 0:
 			deleted++
 		}
+	}
+	for _, k := range args[1:] {
 		res, err := c.s.node.Submit(c.s.ctx, fsm.Command{Payload: fsm.CounterDelete{ID: string(k)}})()
 		if err == nil {
 			err = res.Err

@@ -105,6 +105,18 @@ func TestCounterCommands(t *testing.T) {
 	if v, err := rdb.Get(ctx, "mono").Result(); err != nil || v != "5" {
 		t.Errorf("the monotonic counter after refusals: %q, %v; want 5", v, err)
 	}
+	// A DEL with one key it must refuse deletes none of the others.
+	if err := rdb.Set(ctx, "plain", 1, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"mono", "q"} {
+		if err := rdb.Del(ctx, "plain", bad).Err(); err == nil {
+			t.Errorf("DEL plain %s: no error", bad)
+		}
+		if n, err := rdb.Exists(ctx, "plain").Result(); err != nil || n != 1 {
+			t.Errorf("DEL plain %s was refused but deleted plain: EXISTS %d, %v", bad, n, err)
+		}
+	}
 
 	// INCR is the counter's next: it honours increment and offset (a
 	// ticket server's), and INCRBY adds regardless.

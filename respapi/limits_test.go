@@ -11,6 +11,7 @@ import (
 	"github.com/countd/countd/api"
 	"github.com/countd/countd/cluster"
 	"github.com/countd/countd/fsm"
+	"github.com/countd/countd/internal/harness"
 	"github.com/countd/countd/respapi"
 )
 
@@ -20,6 +21,11 @@ import (
 func TestACL(t *testing.T) {
 	const mgmt = "management-secret-0123456789"
 	n := solo(t, respapi.Config{ACL: true}, cluster.Config{InitialManagementToken: fsm.HashSecret(mgmt)})
+	// The new leader bootstraps ACLs with the token in a write of its own.
+	harness.WaitFor(t, 10*time.Second, "the initial management token", func() bool {
+		_, ok := n.Node.State().ACLLookup(fsm.HashSecret(mgmt))
+		return ok
+	})
 	ctx := ctxFor(t, 30*time.Second)
 	const reader = "reader-secret-0123456789"
 	readerAccessor := api.NewAccessor()
