@@ -162,6 +162,17 @@ func TestConsole(t *testing.T) {
 	see(t, ctx, "host-b after countctl joined", `document.querySelector("[data-process=host-b]")?.textContent.startsWith("12host-b")`)
 	see(t, ctx, "the tag as text", `document.querySelector("[data-process=host-a]").textContent.includes('<img src=x onerror="window.__pwned=1">')`)
 	screenshot(t, ctx, "console-queue")
+	// Join and leave from the page.
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#join-pid"), "host-c"), chromedp.SendKeys(chromedp.CSS("#join-tags"), "dc=west"),
+		chromedp.Click(chromedp.Search(`//button[text()="Join"]`))); err != nil {
+		t.Fatal(err)
+	}
+	see(t, ctx, "host-c joined from the page", `document.querySelector("[data-process=host-c]")?.textContent.startsWith("23host-cdc=west")`)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-process=host-a] button`))); err != nil {
+		t.Fatal(err)
+	}
+	see(t, ctx, "host-a gone and host-b first", `document.querySelector("[data-process=host-a]") === null &&
+		document.querySelector("[data-process=host-b]")?.textContent.startsWith("02host-b")`)
 
 	// Documents: the JSON, and a change made elsewhere marked in the stream.
 	browse(t, ctx, ui+"#/docs/settings")
@@ -195,9 +206,22 @@ func TestConsole(t *testing.T) {
 	see(t, ctx, "the session", `document.querySelector("[data-session='`+sess+`']")?.textContent.includes("console-test")`)
 	screenshot(t, ctx, "console-sessions")
 
-	// The leader dies: the page, on a follower, shows the new one.
+	// Transfer leadership from the page, then kill the leader: the page,
+	// on a follower, shows the new one each time.
 	browse(t, ctx, ui+"#/cluster")
 	see(t, ctx, "the old leader", `document.querySelector("[data-member='`+leader.ID+`'] .badge.leader") !== null`)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.Search(`//button[text()="Transfer leadership"]`))); err != nil {
+		t.Fatal(err)
+	}
+	see(t, ctx, "the transfer's answer", `document.querySelector(".msg.ok")?.textContent.startsWith("leader is now ")`)
+	leader = c.MustWaitConverged(t, c.Nodes, 3, 30*time.Second)
+	see(t, ctx, "the transferred leader", `document.querySelector("[data-member='`+leader.ID+`'] .badge.leader") !== null`)
+	if leader == page {
+		// The leader to kill must not be the node serving the page.
+		mustCtl(t, c, "cluster", "transfer", c.Others(page)[0].ID)
+		leader = c.MustWaitConverged(t, c.Nodes, 3, 30*time.Second)
+		see(t, ctx, "the leader away from the page", `document.querySelector("[data-member='`+leader.ID+`'] .badge.leader") !== null`)
+	}
 	leader.MustKill(t)
 	next := c.MustWaitConverged(t, c.Others(leader), 3, 30*time.Second)
 	see(t, ctx, "the new leader", `document.querySelector("[data-member='`+next.ID+`'] .badge.leader") !== null &&
