@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -201,8 +202,8 @@ func (a *app) joinEphemeral(id, process string, tags map[string]string, myidFile
 		cancel()
 		return fmt.Errorf("create the member's session: %w", err)
 	}
-	t, err := cl.Join(ctx, id, process, tags, client.InSession(ks.ID))
 	cancel()
+	t, err := a.joinAsOwn(cl, ks, id, process, tags)
 	end := func() {
 		// Bounded by --timeout, but not cut short by the SIGINT that
 		// asked to leave.
@@ -212,7 +213,14 @@ func (a *app) joinEphemeral(id, process string, tags map[string]string, myidFile
 		_ = ks.Close(ctx)
 	}
 	if err != nil {
-		end()
+		if errors.Is(err, errPlaceNotOurs) {
+			// The place is someone else's: end only our session.
+			ctx, cancel := a.cleanupCtx()
+			defer cancel()
+			_ = ks.Close(ctx)
+		} else {
+			end()
+		}
 		return err
 	}
 	if myidFile != "" {
@@ -231,6 +239,54 @@ func (a *app) joinEphemeral(id, process string, tags map[string]string, myidFile
 		return nil
 	case <-ks.Done():
 		return fmt.Errorf("lost the place in %s: %w", id, ks.Err())
+	}
+}
+
+// errPlaceNotOurs marks a join that found the process queued already,
+// held by something other than this run's session.
+var errPlaceNotOurs = errors.New("the place is not this run's")
+
+// joinAsOwn joins in ks's session. Join is idempotent: a process already
+// queued gets its existing ticket back, whatever session it names. When
+// that is an earlier run's session (a restart soon after a crash), the
+// place goes when that session expires, so this waits for it to end and
+// joins again, rather than hold a place that is about to vanish. A
+// permanent member, or a session that keeps being renewed (another run
+// with the same process ID), is refused.
+func (a *app) joinAsOwn(cl *client.Client, ks *client.KeptSession, id, process string, tags map[string]string) (*api.Ticket, error) {
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := a.requestCtx()
+		t, err := cl.Join(ctx, id, process, tags, client.InSession(ks.ID))
+		cancel()
+		switch {
+		case err != nil || t.Session == ks.ID:
+			return t, err
+		case t.Session == "":
+			return nil, fmt.Errorf("%w: %s is already a permanent member of %s (counter %d); leave it first (countctl queue leave) or use another -p",
+				errPlaceNotOurs, process, id, t.Counter)
+		case attempt == 2:
+			return nil, fmt.Errorf("%w: %s is held in %s by session %s, which is still being renewed: another run with the same -p is alive",
+				errPlaceNotOurs, process, id, t.Session)
+		}
+		ctx, cancel = a.requestCtx()
+		old, err := cl.Session(ctx, t.Session)
+		cancel()
+		wait := 100 * time.Millisecond
+		switch {
+		case err == nil:
+			wait += time.Duration(old.ExpiresInMs) * time.Millisecond
+		case !client.IsCode(err, api.CodeNotFound): // not found: it just ended
+			return nil, err
+		}
+		fmt.Fprintf(a.stderr, "countctl: %s is held in %s by session %s of an earlier run; waiting %s for it to end\n",
+			process, id, t.Session, wait.Round(time.Millisecond))
+		select {
+		case <-time.After(wait):
+		case <-a.ctx.Done():
+			return nil, a.ctx.Err()
+		case <-ks.Done():
+			return nil, ks.Err()
+		}
 	}
 }
 

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/countd/countd/client"
 	"github.com/countd/countd/httpapi"
 	"github.com/countd/countd/internal/harness"
 )
@@ -62,4 +64,61 @@ func TestQueueJoinWithSessionTTLHoldsThePlaceUntilSignalled(t *testing.T) {
 	}
 	bad := []string{"-i", "q", "queue", "-p", "p2", "join", "--session-ttl", "10ms"}
 	wantFailure(t, ctl(t, n.URL, bad...), 2, bad)
+}
+
+// TestQueueJoinAfterACrashWaitsForTheEarlierSession: a join with
+// --session-ttl soon after a crashed run finds the place held by that
+// run's session, which is about to expire and take the place with it; it
+// waits for it to end and joins in its own session, rather than print a
+// ticket it will lose. A permanent member under the same process ID is
+// refused and left alone.
+func TestQueueJoinAfterACrashWaitsForTheEarlierSession(t *testing.T) {
+	n := harness.StartInMem(t, httpapi.Config{})
+	cl, err := client.New(client.Config{Addrs: []string{n.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	crashed, err := cl.CreateSession(rctx, time.Second, "crashed-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Join(rctx, "q", "p1", nil, client.InSession(crashed.ID)); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	b := startCtl(ctx, "-a", n.URL, "-i", "q", "queue", "-p", "p1", "join", "--session-ttl", "3s", "-o", "text")
+	harness.WaitFor(t, 10*time.Second, "the new run's own ticket", func() bool {
+		return strings.TrimSpace(b.stdout.String()) != ""
+	})
+	if !strings.Contains(b.stderr.String(), "of an earlier run; waiting") {
+		t.Errorf("stderr: %q; want the wait explained", b.stderr.String())
+	}
+	tk, err := cl.QueueMember(rctx, "q", "p1")
+	if err != nil || tk.Session == "" || tk.Session == crashed.ID {
+		t.Fatalf("p1 after the rejoin: %+v, %v; want it held by the new run's session", tk, err)
+	}
+	if got := strings.TrimSpace(b.stdout.String()); got != strconv.FormatInt(tk.Counter, 10) {
+		t.Errorf("countctl printed %q, the member's counter is %d", got, tk.Counter)
+	}
+	interrupt()
+	if r := b.exit(t, "join --session-ttl after SIGINT"); r.code != 0 {
+		t.Errorf("join --session-ttl: %s", r)
+	}
+
+	if _, err := cl.Join(rctx, "q", "p2", nil); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-i", "q", "queue", "-p", "p2", "join", "--session-ttl", "3s"}
+	r := ctl(t, n.URL, args...)
+	wantFailure(t, r, 1, args)
+	if !strings.Contains(r.stderr, "already a permanent member") {
+		t.Errorf("stderr: %q", r.stderr)
+	}
+	if tk, err := cl.QueueMember(rctx, "q", "p2"); err != nil || tk.Session != "" {
+		t.Errorf("the permanent member after the refused join: %+v, %v; want it untouched", tk, err)
+	}
 }
