@@ -115,7 +115,7 @@ func (p *Process) Start() error {
 	}
 	cmd := launch(p, p.Bin, p.Args())
 	if cmd.Env == nil {
-		cmd.Env = append(withoutCountdEnv(os.Environ()), p.Env...)
+		cmd.Env = append(WithoutCountdEnv(os.Environ()), p.Env...)
 	}
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = ProcAttr()
@@ -143,7 +143,10 @@ func (p *Process) MustStart(tb testing.TB) {
 	}
 }
 
-func withoutCountdEnv(env []string) []string {
+// WithoutCountdEnv is env without COUNTD_* variables, so that a process
+// a test starts (countd, countctl) sees only the settings the test gives
+// it, not the developer's shell's.
+func WithoutCountdEnv(env []string) []string {
 	var out []string
 	for _, kv := range env {
 		if !strings.HasPrefix(kv, "COUNTD_") {

@@ -95,7 +95,7 @@ func startLockHolder(t *testing.T, countctl, ns, who, events string, args ...str
 	// Without COUNTD_* (countctl reads its defaults from them); the
 	// script's parameters travel in the environment, which countctl
 	// hands on to its command, so no path is ever quoted into the script.
-	h.cmd.Env = append(withoutCountdEnv(os.Environ()), "WHO="+who, "EVENTS="+events)
+	h.cmd.Env = append(harness.WithoutCountdEnv(os.Environ()), "WHO="+who, "EVENTS="+events)
 	// Its own process group, so the cleanup also reaches the command and
 	// its sleep, which countctl leaves behind when it is killed alone.
 	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -141,16 +141,6 @@ func (h *lockHolder) wait(t *testing.T, who string, timeout time.Duration) int {
 	}
 	t.Fatalf("%s's countctl: %v", who, h.err)
 	return -1
-}
-
-func withoutCountdEnv(env []string) []string {
-	var out []string
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, "COUNTD_") {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 // lockEvent is one line of the commands' events file.
@@ -210,7 +200,7 @@ func findLockEvent(events []lockEvent, who, what string) (lockEvent, bool) {
 // its JSON output into out.
 func countctlJSON(countctl, ns string, out any, args ...string) error {
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, countctl, "--timeout", "2s", "-o", "json"}, args...)...)
-	cmd.Env = withoutCountdEnv(os.Environ())
+	cmd.Env = harness.WithoutCountdEnv(os.Environ())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	b, err := cmd.Output()
