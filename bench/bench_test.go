@@ -28,7 +28,9 @@ import (
 // atomic counter, ceiling_test.go: what HTTP with this client carries
 // here), a dense counter (one log entry per ID) and a cached one (cache
 // 1,000,000: minted from the leader's memory). The summary gives each as a
-// ratio to the ceiling.
+// ratio to the ceiling. With COUNTD_BENCH_PEERS=1 (make bench-peers), a
+// ZooKeeper ensemble and an etcd cluster follow at each client count
+// (peers_test.go).
 func BenchmarkMint(b *testing.B) {
 	for _, clients := range clientCounts {
 		for _, kind := range []struct {
@@ -40,6 +42,12 @@ func BenchmarkMint(b *testing.B) {
 			{"cached", load{clients: clients, count: 1, cache: cacheBlock}},
 		} {
 			b.Run(fmt.Sprintf("clients=%d/%s", clients, kind.name), func(b *testing.B) { runLoad(b, kind.load) })
+		}
+		// The peers right after countd at the same client count, so that
+		// the ratios compare runs that shared the machine's mood too.
+		if peersWanted() {
+			b.Run(fmt.Sprintf("clients=%d/zookeeper", clients), func(b *testing.B) { runZooKeeper(b, clients) })
+			b.Run(fmt.Sprintf("clients=%d/etcd", clients), func(b *testing.B) { runEtcd(b, clients) })
 		}
 	}
 }
@@ -79,7 +87,7 @@ func BenchmarkNextSecure(b *testing.B) {
 const cacheBlock = 1_000_000
 
 // clientCounts are the numbers of client goroutines BenchmarkMint,
-// BenchmarkRESP and BenchmarkPeers measure at, the same for all so the
+// BenchmarkRESP and the peers measure at, the same for all so the
 // summary can compare them.
 var clientCounts = []int{1, 16, 64, 256}
 

@@ -36,17 +36,17 @@
 // temporary directory for a look afterwards. COUNTD_BENCH_PPROF=1 serves
 // each node's pprof on 127.0.0.1:6060+i (the secured cluster's on 6070+i).
 //
-// COUNTD_BENCH_PEERS=1 (make bench-peers) adds BenchmarkPeers: the same
-// load against a 3-server ZooKeeper ensemble (sequential znodes, one
+// COUNTD_BENCH_PEERS=1 (make bench-peers) adds to BenchmarkMint, right
+// after countd at each client count (so that both share the machine's
+// mood), the same load against a 3-server ZooKeeper ensemble (sequential znodes, one
 // session per client goroutine) and a 3-member etcd cluster (puts through
 // its JSON gateway to the leader), both on 127.0.0.1 with free ports and
 // fsync on, started on first use and stopped at the end. The summary then
 // gives countd's dense and cached IDs/s as ratios to theirs at each client
 // count. It needs the Debian packages zookeeper and etcd-server (make
-// bench-peers installs etcd-server if missing); without the variable
-// BenchmarkPeers skips.
+// bench-peers installs etcd-server if missing).
 //
-//	COUNTD_BENCH_PEERS=1 go test -run '^$' -bench 'BenchmarkMint|BenchmarkPeers' -benchtime 5s -timeout 30m ./bench/
+//	COUNTD_BENCH_PEERS=1 go test -run '^$' -bench 'BenchmarkMint' -benchtime 5s -timeout 30m ./bench/
 //
 // Without -bench (as `make test` runs it) no cluster is started and only
 // the helpers' unit tests run.

@@ -72,18 +72,18 @@ func TestZKSequence(t *testing.T) {
 
 func TestPeerLines(t *testing.T) {
 	rs := map[string]result{
-		"BenchmarkMint/clients=64/dense":       {idsPS: 6000, p99: 15},
-		"BenchmarkMint/clients=64/cached":      {idsPS: 12000, p99: 4.25},
-		"BenchmarkPeers/clients=64/zookeeper":  {idsPS: 5000, p99: 30, peer: "ZooKeeper"},
-		"BenchmarkPeers/clients=64/etcd":       {idsPS: 3000, p99: 20, peer: "etcd"},
-		"BenchmarkMint/clients=1/dense":        {idsPS: 500, p99: 3},
-		"BenchmarkPeers/clients=1/zookeeper":   {failed: true},
-		"BenchmarkPeers/clients=1/etcd":        {idsPS: 1000, p99: 2, peer: "etcd"},
-		"BenchmarkPeers/clients=16/zookeeper":  {failed: true},
-		"BenchmarkPeers/clients=16/etcd":       {idsPS: 2000, p99: 10, peer: "etcd"},
-		"BenchmarkMint/clients=256/dense":      {idsPS: 9000, p99: 80},
-		"BenchmarkMint/clients=256/cached":     {failed: true},
-		"BenchmarkPeers/clients=256/zookeeper": {idsPS: 9000, p99: 120, peer: "ZooKeeper"},
+		"BenchmarkMint/clients=64/dense":      {idsPS: 6000, p99: 15},
+		"BenchmarkMint/clients=64/cached":     {idsPS: 12000, p99: 4.25},
+		"BenchmarkMint/clients=64/zookeeper":  {idsPS: 5000, p99: 30, peer: "ZooKeeper"},
+		"BenchmarkMint/clients=64/etcd":       {idsPS: 3000, p99: 20, peer: "etcd"},
+		"BenchmarkMint/clients=1/dense":       {idsPS: 500, p99: 3},
+		"BenchmarkMint/clients=1/zookeeper":   {failed: true},
+		"BenchmarkMint/clients=1/etcd":        {idsPS: 1000, p99: 2, peer: "etcd"},
+		"BenchmarkMint/clients=16/zookeeper":  {failed: true},
+		"BenchmarkMint/clients=16/etcd":       {idsPS: 2000, p99: 10, peer: "etcd"},
+		"BenchmarkMint/clients=256/dense":     {idsPS: 9000, p99: 80},
+		"BenchmarkMint/clients=256/cached":    {failed: true},
+		"BenchmarkMint/clients=256/zookeeper": {idsPS: 9000, p99: 120, peer: "ZooKeeper"},
 	}
 	want := []string{
 		"1 client: dense 0.50× etcd; p99 ms: dense 3.00, etcd 2.00",

@@ -38,21 +38,14 @@ const (
 	zkSLF4JSimple = "/usr/share/java/slf4j-simple.jar"
 )
 
-// BenchmarkPeers mints IDs from ZooKeeper and etcd the way their users
-// would, at the client counts of BenchmarkMint: ZooKeeper by creating a
-// sequential znode (the ID is its sequence number), etcd by a put through
-// its JSON gateway (the ID is the store's revision). Each sends to its
-// peer as BenchmarkMint sends to countd: back to back from every client
-// goroutine, every answer checked, and etcd's puts to the leader.
-func BenchmarkPeers(b *testing.B) {
-	if os.Getenv("COUNTD_BENCH_PEERS") != "1" {
-		b.Skip("ZooKeeper and etcd are measured only with COUNTD_BENCH_PEERS=1: run make bench-peers, which installs etcd-server if missing")
-	}
-	for _, clients := range clientCounts {
-		b.Run(fmt.Sprintf("clients=%d/zookeeper", clients), func(b *testing.B) { runZooKeeper(b, clients) })
-		b.Run(fmt.Sprintf("clients=%d/etcd", clients), func(b *testing.B) { runEtcd(b, clients) })
-	}
-}
+// peersWanted reports whether BenchmarkMint measures ZooKeeper and etcd
+// too (COUNTD_BENCH_PEERS=1, as make bench-peers sets; it installs
+// etcd-server if missing). They mint IDs the way their users would:
+// ZooKeeper by creating a sequential znode (the ID is its sequence
+// number), etcd by a put through its JSON gateway (the ID is the store's
+// revision), each sent as countd's requests are: back to back from every
+// client goroutine, every answer checked, and etcd's puts to the leader.
+func peersWanted() bool { return os.Getenv("COUNTD_BENCH_PEERS") == "1" }
 
 // runZooKeeper mints by creating persistent sequential znodes under a
 // fresh parent, each client goroutine in its own session, as independent
@@ -443,14 +436,14 @@ var (
 
 // thePeers starts ZooKeeper and etcd on first use, so that runs which do
 // not measure them (no COUNTD_BENCH_PEERS, or a -bench pattern without
-// BenchmarkPeers) neither wait for them nor share the CPUs with them.
+// the peers) neither wait for them nor share the CPUs with them.
 func thePeers() (zkp, ep *peer, err error) {
 	peersOnce.Do(func() {
 		zkPeer, peersErr = startZooKeeper()
 		if peersErr == nil {
 			etcdPeer, peersErr = startEtcd()
 		}
-		// On error every BenchmarkPeers run fails with it, and stopPeers
+		// On error every peer run fails with it, and stopPeers
 		// shows the servers' logs at the end.
 	})
 	return zkPeer, etcdPeer, peersErr

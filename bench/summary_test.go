@@ -18,7 +18,7 @@ type result struct {
 	secure  bool   // against the cluster in the production configuration
 	cached  bool   // a cached counter
 	ceiling bool   // the in-memory ceiling server, not countd
-	peer    string // "ZooKeeper" or "etcd" (BenchmarkPeers), "" for countd
+	peer    string // "ZooKeeper" or "etcd" (make bench-peers), "" for countd
 	n       int
 	idsPS   float64
 	reqPS   float64
@@ -220,7 +220,7 @@ func peerLines(results map[string]result) []string {
 	for _, clients := range clientCounts {
 		var peers []result
 		for _, p := range []string{"zookeeper", "etcd"} {
-			if r, ok := measured(results, fmt.Sprintf("BenchmarkPeers/clients=%d/%s", clients, p)); ok {
+			if r, ok := measured(results, fmt.Sprintf("BenchmarkMint/clients=%d/%s", clients, p)); ok {
 				peers = append(peers, r)
 			}
 		}
