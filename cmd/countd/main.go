@@ -83,6 +83,7 @@ func run(o *options, logger *slog.Logger) error {
 	if sec.tls() {
 		ln = tls.NewListener(ln, tlsutil.ServerConfig(sec.keyPair, sec.ca, sec.verifyIncoming))
 	}
+	ln = httpapi.JSONProtocolErrors(ln)
 	var respLn net.Listener
 	if o.respAddr != "" {
 		if respLn, err = net.Listen("tcp", o.respAddr); err != nil {

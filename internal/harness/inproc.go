@@ -103,7 +103,7 @@ func StartRESP(tb testing.TB, cfg cluster.Config, hc httpapi.Config, rc *respapi
 	}
 	api := httpapi.New(node, hc)
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	go func() { _ = srv.Serve(httpapi.JSONProtocolErrors(ln)) }()
 	// A restart from Config keeps the addresses the node bound.
 	if !cfg.InMemory {
 		cfg.RaftAddr = node.RaftAddr()
