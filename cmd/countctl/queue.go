@@ -5,6 +5,7 @@ package main
 // the ZooKeeper server list in zkconfig.go.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -85,9 +86,9 @@ func queueJSON(cl *client.Client, q *api.Queue) queueOutput {
 
 func (a *app) printQueue(cl *client.Client, q *api.Queue) error {
 	return a.printAs(queueJSON(cl, q), func(w io.Writer) error {
-		return table(w, "COUNTER\tPOSITION\tPROCESS_ID\tTAGS", func(w io.Writer) {
+		return table(w, "COUNTER\tPOSITION\tPROCESS_ID\tTAGS\tSESSION", func(w io.Writer) {
 			for _, m := range q.Members {
-				fmt.Fprintf(w, "%d\t%d\t%s\t%s\n", m.Counter, m.Position, m.ProcessID, formatTags(m.Tags))
+				fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\n", m.Counter, m.Position, m.ProcessID, formatTags(m.Tags), cmp.Or(m.Session, "-"))
 			}
 		})
 	})

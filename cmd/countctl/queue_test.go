@@ -209,10 +209,10 @@ func TestQueueCommands(t *testing.T) {
 	wantSuccess(t, r, nil)
 	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
 	want := [][]string{
-		{"COUNTER", "POSITION", "PROCESS_ID", "TAGS"},
-		{"1", "0", "zk1.example", "rack=r1,zone=a"},
-		{"2", "1", "zk2.example", "zk.quorum_port=2889"},
-		{"3", "2", "zk3.example", "-"},
+		{"COUNTER", "POSITION", "PROCESS_ID", "TAGS", "SESSION"},
+		{"1", "0", "zk1.example", "rack=r1,zone=a", "-"},
+		{"2", "1", "zk2.example", "zk.quorum_port=2889", "-"},
+		{"3", "2", "zk3.example", "-", "-"},
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("list -o text: %q", r.stdout)

@@ -51,6 +51,11 @@ func TestQueueJoinWithSessionTTLHoldsThePlaceUntilSignalled(t *testing.T) {
 	if r := ctl(t, n.URL, "-i", "q", "queue", "list"); r.code != 0 || !strings.Contains(r.stdout, `"session"`) {
 		t.Fatalf("the member is not ephemeral: %s", r)
 	}
+	if r := ctl(t, n.URL, "-i", "q", "-o", "text", "queue", "list"); r.code != 0 || len(strings.Split(strings.TrimSpace(r.stdout), "\n")) != 2 {
+		t.Fatalf("queue list -o text: %s", r)
+	} else if f := strings.Fields(strings.Split(strings.TrimSpace(r.stdout), "\n")[1]); len(f) != 5 || f[2] != "p1" || len(f[4]) != 36 {
+		t.Errorf("queue list -o text shows the member as %q; want its session ID last", f)
+	}
 	if r, done := b.exited(); done {
 		t.Fatalf("countctl did not stay in the foreground: %s", r)
 	}
