@@ -78,3 +78,11 @@ func (n *Node) GossipMember(id string) (status string, since time.Time, ok bool)
 	m, ok := n.gossip.lookup(id)
 	return m.status, m.since, ok
 }
+
+// SetReservedHook makes the leader's mint cache call f after a block's
+// reservation has applied and before the block is installed.
+func (n *Node) SetReservedHook(f func()) {
+	n.mints.mu.Lock()
+	defer n.mints.mu.Unlock()
+	n.mints.reservedHook = f
+}

@@ -95,10 +95,24 @@ type mintCache struct {
 	// replayTerm is the term the replays were made in: a new term forgets
 	// them (SPEC §8: a key replays while the same leader remembers it).
 	replayTerm uint64
+	// reserving holds the reservations in flight, by counter: between the
+	// log applying one and its block being installed, the state machine
+	// already shows the block's end, and a read must not (CachedValue).
+	reserving map[string]*reservation
+	// reservedHook, when set (tests only), runs after a reservation has
+	// applied and before its block is installed.
+	reservedHook func()
+}
+
+// reservation is a block being reserved through the log.
+type reservation struct {
+	before fsm.Counter   // the counter when the reservation began
+	done   chan struct{} // closed once the block is installed, or will not be
 }
 
 func newMintCache(n *Node) *mintCache {
-	return &mintCache{n: n, wake: make(chan struct{}, 1), blocks: make(map[string]*block), replays: make(map[string]*cachedReplay)}
+	return &mintCache{n: n, wake: make(chan struct{}, 1), blocks: make(map[string]*block), replays: make(map[string]*cachedReplay),
+		reserving: make(map[string]*reservation)}
 }
 
 // Next mints count values of counter id: from the leader's memory when the
@@ -298,7 +312,27 @@ func (c *mintCache) fromBlock(term uint64, cur *fsm.Counter, r *mintRequest) (fs
 // error, or a refusal such as overflow); otherwise a block is in place, or
 // another write followed the reservation and the caller tries again.
 func (c *mintCache) reserve(ctx context.Context, term uint64, cur *fsm.Counter) (done bool, res fsm.Result, err error) {
+	rv := &reservation{before: *cur, done: make(chan struct{})}
+	c.mu.Lock()
+	c.reserving[cur.ID] = rv
+	c.mu.Unlock()
+	defer func() {
+		// After the block is installed (or found dead): a read waiting on
+		// it then sees the block.
+		c.mu.Lock()
+		if c.reserving[cur.ID] == rv {
+			delete(c.reserving, cur.ID)
+		}
+		c.mu.Unlock()
+		close(rv.done)
+	}()
 	res, err = c.n.apply(ctx, fsm.Command{Payload: fsm.CounterNext{ID: cur.ID, Count: cur.Cache}}, false)()
+	c.mu.Lock()
+	hook := c.reservedHook
+	c.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	if err != nil {
 		return true, res, err
 	}
@@ -371,10 +405,30 @@ func (n *Node) CachedValue(cur *fsm.Counter) (int64, bool) {
 	term := n.raft.CurrentTerm()
 	c := n.mints
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	b := c.blocks[cur.ID]
-	if b == nil || b.term != term || b.at != *cur {
+	if b := c.blocks[cur.ID]; b != nil && b.term == term && b.at == *cur {
+		defer c.mu.Unlock()
+		return b.lastMinted, true
+	}
+	rv := c.reserving[cur.ID]
+	c.mu.Unlock()
+	if rv == nil || rv.before == *cur {
 		return 0, false
 	}
-	return b.lastMinted, true
+	// cur was read after the log applied a reservation whose block is not
+	// installed yet: cur.Value is the end of a block nothing has been
+	// handed out from. Showing it would let a later read, or next, show
+	// less. Wait for the block (one commit at most), then judge cur
+	// against it: cur is either that reservation's outcome or a later
+	// write.
+	select {
+	case <-rv.done:
+	case <-n.stopping:
+		return 0, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b := c.blocks[cur.ID]; b != nil && b.term == term && b.at == *cur {
+		return b.lastMinted, true
+	}
+	return 0, false
 }

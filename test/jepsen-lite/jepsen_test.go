@@ -65,7 +65,19 @@ func TestMain(m *testing.M) {
 func runCampaign(t *testing.T, args ...string) (int, *campaign.Report, string) {
 	t.Helper()
 	countd, jepsen := binaries(t)
-	out := t.TempDir()
+	// Not t.TempDir: a failed campaign's history and node logs are what
+	// the failure is diagnosed from, so they stay (and are named).
+	out, err := os.MkdirTemp("", "jepsen-lite-"+t.Name()+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("kept the campaign's history and node logs in %s", out)
+			return
+		}
+		_ = os.RemoveAll(out)
+	})
 	logPath := filepath.Join(out, "jepsen-lite.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
