@@ -405,9 +405,9 @@ func (n *Node) CachedValue(cur *fsm.Counter) (int64, bool) {
 	term := n.raft.CurrentTerm()
 	c := n.mints
 	c.mu.Lock()
-	if b := c.blocks[cur.ID]; b != nil && b.term == term && b.at == *cur {
-		defer c.mu.Unlock()
-		return b.lastMinted, true
+	if v, ok := c.shownLocked(term, cur); ok {
+		c.mu.Unlock()
+		return v, true
 	}
 	rv := c.reserving[cur.ID]
 	c.mu.Unlock()
@@ -427,6 +427,12 @@ func (n *Node) CachedValue(cur *fsm.Counter) (int64, bool) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.shownLocked(term, cur)
+}
+
+// shownLocked is what a read of cur shows when this term's block for it
+// is live: the last value handed out.
+func (c *mintCache) shownLocked(term uint64, cur *fsm.Counter) (int64, bool) {
 	if b := c.blocks[cur.ID]; b != nil && b.term == term && b.at == *cur {
 		return b.lastMinted, true
 	}

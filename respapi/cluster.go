@@ -50,10 +50,10 @@ type respMember struct {
 	port int
 }
 
-// respMembers is the leader and the other members that advertise a RESP
-// address, the leader first; ok is false when no leader with one is known.
-func (s *Server) respMembers() (leader respMember, others []respMember, ok bool) {
-	for _, m := range s.node.Status().Members {
+// respMembers is the leader and the other members of st that advertise a
+// RESP address; ok is false when no leader with one is known.
+func respMembers(st cluster.Status) (leader respMember, others []respMember, ok bool) {
+	for _, m := range st.Members {
 		if m.RESPAddr == "" || m.Suffrage == "none" {
 			continue
 		}
@@ -87,7 +87,7 @@ func (c *conn) noLeaderLine() string {
 
 // cmdRaftLeader answers the leader's RESP address, as SummitDB does.
 func cmdRaftLeader(c *conn, _ [][]byte) {
-	leader, _, ok := c.s.respMembers()
+	leader, _, ok := respMembers(c.s.node.Status())
 	if !ok {
 		c.errorNow(c.noLeaderLine())
 		return
@@ -98,7 +98,7 @@ func cmdRaftLeader(c *conn, _ [][]byte) {
 // cmdRaftPeers answers every member's RESP address and role, flat, as
 // SummitDB does: addr, "Leader"|"Follower", addr, ….
 func cmdRaftPeers(c *conn, _ [][]byte) {
-	leader, others, ok := c.s.respMembers()
+	leader, others, ok := respMembers(c.s.node.Status())
 	c.now(func(w *redcon.Writer) {
 		all := others
 		if ok {
@@ -137,12 +137,13 @@ func cmdCluster(c *conn, args [][]byte) {
 		c.errorNow(fmt.Sprintf("ERR unknown subcommand '%s'. Try CLUSTER SLOTS, SHARDS, NODES, INFO, KEYSLOT or MYID.", clip(sub)))
 		return
 	}
-	leader, others, ok := c.s.respMembers()
+	leader, others, ok := respMembers(c.s.node.Status())
 	if !ok && sub != "info" {
 		c.errorNow(c.noLeaderLine())
 		return
 	}
 	self := c.s.node.ID()
+	all := append([]respMember{leader}, others...) // the leader first
 	c.now(func(w *redcon.Writer) {
 		switch sub {
 		case "slots":
@@ -150,7 +151,7 @@ func cmdCluster(c *conn, args [][]byte) {
 			w.WriteArray(3 + len(others))
 			w.WriteInt(0)
 			w.WriteInt(slots - 1)
-			for _, m := range append([]respMember{leader}, others...) {
+			for _, m := range all {
 				w.WriteArray(3)
 				w.WriteBulkString(m.host)
 				w.WriteInt(m.port)
@@ -166,7 +167,7 @@ func cmdCluster(c *conn, args [][]byte) {
 			w.WriteBulkString("nodes")
 			w.WriteArray(1 + len(others))
 			applied := c.s.node.State().AppliedIndex()
-			for _, m := range append([]respMember{leader}, others...) {
+			for _, m := range all {
 				role, health := "replica", "online"
 				if m.Leader {
 					role = "master"
@@ -186,7 +187,7 @@ func cmdCluster(c *conn, args [][]byte) {
 			}
 		case "nodes":
 			var b strings.Builder
-			for _, m := range append([]respMember{leader}, others...) {
+			for _, m := range all {
 				flags, master, slotRange := "slave", redisID(leader.ID), ""
 				if m.Leader {
 					flags, master, slotRange = "master", "-", " 0-16383"
@@ -252,7 +253,7 @@ func cmdInfo(c *conn, args [][]byte) {
 			role = "master"
 		}
 		fmt.Fprintf(&b, "# Replication\r\nrole:%s\r\n", role)
-		leader, others, ok := c.s.respMembers()
+		leader, others, ok := respMembers(st)
 		if role == "slave" && ok {
 			fmt.Fprintf(&b, "master_host:%s\r\nmaster_port:%d\r\nmaster_link_status:up\r\n", leader.host, leader.port)
 		}
