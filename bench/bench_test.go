@@ -206,7 +206,7 @@ func runLoad(b *testing.B, l load) {
 	// A fresh counter for every run, so a run's IDs must be exactly
 	// 1…N×count.
 	measure(b, l.result(b.Name()), one(func(int) (mint, string, error) { return doNext(c, url, l) }),
-		verify{what: key, complete: true, dead: c.Exited})
+		verify{what: key, complete: true, dead: c.Exited, cpu: newCPUProbe(c, leader, l.ceiling)})
 }
 
 // target is what a run of l mints from: the cluster, its current leader
@@ -275,6 +275,9 @@ type verify struct {
 	// unique (etcd's revisions).
 	complete bool
 	dead     func() []string // the servers that have exited, named when requests fail
+	// cpu, when not nil, measures the CPU the run cost each countd
+	// process and this one.
+	cpu *cpuProbe
 }
 
 // measure sends b.N requests with do, spread over r.clients goroutines
@@ -296,6 +299,7 @@ func measure(b *testing.B, r result, do request, v verify) {
 		wg    sync.WaitGroup
 	)
 	b.ResetTimer()
+	cpu0 := v.cpu.sample()
 	start := time.Now()
 	for i := range workers {
 		wg.Add(1)
@@ -316,6 +320,7 @@ func measure(b *testing.B, r result, do request, v verify) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu1 := v.cpu.sample()
 	b.StopTimer()
 
 	var (
@@ -351,6 +356,7 @@ func measure(b *testing.B, r result, do request, v verify) {
 	r.p50 = ms(percentile(lat, 0.50))
 	r.p99 = ms(percentile(lat, 0.99))
 	r.max = ms(percentile(lat, 1))
+	r.cpuLeader, r.cpuFollowers, r.cpuClient, r.cpuOK = perRequest(cpu0, cpu1, b.N)
 	report(b, r)
 }
 
@@ -363,6 +369,13 @@ func report(b *testing.B, r result) {
 	}
 	b.ReportMetric(r.p50, "p50-ms")
 	b.ReportMetric(r.p99, "p99-ms")
+	if r.cpuOK && !r.ceiling {
+		b.ReportMetric(r.cpuLeader, "leader-cpu-us/op")
+		b.ReportMetric(r.cpuFollowers, "followers-cpu-us/op")
+	}
+	if r.cpuOK {
+		b.ReportMetric(r.cpuClient, "client-cpu-us/op")
+	}
 	record(r)
 }
 

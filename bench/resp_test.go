@@ -100,7 +100,7 @@ func runRESP(b *testing.B, l load) {
 	r.resp = "go-redis"
 	// No retries (MaxRetries -1), so with every command answered the
 	// values of the fresh counter are exactly 1…N.
-	measure(b, r, do, verify{what: key, complete: true, dead: c.Exited})
+	measure(b, r, do, verify{what: key, complete: true, dead: c.Exited, cpu: newCPUProbe(c, leader, false)})
 }
 
 // respKind classifies a failed command: the error's code (TRY, ERR, …)

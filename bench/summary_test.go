@@ -32,6 +32,12 @@ type result struct {
 	// round trip when it pipelined (a request is then a round trip).
 	resp     string
 	pipeline int
+
+	// cpuOK says the CPU each process used per request (µs) was
+	// measured: the leader's, the other nodes' together, and this
+	// process's (the load generator; for the ceiling, the server too).
+	cpuOK                              bool
+	cpuLeader, cpuFollowers, cpuClient float64
 }
 
 // idsPerRequest is the IDs one request (one round trip) got.
@@ -87,12 +93,12 @@ func printSummary(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nSummary (3-node cluster on 127.0.0.1, fsync on; the client shares the machine's %d CPUs with the nodes%s):\n\n",
 		runtime.NumCPU(), load)
-	fmt.Fprintln(w, "| benchmark | clients | IDs/request | Idempotency-Key | requests | IDs/s | requests/s | × ceiling | p50 ms | p99 ms | max ms |")
-	fmt.Fprintln(w, "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| benchmark | clients | IDs/request | Idempotency-Key | requests | IDs/s | requests/s | × ceiling | p50 ms | p99 ms | max ms | CPU µs/request: leader, other nodes, client |")
+	fmt.Fprintln(w, "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, name := range order {
 		r := results[name]
 		if r.failed {
-			fmt.Fprintf(w, "| %s | FAILED (see above) ||||||||||\n", name)
+			fmt.Fprintf(w, "| %s | FAILED (see above) |||||||||||\n", name)
 			continue
 		}
 		idem := "no"
@@ -103,8 +109,15 @@ func printSummary(w io.Writer) {
 		if top, ok := results[fmt.Sprintf("BenchmarkMint/clients=%d/ceiling", r.clients)]; ok && !top.failed && top.reqPS > 0 {
 			ratio = fmt.Sprintf("%.2f", r.reqPS/top.reqPS)
 		}
-		fmt.Fprintf(w, "| %s | %d | %d | %s | %d | %.0f | %.0f | %s | %.2f | %.2f | %.2f |\n",
-			name, r.clients, r.idsPerRequest(), idem, r.n, r.idsPS, r.reqPS, ratio, r.p50, r.p99, r.max)
+		cpu := "—"
+		switch {
+		case r.cpuOK && r.ceiling:
+			cpu = fmt.Sprintf("—, —, %.0f", r.cpuClient)
+		case r.cpuOK:
+			cpu = fmt.Sprintf("%.0f, %.0f, %.0f", r.cpuLeader, r.cpuFollowers, r.cpuClient)
+		}
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %d | %.0f | %.0f | %s | %.2f | %.2f | %.2f | %s |\n",
+			name, r.clients, r.idsPerRequest(), idem, r.n, r.idsPS, r.reqPS, ratio, r.p50, r.p99, r.max, cpu)
 	}
 	fmt.Fprintln(w)
 	if lines := respLines(results, order); len(lines) > 0 {

@@ -171,6 +171,16 @@ func (p *Process) current() (*exec.Cmd, chan struct{}) {
 	return p.cmd, p.done
 }
 
+// PID is the running process's ID (of its launcher, when Launch wraps
+// countd in another command), or 0 when it is not running.
+func (p *Process) PID() int {
+	cmd, done := p.current()
+	if cmd == nil || isClosed(done) {
+		return 0
+	}
+	return cmd.Process.Pid
+}
+
 // Done is closed when the current process exits; nil before the first
 // Start.
 func (p *Process) Done() <-chan struct{} {
