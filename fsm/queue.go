@@ -274,6 +274,9 @@ func (p QueueJoin) apply(s *State, index uint64) (any, error) {
 	q.byProc[p.ProcessID] = m
 	q.high = max(q.high, c)
 	s.storeQueue(p.ID, q, index)
+	if p.Session != "" {
+		s.noteSessionQueue(p.Session, p.ID)
+	}
 	return q.ticket(p.ID, m, pos), nil
 }
 

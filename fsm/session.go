@@ -8,6 +8,7 @@ package fsm
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 )
@@ -179,7 +180,7 @@ func (p SessionDelete) encode(e *encoder) { e.string(p.ID) }
 func (p SessionDelete) apply(s *State, index uint64) (any, error) {
 	if s.sessions[p.ID] != nil {
 		delete(s.sessions, p.ID)
-		s.removeEphemeral(func(id string) bool { return id == p.ID }, index)
+		s.removeSessionMembers([]string{p.ID}, index)
 	}
 	return nil, nil
 }
@@ -216,30 +217,78 @@ type SessionsEnded struct{ IDs []string }
 
 func (p SessionExpire) apply(s *State, index uint64) (any, error) {
 	out := &SessionsEnded{}
-	ended := make(map[string]bool)
 	for _, id := range p.IDs {
 		// Without a leader start here: the leader waited for its own
 		// grace before proposing, and a renew since then moved renewed.
 		if ss := s.sessions[id]; ss != nil && ss.deadline(0) <= s.now {
 			delete(s.sessions, id)
-			ended[id] = true
 			out.IDs = append(out.IDs, id)
 		}
 	}
-	if len(ended) > 0 {
-		s.removeEphemeral(func(id string) bool { return ended[id] }, index)
+	if len(out.IDs) > 0 {
+		s.removeSessionMembers(out.IDs, index)
 	}
 	return out, nil
 }
 
-// removeEphemeral takes every member whose session gone reports out of its
-// queue, in queue name order, as the same log entry that ended the
+// removeSessionMembers takes the members of the ended sessions out of
+// their queues (removeEphemeral), visiting only the queues those sessions
+// joined.
+func (s *State) removeSessionMembers(ids []string, index uint64) {
+	if s.sessionQueues == nil {
+		s.rebuildSessionQueues()
+	}
+	var names []string
+	gone := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		gone[id] = true
+		for name := range s.sessionQueues[id] {
+			names = append(names, name)
+		}
+		delete(s.sessionQueues, id)
+	}
+	slices.Sort(names)
+	s.removeEphemeral(slices.Compact(names), func(id string) bool { return gone[id] }, index)
+}
+
+// noteSessionQueue records that session joined queue name.
+func (s *State) noteSessionQueue(session, name string) {
+	if s.sessionQueues == nil {
+		return // rebuilt from the queues when next needed
+	}
+	qs := s.sessionQueues[session]
+	if qs == nil {
+		qs = make(map[string]struct{})
+		s.sessionQueues[session] = qs
+	}
+	qs[name] = struct{}{}
+}
+
+// rebuildSessionQueues derives sessionQueues from the queues' members.
+func (s *State) rebuildSessionQueues() {
+	s.sessionQueues = make(map[string]map[string]struct{})
+	for name, o := range s.objects {
+		if q, ok := o.(*queue); ok {
+			for _, m := range q.members {
+				if m.session != "" {
+					s.noteSessionQueue(m.session, name)
+				}
+			}
+		}
+	}
+}
+
+// removeEphemeral takes every member of the named queues (in that order;
+// names that are not queues, or no longer, are skipped) whose session
+// gone reports out of its queue, as the same log entry that ended the
 // session: later members move up and each removal moves the queue's
-// fencing token on by one, as a leave does. It scans every queue, which
-// is fine while sessions end a few at a time.
-func (s *State) removeEphemeral(gone func(session string) bool, index uint64) {
-	for _, name := range s.sortedNames(KindQueue, "") {
-		q := s.objects[name].(*queue)
+// fencing token on by one, as a leave does.
+func (s *State) removeEphemeral(names []string, gone func(session string) bool, index uint64) {
+	for _, name := range names {
+		q, ok := s.objects[name].(*queue)
+		if !ok {
+			continue
+		}
 		kept := make([]*member, 0, len(q.members))
 		for _, m := range q.members {
 			if m.session != "" && gone(m.session) {
@@ -261,7 +310,8 @@ func (s *State) removeEphemeral(gone func(session string) bool, index uint64) {
 // state does not hold: a restored backup's members of sessions that have
 // ended since, which must not come back (SPEC §9).
 func (s *State) removeOrphanMembers(index uint64) {
-	s.removeEphemeral(func(id string) bool { return s.sessions[id] == nil }, index)
+	s.removeEphemeral(s.sortedNames(KindQueue, ""), func(id string) bool { return s.sessions[id] == nil }, index)
+	s.sessionQueues = nil
 }
 
 // Snapshot record and result tags of sessions. Persisted; do not renumber.

@@ -3,6 +3,9 @@ package fsm
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -170,5 +173,115 @@ func TestEphemeralMembersLeaveWithTheirSession(t *testing.T) {
 				t.Fatalf("force=%t: the restore brought back the member of an ended session", force)
 			}
 		}
+	}
+}
+
+// Ending a session visits only the queues it joined (State.sessionQueues,
+// kept up as members join). Here one state keeps that index up as it
+// goes, through restores of its own snapshots, and another rebuilds it
+// from the queues before every command: every result, and the final
+// state, must be the same.
+func TestSessionEndsVisitTheQueuesAFullScanWould(t *testing.T) {
+	for seed := range uint64(20) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		kept, rebuilt := newApplier(t), newApplier(t)
+		pick := func(prefix string, n int) string { return fmt.Sprintf("%s%d", prefix, r.IntN(n)) }
+		removed := 0
+		for step := range 400 {
+			var p Payload
+			switch k := r.IntN(10); {
+			case k < 4:
+				session := ""
+				if r.IntN(4) > 0 {
+					session = pick("s", 5)
+				}
+				p = QueueJoin{ID: pick("q", 8), ProcessID: pick("p", 12), Session: session}
+			case k < 5:
+				p = QueueLeave{ID: pick("q", 8), ProcessID: pick("p", 12)}
+			case k < 6:
+				p = QueueDelete{ID: pick("q", 8)}
+			case k < 8:
+				p = SessionCreate{ID: pick("s", 5), TTL: time.Duration(1+r.IntN(5)) * time.Second}
+			case k < 9:
+				p = SessionDelete{ID: pick("s", 5)}
+			default:
+				p = SessionExpire{IDs: []string{pick("s", 5), pick("s", 5)}}
+			}
+			if r.IntN(3) == 0 {
+				kept.now += int64(time.Second)
+				rebuilt.now = kept.now
+			}
+			if r.IntN(50) == 0 { // a snapshot install replaces the queues
+				var buf bytes.Buffer
+				if _, err := kept.s.Snapshot().WriteTo(&buf); err != nil {
+					t.Fatal(err)
+				}
+				if err := kept.s.Restore(&buf); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rebuilt.s.sessionQueues = nil
+			before := membersOf(rebuilt.s)
+			got, want := kept.do(p), rebuilt.do(p)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("seed %d step %d %T%+v: %+v with the kept index, %+v with a rebuilt one", seed, step, p, p, got, want)
+			}
+			if _, ok := p.(QueueLeave); !ok && membersOf(rebuilt.s) < before {
+				if _, ok := p.(QueueDelete); !ok {
+					removed++
+				}
+			}
+		}
+		var a, b bytes.Buffer
+		kept.s.Snapshot().WriteTo(&a)
+		rebuilt.s.Snapshot().WriteTo(&b)
+		if !bytes.Equal(a.Bytes(), b.Bytes()) {
+			t.Fatalf("seed %d: the states differ at the end", seed)
+		}
+		if removed == 0 {
+			t.Fatalf("seed %d: no session's end removed a member; the test tests nothing", seed)
+		}
+	}
+}
+
+// membersOf counts the members of every queue.
+func membersOf(s *State) int {
+	n := 0
+	for _, o := range s.objects {
+		if q, ok := o.(*queue); ok {
+			n += len(q.members)
+		}
+	}
+	return n
+}
+
+// Ending a session costs what its own queues hold, not what the state
+// holds: go test ./fsm -run '^$' -bench SessionEnd
+func BenchmarkSessionEnd(b *testing.B) {
+	for _, queues := range []int{10, 10_000} {
+		b.Run(fmt.Sprintf("queues=%d", queues), func(b *testing.B) {
+			s, index, now := New(), uint64(0), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+			apply := func(p Payload) Result {
+				data, err := Encode(Command{Payload: p, Time: now, KeyWindow: time.Minute})
+				if err != nil {
+					b.Fatal(err)
+				}
+				index++
+				return s.Apply(index, data)
+			}
+			for i := range queues {
+				if r := apply(QueueJoin{ID: fmt.Sprintf("q%d", i), ProcessID: "permanent"}); r.Err != nil {
+					b.Fatal(r.Err)
+				}
+			}
+			b.ResetTimer()
+			for range b.N {
+				apply(SessionCreate{ID: "s1", TTL: time.Minute})
+				apply(QueueJoin{ID: "q0", ProcessID: "ephemeral", Session: "s1"})
+				if r := apply(SessionDelete{ID: "s1"}); r.Err != nil {
+					b.Fatal(r.Err)
+				}
+			}
+		})
 	}
 }

@@ -209,6 +209,7 @@ func (s *State) Restore(r io.Reader) error {
 	}
 	s.mu.Lock()
 	s.tables = fresh.tables
+	s.sessionQueues = nil // derived from the queues just replaced
 	s.touched = nil
 	s.hist.rebuild(s.docs)
 	s.mu.Unlock()

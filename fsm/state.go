@@ -103,6 +103,12 @@ type State struct {
 	// hist bounds the documents' change histories in bytes. Like history
 	// it is this node's own, not replicated state.
 	hist historyLog
+	// sessionQueues is derived from the queues, never stored: for each
+	// session, every queue it has joined (a superset of the queues that
+	// hold its members now), so that ending a session visits those
+	// queues, not all of them. nil when it must be rebuilt (after a
+	// restore replaced the queues).
+	sessionQueues map[string]map[string]struct{}
 }
 
 // tables are what the log builds and a snapshot holds: Restore replaces
