@@ -23,7 +23,13 @@
 // least 1.5× cached HTTP next.
 //
 // Every benchmark reports ids/s, p50-ms and p99-ms; ns/op is the wall time
-// divided by requests across all client goroutines and means little. After
+// divided by requests across all client goroutines and means little. Runs
+// against countd also report the CPU time a request cost the leader
+// (leader-cpu-us/op), the other nodes together (followers-cpu-us/op) and
+// this process, the load generator (client-cpu-us/op; for the ceiling, its
+// server too), read from /proc/<pid>/stat and getrusage around the run:
+// these machines' throughput moves with whatever else the host runs, the
+// CPU a request costs much less, so two builds are compared by it. After
 // the benchmarks a markdown summary table is printed to stdout.
 //
 // The benchmark process shares the machine's CPUs with the three nodes, so
