@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Gossip statuses and the autopilot period the tests reason about.
@@ -85,4 +86,20 @@ func (n *Node) SetReservedHook(f func()) {
 	n.mints.mu.Lock()
 	defer n.mints.mu.Unlock()
 	n.mints.reservedHook = f
+}
+
+// SimulateStall makes the node behave as if its process had just stopped
+// running for longer than the stall threshold.
+func (n *Node) SimulateStall() {
+	w := n.stalls
+	w.lastTick.Store(int64(time.Since(w.start) - w.threshold - time.Millisecond))
+}
+
+// LogConfirmations is how many leadership checks went through the log.
+func (n *Node) LogConfirmations() float64 {
+	var m dto.Metric
+	if err := n.metrics.logConfirmations.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
 }

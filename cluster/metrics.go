@@ -39,6 +39,9 @@ type nodeMetrics struct {
 	appliedMints prometheus.Counter
 	// sessionsExpired counts sessions this node ended as leader.
 	sessionsExpired prometheus.Counter
+	// logConfirmations counts leadership confirmations made through the
+	// log because the process had just stalled (stall.go).
+	logConfirmations prometheus.Counter
 }
 
 func newNodeMetrics() *nodeMetrics {
@@ -67,6 +70,10 @@ func newNodeMetrics() *nodeMetrics {
 	m.sessionsExpired = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "countd_sessions_expired_total",
 		Help: "Sessions this node ended as leader because their holder stopped renewing them.",
+	})
+	m.logConfirmations = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "countd_log_leadership_confirmations_total",
+		Help: "Linearizable reads and cached-mint rounds whose leadership check committed a log entry instead of a heartbeat round, because this process had just stopped running for half a heartbeat timeout or more (a pause, a stall).",
 	})
 	m.applyOK = m.apply.WithLabelValues("ok")
 	m.applyErr = m.apply.WithLabelValues("error")
@@ -172,7 +179,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 
 func (c nodeCollector) recorded(f func(prometheus.Collector)) {
 	m := c.n.metrics
-	for _, col := range []prometheus.Collector{m.fsmApply, m.apply, m.minted, m.appliedMints, m.sessionsExpired} {
+	for _, col := range []prometheus.Collector{m.fsmApply, m.apply, m.minted, m.appliedMints, m.sessionsExpired, m.logConfirmations} {
 		f(col)
 	}
 }

@@ -32,6 +32,9 @@ type Node struct {
 	closer func() error
 	// mints is the leader's mint cache for cached counters.
 	mints *mintCache
+	// stalls notes when this process last stopped running for a while
+	// (stall.go).
+	stalls *stallWatch
 	// logStore is the kind of Raft log store the data dir holds
 	// (LogStoreWAL or LogStoreBolt); "" in memory.
 	logStore string
@@ -96,9 +99,11 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.mints = newMintCache(n)
-	n.wg.Add(2)
+	n.stalls = newStallWatch(n.cfg.HeartbeatTimeout, n.cfg.ElectionTimeout)
+	n.wg.Add(3)
 	go n.leadershipLoop()
 	go func() { defer n.wg.Done(); n.mints.run(n.stop) }()
+	go func() { defer n.wg.Done(); n.stalls.run(n.stop) }()
 	return n, nil
 }
 
@@ -556,11 +561,8 @@ func (n *Node) confirmLeadership(ctx context.Context) (uint64, error) {
 		ready, wake := n.readyTerm, n.readyWake
 		n.readyMu.Unlock()
 		if ready == term {
-			if err := n.await(n.raft.VerifyLeader()); err != nil {
-				if errors.Is(err, raft.ErrRaftShutdown) {
-					return 0, fmt.Errorf("verify leader: %w", ErrUnavailable)
-				}
-				return 0, n.notLeader()
+			if err := n.verifyLeadership(); err != nil {
+				return 0, err
 			}
 			if n.raft.CurrentTerm() != term {
 				continue // lost and regained leadership meanwhile; redo the checks
@@ -575,6 +577,28 @@ func (n *Node) confirmLeadership(ctx context.Context) (uint64, error) {
 			return 0, fmt.Errorf("wait for leader barrier: %w", ErrUnavailable)
 		case <-time.After(n.cfg.ElectionTimeout):
 		}
+	}
+}
+
+// verifyLeadership confirms with a quorum that this node still leads, after
+// the call began: a heartbeat round (VerifyLeader), or, just after this
+// process stalled, a committed log entry, which raft's stale replies
+// cannot confirm (stall.go).
+func (n *Node) verifyLeadership() error {
+	var f raft.Future
+	if n.stalls.recent() {
+		n.metrics.logConfirmations.Inc()
+		f = n.raft.Barrier(n.cfg.ApplyTimeout)
+	} else {
+		f = n.raft.VerifyLeader()
+	}
+	switch err := n.await(f); {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, raft.ErrEnqueueTimeout):
+		return fmt.Errorf("verify leader: %w", ErrUnavailable)
+	default:
+		return n.notLeader()
 	}
 }
 
