@@ -21,7 +21,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -307,8 +306,7 @@ type peerServer struct {
 	name    string // "zookeeper server.1", "etcd e1"
 	client  string // 127.0.0.1:port its clients connect to
 	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{} // closed when the process has exited
+	proc    *harness.Child
 }
 
 // startPeerServer starts bin in its own process group (so a kill of the
@@ -323,42 +321,20 @@ func startPeerServer(name, client, dir, logPath, bin string, args []string) (*pe
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = harness.ProcAttr()
-	cmd.SysProcAttr.Setpgid = true
-	if err := cmd.Start(); err != nil {
+	proc, err := harness.StartChild(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	s := &peerServer{name: name, client: client, logPath: logPath, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(s.done)
-	}()
-	return s, nil
-}
-
-// exitState says how the process ended, "" while it runs.
-func (s *peerServer) exitState() string {
-	select {
-	case <-s.done:
-		return s.cmd.ProcessState.String()
-	default:
-		return ""
-	}
+	return &peerServer{name: name, client: client, logPath: logPath, proc: proc}, nil
 }
 
 // kill SIGKILLs the server's process group and waits until it is reaped:
 // the data is thrown away, so a clean shutdown buys nothing.
 func (s *peerServer) kill() error {
-	if s.exitState() != "" {
-		return nil
+	if err := s.proc.Kill(10 * time.Second); err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
 	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	select {
-	case <-s.done:
-		return nil
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("%s (pid %d) still running 10s after SIGKILL", s.name, s.cmd.Process.Pid)
-	}
+	return nil
 }
 
 // clientAddrs are the servers' client addresses.
@@ -374,7 +350,7 @@ func (p *peer) clientAddrs() []string {
 func (p *peer) dead() []string {
 	var dead []string
 	for _, s := range p.servers {
-		if st := s.exitState(); st != "" {
+		if st := s.proc.ExitState(); st != "" {
 			dead = append(dead, s.name+" ("+st+")")
 		}
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,10 +20,8 @@ import (
 // --session-ttl D` process.
 type ephemeralMember struct {
 	process string
-	cmd     *exec.Cmd
-	counter int64         // what it printed (-o text: its ticket's counter)
-	done    chan struct{} // closed when the process has exited
-	err     error         // cmd.Wait's result, set before done is closed
+	proc    *harness.Child // watched once its ticket is read
+	counter int64          // what it printed (-o text: its ticket's counter)
 }
 
 // startEphemeralMember starts process's join and waits for its ticket.
@@ -40,7 +36,7 @@ func startEphemeralMember(t *testing.T, c *harness.ProcessCluster, queue, proces
 		}
 		close(line)
 	}()
-	m := &ephemeralMember{process: process, cmd: cmd, done: make(chan struct{})}
+	m := &ephemeralMember{process: process}
 	select {
 	case l, ok := <-line:
 		v, err := strconv.ParseInt(strings.TrimSpace(l), 10, 64)
@@ -52,26 +48,11 @@ func startEphemeralMember(t *testing.T, c *harness.ProcessCluster, queue, proces
 		t.Fatalf("%s's join printed no ticket within 30s", process)
 	}
 	// Nothing more is read from its stdout, so Wait may close the pipe.
-	go func() {
-		m.err = cmd.Wait()
-		close(m.done)
-	}()
+	m.proc = harness.WatchChild(cmd)
 	// Runs before startCountctl's cleanup (LIFO), whose own Wait then
 	// returns at once.
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-m.done
-	})
+	t.Cleanup(func() { _ = m.proc.Kill(10 * time.Second) })
 	return m
-}
-
-func (m *ephemeralMember) exited() bool {
-	select {
-	case <-m.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // sessionsByID reads every session (linearizable: the leader's view).
@@ -193,8 +174,8 @@ func TestLeaderKillEndsNoRenewedSession(t *testing.T) {
 			}
 		}
 		for _, m := range ms {
-			if m.exited() {
-				return fmt.Errorf("%s's countctl exited (%v)", m.process, m.err)
+			if m.proc.Exited() {
+				return fmt.Errorf("%s's countctl exited (%v)", m.process, m.proc.Err())
 			}
 		}
 		return nil
@@ -269,15 +250,15 @@ func TestLeaderKillEndsNoRenewedSession(t *testing.T) {
 	// SIGINT: each countctl leaves, ends its session and exits 0.
 	stopAt := time.Now()
 	for _, m := range ms {
-		if err := m.cmd.Process.Signal(os.Interrupt); err != nil {
+		if err := m.proc.Signal(syscall.SIGINT); err != nil {
 			t.Errorf("SIGINT to %s's countctl: %v", m.process, err)
 		}
 	}
 	for _, m := range ms {
 		select {
-		case <-m.done:
-			if m.err != nil {
-				t.Errorf("%s's countctl exited with %v after SIGINT, want 0", m.process, m.err)
+		case <-m.proc.Done():
+			if err := m.proc.Err(); err != nil {
+				t.Errorf("%s's countctl exited with %v after SIGINT, want 0", m.process, err)
 			}
 		case <-time.After(15 * time.Second):
 			t.Errorf("%s's countctl still running 15s after SIGINT", m.process)

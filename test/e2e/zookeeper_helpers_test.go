@@ -19,7 +19,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -93,9 +92,8 @@ type zkProc struct {
 	myid      int
 	dir       string // zoo.cfg, log, JVM temp dir; not the data dir
 	logPath   string
-	cmd       *exec.Cmd
-	done      chan struct{} // closed when the JVM has exited
-	tailShown atomic.Bool   // the log tail was already logged; don't repeat it at cleanup
+	jvm       *harness.Child
+	tailShown atomic.Bool // the log tail was already logged; don't repeat it at cleanup
 }
 
 // zkProcs maps a server's client address to its process, so that
@@ -113,30 +111,16 @@ func lookupZKProc(s zkServer) *zkProc {
 }
 
 // exitState describes how the JVM ended ("" while it runs).
-func (p *zkProc) exitState() string {
-	select {
-	case <-p.done:
-		return p.cmd.ProcessState.String()
-	default:
-		return ""
-	}
-}
+func (p *zkProc) exitState() string { return p.jvm.ExitState() }
 
-// kill SIGKILLs the server's process group and waits for the JVM to be
-// reaped. The data is throwaway, so there is no point in a clean shutdown.
+// kill SIGKILLs the server's process group (the JVM leads its own, so
+// anything it spawned goes too) and waits for the JVM to be reaped. The
+// data is throwaway, so there is no point in a clean shutdown.
 func (p *zkProc) kill() error {
-	if p.exitState() != "" {
-		return nil
+	if err := p.jvm.Kill(10 * time.Second); err != nil {
+		return fmt.Errorf("zookeeper server.%d: %w", p.myid, err)
 	}
-	// The JVM leads its own group (Setpgid); killing the group also gets
-	// anything it may have spawned.
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("zookeeper server.%d (pid %d) still running 10s after SIGKILL", p.myid, p.cmd.Process.Pid)
-	}
+	return nil
 }
 
 // logTail returns the last lines of the server's log.
@@ -266,7 +250,7 @@ func startZKServer(t *testing.T, s zkServer, serverLines string) *zkProc {
 		t.Fatal(err)
 	}
 
-	p := &zkProc{server: s, myid: myid, dir: dir, logPath: filepath.Join(dir, "zookeeper.log"), done: make(chan struct{})}
+	p := &zkProc{server: s, myid: myid, dir: dir, logPath: filepath.Join(dir, "zookeeper.log")}
 	args := []string{
 		// Three JVMs share two cores: a small heap, the serial collector
 		// and C1 only make them start in well under a second.
@@ -297,18 +281,13 @@ func startZKServer(t *testing.T, s zkServer, serverLines string) *zkProc {
 	cmd := exec.Command(rt.java, args...)
 	cmd.Dir = dir // core dumps and any relative path land in the temp dir
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = harness.ProcAttr()
-	cmd.SysProcAttr.Setpgid = true
-	if err := cmd.Start(); err != nil {
+	jvm, err := harness.StartChild(cmd)
+	if err != nil {
 		t.Fatalf("start zookeeper server.%d: %v", myid, err)
 	}
-	p.cmd = cmd
-	go func() {
-		_ = cmd.Wait()
-		close(p.done)
-	}()
+	p.jvm = jvm
 	zkProcs.Store(s.clientAddr(), p)
-	t.Logf("zookeeper server.%d: pid %d, client %s, log %s", myid, cmd.Process.Pid, s.clientAddr(), p.logPath)
+	t.Logf("zookeeper server.%d: pid %d, client %s, log %s", myid, jvm.Pid(), s.clientAddr(), p.logPath)
 
 	t.Cleanup(func() {
 		zkProcs.CompareAndDelete(s.clientAddr(), p)

@@ -80,47 +80,30 @@ const lockPartitionSubnet = 253
 
 // lockHolder is one `countctl lock` process and how it ended.
 type lockHolder struct {
-	cmd    *exec.Cmd
+	*harness.Child
 	stderr bytes.Buffer
-	done   chan struct{} // closed once cmd.Wait has returned; err is set then
-	err    error
 }
 
 // startLockHolder runs countctl with args inside namespace ns, its
 // command's lines going to events under the name who.
 func startLockHolder(t *testing.T, countctl, ns, who, events string, args ...string) *lockHolder {
 	t.Helper()
-	h := &lockHolder{done: make(chan struct{})}
-	h.cmd = exec.Command("ip", append([]string{"netns", "exec", ns, countctl}, args...)...)
+	h := &lockHolder{}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, countctl}, args...)...)
 	// Without COUNTD_* (countctl reads its defaults from them); the
 	// script's parameters travel in the environment, which countctl
 	// hands on to its command, so no path is ever quoted into the script.
-	h.cmd.Env = append(harness.WithoutCountdEnv(os.Environ()), "WHO="+who, "EVENTS="+events)
+	cmd.Env = append(harness.WithoutCountdEnv(os.Environ()), "WHO="+who, "EVENTS="+events)
+	cmd.Stderr = &h.stderr
 	// Its own process group, so the cleanup also reaches the command and
 	// its sleep, which countctl leaves behind when it is killed alone.
-	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	h.cmd.Stderr = &h.stderr
-	if err := h.cmd.Start(); err != nil {
+	child, err := harness.StartChild(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		h.err = h.cmd.Wait()
-		close(h.done)
-	}()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
-		<-h.done
-	})
+	h.Child = child
+	t.Cleanup(func() { _ = h.Kill(10 * time.Second) })
 	return h
-}
-
-func (h *lockHolder) exited() bool {
-	select {
-	case <-h.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // wait waits up to timeout for the process to exit and returns its exit
@@ -128,18 +111,18 @@ func (h *lockHolder) exited() bool {
 func (h *lockHolder) wait(t *testing.T, who string, timeout time.Duration) int {
 	t.Helper()
 	select {
-	case <-h.done:
+	case <-h.Done():
 	case <-time.After(timeout):
 		t.Fatalf("%s's countctl was still running %v later", who, timeout)
 	}
 	var ee *exec.ExitError
-	switch {
-	case h.err == nil:
+	switch err := h.Err(); {
+	case err == nil:
 		return 0
-	case errors.As(h.err, &ee):
+	case errors.As(err, &ee):
 		return ee.ExitCode()
 	}
-	t.Fatalf("%s's countctl: %v", who, h.err)
+	t.Fatalf("%s's countctl: %v", who, h.Err())
 	return -1
 }
 
@@ -339,8 +322,8 @@ func (p *lockPartition) run(ctx context.Context, t *testing.T, tc lockCase) {
 	a := startLockHolder(t, p.countctl, p.nw.Node(p.clientNS), "A", events, lockArgs(tc.script)...)
 	var aStart lockEvent
 	harness.WaitFor(t, 20*time.Second, "A's command to start under the lock", func() bool {
-		if a.exited() {
-			t.Fatalf("A's countctl exited before its command started: %v\n%s", a.err, a.stderr.String())
+		if a.Exited() {
+			t.Fatalf("A's countctl exited before its command started: %v\n%s", a.Err(), a.stderr.String())
 		}
 		var ok bool
 		aStart, ok = findLockEvent(readLockEvents(t, events), "A", "start")
@@ -355,8 +338,8 @@ func (p *lockPartition) run(ctx context.Context, t *testing.T, tc lockCase) {
 	// B must be queued behind A before the cut: otherwise B could simply
 	// arrive after A's session ended and prove nothing about the handover.
 	harness.WaitFor(t, 20*time.Second, "B to queue behind A", func() bool {
-		if b.exited() {
-			t.Fatalf("B's countctl exited while A held the lock: %v\n%s", b.err, b.stderr.String())
+		if b.Exited() {
+			t.Fatalf("B's countctl exited while A held the lock: %v\n%s", b.Err(), b.stderr.String())
 		}
 		var q api.Queue
 		if err := countctlJSON(p.countctl, p.nw.Hub(), &q, "-a", p.urls, "-i", lock, "queue", "list"); err != nil {
@@ -367,8 +350,8 @@ func (p *lockPartition) run(ctx context.Context, t *testing.T, tc lockCase) {
 	if evs := readLockEvents(t, events); len(evs) != 1 {
 		t.Fatalf("before the partition only A's command may have run; events: %+v", evs)
 	}
-	if a.exited() {
-		t.Fatalf("A's countctl exited while holding the lock: %v\n%s", a.err, a.stderr.String())
+	if a.Exited() {
+		t.Fatalf("A's countctl exited while holding the lock: %v\n%s", a.Err(), a.stderr.String())
 	}
 
 	cutStart := time.Now()
