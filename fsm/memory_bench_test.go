@@ -127,6 +127,10 @@ func BenchmarkObjectMemory(b *testing.B) {
 		{"session", func(i int) Payload {
 			return SessionCreate{ID: fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i), Name: "worker", TTL: 10 * time.Second}
 		}},
+		{"ephemeral-member", func(i int) Payload {
+			return QueueJoin{ID: "members", ProcessID: fmt.Sprintf("host-%06d.example", i), Tags: map[string]string{"zone": "a", "role": "db"},
+				Session: fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)}
+		}},
 		{"acl-token", func(i int) Payload {
 			return ACLTokenCreate{Accessor: fmt.Sprintf("%036d", i), SecretHash: SecretHash{1, byte(i), byte(i >> 8), byte(i >> 16)},
 				Description: "minter", Rules: []ACLRule{{Resource: "counters", Prefix: "orders-", Access: "write"}}}
@@ -147,8 +151,17 @@ func BenchmarkObjectMemory(b *testing.B) {
 						b.Fatal(r.Err)
 					}
 				}
-				if k.name == "acl-token" {
+				switch k.name {
+				case "acl-token":
 					apply(ACLBootstrap{Accessor: "boot", SecretHash: SecretHash{0xff}})
+				case "ephemeral-member":
+					// Each member in a session of its own, the sessions
+					// not measured, and the session → queues index built
+					// (as it is once any session has ended).
+					for j := range n {
+						apply(SessionCreate{ID: fmt.Sprintf("%08x-0000-4000-8000-%012x", j, j), Name: "worker", TTL: 10 * time.Second})
+					}
+					s.rebuildSessionQueues()
 				}
 				cmds := make([]Payload, n)
 				for j := range cmds {

@@ -242,9 +242,7 @@ func (s *State) removeSessionMembers(ids []string, index uint64) {
 	gone := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		gone[id] = true
-		for name := range s.sessionQueues[id] {
-			names = append(names, name)
-		}
+		names = append(names, s.sessionQueues[id]...)
 		delete(s.sessionQueues, id)
 	}
 	slices.Sort(names)
@@ -257,16 +255,14 @@ func (s *State) noteSessionQueue(session, name string) {
 		return // rebuilt from the queues when next needed
 	}
 	qs := s.sessionQueues[session]
-	if qs == nil {
-		qs = make(map[string]struct{})
-		s.sessionQueues[session] = qs
+	if !slices.Contains(qs, name) {
+		s.sessionQueues[session] = append(qs, name)
 	}
-	qs[name] = struct{}{}
 }
 
 // rebuildSessionQueues derives sessionQueues from the queues' members.
 func (s *State) rebuildSessionQueues() {
-	s.sessionQueues = make(map[string]map[string]struct{})
+	s.sessionQueues = make(map[string][]string)
 	for name, o := range s.objects {
 		if q, ok := o.(*queue); ok {
 			for _, m := range q.members {

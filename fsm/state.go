@@ -106,9 +106,10 @@ type State struct {
 	// sessionQueues is derived from the queues, never stored: for each
 	// session, every queue it has joined (a superset of the queues that
 	// hold its members now), so that ending a session visits those
-	// queues, not all of them. nil when it must be rebuilt (after a
-	// restore replaced the queues).
-	sessionQueues map[string]map[string]struct{}
+	// queues, not all of them. A slice, not a set: a session is in a few
+	// queues, and a set would cost more than the member. nil when it
+	// must be rebuilt (after a restore replaced the queues).
+	sessionQueues map[string][]string
 }
 
 // tables are what the log builds and a snapshot holds: Restore replaces
