@@ -75,6 +75,15 @@ func (c *Child) ExitState() string {
 	return c.cmd.ProcessState.String()
 }
 
+// ExitCode is the process's exit code; -1 while it runs or when a signal
+// ended it.
+func (c *Child) ExitCode() int {
+	if !c.Exited() {
+		return -1
+	}
+	return c.cmd.ProcessState.ExitCode()
+}
+
 // Kill SIGKILLs the process group and waits up to wait for the process to
 // be reaped. One that has exited already is left alone.
 func (c *Child) Kill(wait time.Duration) error {

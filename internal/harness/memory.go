@@ -20,11 +20,11 @@ type Memory struct {
 
 // Memory reads the running process's resident memory.
 func (p *Process) Memory() (Memory, error) {
-	cmd, done := p.current()
-	if cmd == nil || isClosed(done) {
+	c := p.current()
+	if c == nil {
 		return Memory{}, fmt.Errorf("%s is not running", p.ID)
 	}
-	return ReadMemory(cmd.Process.Pid)
+	return ReadMemory(c.Pid())
 }
 
 // ReadMemory reads process pid's resident memory (Linux only).

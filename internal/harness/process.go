@@ -66,8 +66,7 @@ type Process struct {
 	Auth *Auth
 
 	mu     sync.Mutex
-	cmd    *exec.Cmd
-	done   chan struct{} // closed when the current process has exited
+	proc   *Child // the current (or last) process; nil before the first Start
 	paused bool
 	starts int
 }
@@ -101,8 +100,8 @@ func (p *Process) URL() string { return p.Auth.Scheme() + "://" + p.HTTPAddr }
 func (p *Process) Start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd != nil && !isClosed(p.done) {
-		return fmt.Errorf("%s is already running (pid %d)", p.ID, p.cmd.Process.Pid)
+	if p.proc != nil && !p.proc.Exited() {
+		return fmt.Errorf("%s is already running (pid %d)", p.ID, p.proc.Pid())
 	}
 	f, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -126,12 +125,7 @@ func (p *Process) Start() error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.ID, err)
 	}
-	done := make(chan struct{})
-	p.cmd, p.done, p.paused = cmd, done, false
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
+	p.proc, p.paused = WatchChild(cmd), false
 	return nil
 }
 
@@ -165,50 +159,59 @@ func isClosed(ch <-chan struct{}) bool {
 	}
 }
 
-func (p *Process) current() (*exec.Cmd, chan struct{}) {
+// current is the running process, or nil when none runs.
+func (p *Process) current() *Child {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.cmd, p.done
+	return p.runningLocked()
+}
+
+func (p *Process) runningLocked() *Child {
+	if p.proc == nil || p.proc.Exited() {
+		return nil
+	}
+	return p.proc
 }
 
 // PID is the running process's ID (of its launcher, when Launch wraps
 // countd in another command), or 0 when it is not running.
 func (p *Process) PID() int {
-	cmd, done := p.current()
-	if cmd == nil || isClosed(done) {
-		return 0
+	if c := p.current(); c != nil {
+		return c.Pid()
 	}
-	return cmd.Process.Pid
+	return 0
 }
 
 // Done is closed when the current process exits; nil before the first
 // Start.
 func (p *Process) Done() <-chan struct{} {
-	_, done := p.current()
-	return done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc == nil {
+		return nil
+	}
+	return p.proc.Done()
 }
 
 // Running reports whether the process is alive (paused counts).
-func (p *Process) Running() bool {
-	cmd, done := p.current()
-	return cmd != nil && !isClosed(done)
-}
+func (p *Process) Running() bool { return p.current() != nil }
 
 // Paused reports whether the process is stopped by SIGSTOP.
 func (p *Process) Paused() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.paused && p.cmd != nil && !isClosed(p.done)
+	return p.paused && p.runningLocked() != nil
 }
 
 // ExitState describes how the last process ended; "" while it runs or
 // before the first Start.
 func (p *Process) ExitState() string {
-	cmd, done := p.current()
-	if cmd == nil || !isClosed(done) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc == nil {
 		return ""
 	}
-	return cmd.ProcessState.String()
+	return p.proc.ExitState()
 }
 
 // Signal sends sig to the running process (SIGHUP to reload its
@@ -218,10 +221,11 @@ func (p *Process) Signal(sig syscall.Signal) error { return p.signal(sig) }
 func (p *Process) signal(sig syscall.Signal) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd == nil || isClosed(p.done) {
+	c := p.runningLocked()
+	if c == nil {
 		return fmt.Errorf("%s is not running", p.ID)
 	}
-	if err := p.cmd.Process.Signal(sig); err != nil {
+	if err := c.Signal(sig); err != nil {
 		return fmt.Errorf("signal %s: %w", p.ID, err)
 	}
 	switch sig {
@@ -294,17 +298,19 @@ func (p *Process) DumpAndKill() {
 // Wait waits up to timeout for the process to exit and returns its exit
 // code.
 func (p *Process) Wait(timeout time.Duration) (int, error) {
-	cmd, done := p.current()
-	if cmd == nil {
+	p.mu.Lock()
+	c := p.proc
+	p.mu.Unlock()
+	if c == nil {
 		return -1, fmt.Errorf("%s was never started", p.ID)
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
-	case <-done:
-		return cmd.ProcessState.ExitCode(), nil
+	case <-c.Done():
+		return c.ExitCode(), nil
 	case <-t.C:
-		return -1, fmt.Errorf("%s (pid %d) still running %v later", p.ID, cmd.Process.Pid, timeout)
+		return -1, fmt.Errorf("%s (pid %d) still running %v later", p.ID, c.Pid(), timeout)
 	}
 }
 
